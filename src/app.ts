@@ -1,0 +1,64 @@
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import type { Router } from "./backends/router.js";
+import type { Config } from "./config.js";
+import { ApiError } from "./lib/api-error.js";
+import type { Clock } from "./lib/clock.js";
+import type { Logger } from "./lib/logger.js";
+import { createChatCompletionsService } from "./services/chat-completions.js";
+import { createEmbeddingsService } from "./services/embeddings.js";
+import { createModelsService } from "./services/models.js";
+import { createResponsesService } from "./services/responses.js";
+import { createResponseStore } from "./store/responses.js";
+import type { Db } from "./store/db.js";
+import type { AppEnv } from "./http/app-env.js";
+import { authenticate } from "./http/auth.js";
+import { chatCompletionsRoutes } from "./http/chat-completions.js";
+import { embeddingsRoutes } from "./http/embeddings.js";
+import { createErrorHandler } from "./http/errors.js";
+import { healthRoutes } from "./http/health.js";
+import { modelsRoutes } from "./http/models.js";
+import { requestId } from "./http/request-id.js";
+import { responsesRoutes } from "./http/responses.js";
+
+export interface AppDeps {
+  readonly config: Config;
+  readonly db: Db;
+  readonly router: Router;
+  readonly clock: Clock;
+  readonly logger: Logger;
+}
+
+/** Builds the HTTP app over its dependencies. No module state and no listening: tests call `app.request()`. */
+export function createApp(deps: AppDeps): Hono<AppEnv> {
+  const { config, db, router, clock, logger } = deps;
+  const responses = createResponsesService({ store: createResponseStore(db), router, clock });
+  const chat = createChatCompletionsService({ router, clock });
+  const embeddings = createEmbeddingsService({ router });
+  const models = createModelsService(router);
+
+  const app = new Hono<AppEnv>();
+  app.onError(createErrorHandler(logger));
+  app.notFound((c) => {
+    throw ApiError.notFound(`Unknown request URL: ${c.req.method} ${c.req.path}. Please check the URL and method.`);
+  });
+  app.use(requestId());
+  app.route("/health", healthRoutes());
+
+  const v1 = new Hono<AppEnv>();
+  v1.use(
+    bodyLimit({
+      maxSize: config.limits.maxBodyBytes,
+      onError: () => {
+        throw ApiError.tooLarge(`The request body is larger than the limit of ${config.limits.maxBodyBytes} bytes.`);
+      },
+    }),
+  );
+  v1.use(authenticate());
+  v1.route("/responses", responsesRoutes({ responses, logger }));
+  v1.route("/chat/completions", chatCompletionsRoutes({ chat, logger }));
+  v1.route("/embeddings", embeddingsRoutes({ embeddings }));
+  v1.route("/models", modelsRoutes({ models }));
+  app.route("/v1", v1);
+  return app;
+}

@@ -1,0 +1,108 @@
+import { sleep } from "../../lib/sleep.js";
+import {
+  type Backend,
+  BackendError,
+  type EmbedRequest,
+  type EmbedResult,
+  type GenerateRequest,
+  type Generation,
+  type GenerationEvent,
+} from "../backend.js";
+import { composeReply } from "./compose-reply.js";
+import { embedVector } from "./embed-vector.js";
+import { mockErrorFor, readMockKnobs } from "./mock-knobs.js";
+import { countChatTokens, countTextTokens, decodeTokenPieces, decodeTokens, encodeText } from "./tokenizer.js";
+
+export interface MockBackendOptions {
+  readonly name?: string;
+  /** Wait before the first token, on every request. */
+  readonly ttftMs: number;
+  /** Pace of tokens; 0 = as fast as possible. */
+  readonly tokensPerSecond: number;
+}
+
+/**
+ * The built-in backend: answers any model name, deterministically from the input, with usage
+ * counted by a real tokenizer. Test knobs come from request metadata (see mock-knobs.ts).
+ * Every wait is cut short by the request's abort signal.
+ */
+export function createMockBackend(options: MockBackendOptions): Backend {
+  const name = options.name ?? "mock";
+  const tokenDelayMs = options.tokensPerSecond > 0 ? 1000 / options.tokensPerSecond : 0;
+
+  /** Everything about an answer except its pacing: the same for generate and streamGenerate. */
+  async function prepare(request: GenerateRequest, signal: AbortSignal) {
+    const knobs = readMockKnobs(request.metadata);
+    await sleep(knobs.delayMs + options.ttftMs, signal);
+    if (knobs.errorStatus !== null) {
+      throw mockErrorFor(knobs.errorStatus);
+    }
+    const fullText = composeReply(request.model, request.messages, request.choiceIndex);
+    let tokens = encodeText(fullText);
+    const isCut = request.maxOutputTokens !== null && tokens.length > request.maxOutputTokens;
+    if (isCut) {
+      tokens = tokens.slice(0, request.maxOutputTokens ?? 0);
+    }
+    return {
+      tokens,
+      finishReason: isCut ? ("length" as const) : ("stop" as const),
+      usage: {
+        inputTokens: countChatTokens(request.messages),
+        outputTokens: tokens.length,
+        cachedInputTokens: 0,
+        reasoningTokens: 0,
+      },
+    };
+  }
+
+  return {
+    name,
+    async generate(request, signal): Promise<Generation> {
+      const prepared = await prepare(request, signal);
+      await sleep(tokenDelayMs * prepared.tokens.length, signal);
+      return {
+        text: decodeTokens(prepared.tokens),
+        finishReason: prepared.finishReason,
+        usage: prepared.usage,
+      };
+    },
+    async *streamGenerate(request, signal): AsyncGenerator<GenerationEvent> {
+      const prepared = await prepare(request, signal);
+      for (const piece of decodeTokenPieces(prepared.tokens)) {
+        await sleep(tokenDelayMs, signal);
+        yield { type: "delta", text: piece };
+      }
+      yield { type: "done", finishReason: prepared.finishReason, usage: prepared.usage };
+    },
+    async embed(request: EmbedRequest, signal: AbortSignal): Promise<EmbedResult> {
+      signal.throwIfAborted();
+      const native = nativeEmbeddingDimensions(request.model);
+      if (request.dimensions !== null) {
+        if (request.model === "text-embedding-ada-002") {
+          throw new BackendError("This model does not support specifying dimensions.", {
+            status: 400,
+            param: "dimensions",
+          });
+        }
+        if (request.dimensions > native) {
+          throw new BackendError(
+            `Invalid 'dimensions': ${request.model} has ${native} dimensions; ask for ${native} or fewer.`,
+            { status: 400, param: "dimensions" },
+          );
+        }
+      }
+      const dimensions = request.dimensions ?? native;
+      let promptTokens = 0;
+      const vectors = request.inputs.map((input) => {
+        promptTokens += typeof input === "string" ? countTextTokens(input) : input.length;
+        return embedVector(request.model, input, native, dimensions);
+      });
+      return { vectors, promptTokens };
+    },
+  };
+}
+
+/** OpenAI's sizes: 3072 for text-embedding-3-large, 1536 for -3-small, ada-002 and the rest. */
+export function nativeEmbeddingDimensions(model: string): number {
+  return model.includes("embedding-3-large") ? 3072 : 1536;
+}

@@ -1,0 +1,81 @@
+import type { Backend } from "./backend.js";
+
+/**
+ * Maps a public model name to the backend that serves it. A route serves a list of names, or
+ * every name with "*"; the first route that matches wins, so specific routes go before a
+ * catch-all. An alias maps the public name to the upstream's own name.
+ */
+export interface BackendRoute {
+  readonly backend: Backend;
+  /** Model names served, or ["*"]. */
+  readonly models: readonly string[];
+  /** Public name -> upstream name. */
+  readonly aliases?: Readonly<Record<string, string>>;
+  /** Names to list on GET /v1/models when `models` is a wildcard. */
+  readonly advertisedModels?: readonly string[];
+}
+
+export interface ResolvedModel {
+  readonly backend: Backend;
+  /** The name to send upstream. */
+  readonly upstreamModel: string;
+}
+
+export interface ModelInfo {
+  readonly id: string;
+  readonly ownedBy: string;
+}
+
+export interface Router {
+  /** The backend for `model`, or null when no route serves it. */
+  resolve(model: string): ResolvedModel | null;
+  listModels(): readonly ModelInfo[];
+}
+
+export function createRouter(routes: readonly BackendRoute[]): Router {
+  return {
+    resolve(model) {
+      for (const route of routes) {
+        const alias = route.aliases?.[model];
+        if (alias !== undefined) {
+          return { backend: route.backend, upstreamModel: alias };
+        }
+        if (route.models.includes("*") || route.models.includes(model)) {
+          return { backend: route.backend, upstreamModel: model };
+        }
+      }
+      return null;
+    },
+    listModels() {
+      const seen = new Map<string, ModelInfo>();
+      for (const route of routes) {
+        const names = [
+          ...route.models.filter((name) => name !== "*"),
+          ...Object.keys(route.aliases ?? {}),
+          ...(route.models.includes("*") ? (route.advertisedModels ?? []) : []),
+        ];
+        for (const id of names) {
+          if (!seen.has(id)) {
+            seen.set(id, { id, ownedBy: route.backend.name });
+          }
+        }
+      }
+      return [...seen.values()];
+    },
+  };
+}
+
+/** The names the mock lists on GET /v1/models; it answers any other name too. */
+export const MOCK_ADVERTISED_MODELS = [
+  "gpt-4o-mini",
+  "gpt-4o",
+  "gpt-4.1",
+  "gpt-4.1-mini",
+  "gpt-4.1-nano",
+  "gpt-5",
+  "gpt-5-mini",
+  "o4-mini",
+  "text-embedding-3-small",
+  "text-embedding-3-large",
+  "text-embedding-ada-002",
+] as const;

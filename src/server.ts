@@ -1,0 +1,54 @@
+import { type ServerType, serve } from "@hono/node-server";
+import { createApp } from "./app.js";
+import { createBackendRouter } from "./backends/create-backends.js";
+import type { Config } from "./config.js";
+import { type Clock, systemClock } from "./lib/clock.js";
+import type { Logger } from "./lib/logger.js";
+import { openDatabase } from "./store/db.js";
+import { migrateDatabase } from "./store/migrate.js";
+
+export interface RunningServer {
+  /** e.g. http://127.0.0.1:8000 */
+  readonly url: string;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+/** Opens the database, applies migrations, and listens. Resolves once the port is bound. */
+export async function startServer(
+  config: Config,
+  logger: Logger,
+  clock: Clock = systemClock,
+): Promise<RunningServer> {
+  const db = openDatabase(config.databasePath);
+  migrateDatabase(db);
+  const app = createApp({ config, db, router: createBackendRouter(config), clock, logger });
+
+  const server = await new Promise<ServerType>((resolve, reject) => {
+    const listening = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () =>
+      resolve(listening),
+    );
+    listening.once("error", reject);
+  });
+  const address = server.address();
+  const port = typeof address === "object" && address !== null ? address.port : config.port;
+  const host = config.host.includes(":") ? `[${config.host}]` : config.host;
+
+  let closing: Promise<void> | null = null;
+  return {
+    url: `http://${host}:${port}`,
+    port,
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        // Idle keep-alive sockets would hold close() open; in-flight requests still finish.
+        if ("closeIdleConnections" in server) {
+          server.closeIdleConnections();
+        }
+      }).then(() => {
+        db.$client.close();
+      });
+      return closing;
+    },
+  };
+}

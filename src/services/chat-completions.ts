@@ -1,0 +1,180 @@
+import type { FinishReason, GenerateRequest, Generation, TokenUsage } from "../backends/backend.js";
+import type { Router } from "../backends/router.js";
+import type { CreateChatCompletionRequest } from "../contract/chat-request.js";
+import { type Clock, unixSeconds } from "../lib/clock.js";
+import { newId } from "../lib/ids.js";
+import { chatInputToMessages } from "../translate/chat-request-to-messages.js";
+import { resolveModel } from "./models.js";
+
+/**
+ * Chat Completions on any backend: `n` choices (each a distinct deterministic answer), usage
+ * summed across choices, and the chunk sequence OpenAI streams.
+ */
+
+// ferry is one "system"; the fingerprint lets clients see which server answered.
+const SYSTEM_FINGERPRINT = "fp_ferry";
+
+export interface ChatCompletionUsage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+  prompt_tokens_details: { cached_tokens: number; audio_tokens: number };
+  completion_tokens_details: {
+    reasoning_tokens: number;
+    audio_tokens: number;
+    accepted_prediction_tokens: number;
+    rejected_prediction_tokens: number;
+  };
+}
+
+export interface ChatCompletionObject {
+  id: string;
+  object: "chat.completion";
+  created: number;
+  model: string;
+  choices: {
+    index: number;
+    message: { role: "assistant"; content: string; refusal: null; annotations: [] };
+    logprobs: null;
+    finish_reason: FinishReason;
+  }[];
+  usage: ChatCompletionUsage;
+  service_tier: string;
+  system_fingerprint: string;
+}
+
+export interface ChatCompletionChunk {
+  id: string;
+  object: "chat.completion.chunk";
+  created: number;
+  model: string;
+  service_tier: string;
+  system_fingerprint: string;
+  choices: {
+    index: number;
+    delta: { role?: "assistant"; content?: string; refusal?: null };
+    logprobs: null;
+    finish_reason: FinishReason | null;
+  }[];
+  usage?: ChatCompletionUsage | null;
+}
+
+export function createChatCompletionsService(deps: { router: Router; clock: Clock }) {
+  function prepare(request: CreateChatCompletionRequest) {
+    const resolved = resolveModel(deps.router, request.model);
+    const base: GenerateRequest = {
+      model: resolved.upstreamModel,
+      messages: chatInputToMessages(request.messages),
+      // max_tokens is the deprecated name of max_completion_tokens; the newer one wins.
+      maxOutputTokens: request.max_completion_tokens ?? request.max_tokens ?? null,
+      temperature: request.temperature ?? null,
+      topP: request.top_p ?? null,
+      metadata: request.metadata ?? {},
+    };
+    return {
+      backend: resolved.backend,
+      choiceRequests: Array.from({ length: request.n ?? 1 }, (_, index) => ({ ...base, choiceIndex: index })),
+      header: {
+        id: newId("chatCompletion"),
+        created: unixSeconds(deps.clock),
+        model: request.model,
+        service_tier: serviceTier(request.service_tier),
+        system_fingerprint: SYSTEM_FINGERPRINT,
+      },
+    };
+  }
+
+  return {
+    async complete(request: CreateChatCompletionRequest, signal: AbortSignal): Promise<ChatCompletionObject> {
+      const { backend, choiceRequests, header } = prepare(request);
+      const generations: Generation[] = await Promise.all(
+        choiceRequests.map((choiceRequest) => backend.generate(choiceRequest, signal)),
+      );
+      return {
+        ...header,
+        object: "chat.completion",
+        choices: generations.map((generation, index) => ({
+          index,
+          message: { role: "assistant", content: generation.text, refusal: null, annotations: [] },
+          logprobs: null,
+          finish_reason: generation.finishReason,
+        })),
+        usage: chatUsage(generations.map((generation) => generation.usage)),
+      };
+    },
+
+    /**
+     * Resolves once the first choice's backend stream has produced its first event, so an early
+     * backend failure is an HTTP error rather than a broken stream. Choices stream one after
+     * another, each opening with a role delta and closing with its finish_reason.
+     */
+    async stream(
+      request: CreateChatCompletionRequest,
+      signal: AbortSignal,
+    ): Promise<AsyncIterable<ChatCompletionChunk>> {
+      const { backend, choiceRequests, header } = prepare(request);
+      const includeUsage = request.stream_options?.include_usage === true;
+      const firstChoice = choiceRequests[0];
+      if (firstChoice === undefined) {
+        return (async function* () {})();
+      }
+      const firstStream = backend.streamGenerate(firstChoice, signal)[Symbol.asyncIterator]();
+      const firstEvent = await firstStream.next();
+      const chunk = (
+        choices: ChatCompletionChunk["choices"],
+        usage?: ChatCompletionUsage,
+      ): ChatCompletionChunk => ({
+        ...header,
+        object: "chat.completion.chunk",
+        choices,
+        ...(includeUsage ? { usage: usage ?? null } : {}),
+      });
+      return (async function* () {
+        const usages: TokenUsage[] = [];
+        for (const [index, choiceRequest] of choiceRequests.entries()) {
+          const events =
+            index === 0 ? firstStream : backend.streamGenerate(choiceRequest, signal)[Symbol.asyncIterator]();
+          let result = index === 0 ? firstEvent : await events.next();
+          yield chunk([{ index, delta: { role: "assistant", content: "", refusal: null }, logprobs: null, finish_reason: null }]);
+          while (!result.done) {
+            const event = result.value;
+            if (event.type === "delta") {
+              yield chunk([{ index, delta: { content: event.text }, logprobs: null, finish_reason: null }]);
+            } else {
+              usages.push(event.usage);
+              yield chunk([{ index, delta: {}, logprobs: null, finish_reason: event.finishReason }]);
+            }
+            result = await events.next();
+          }
+        }
+        if (includeUsage) {
+          yield chunk([], chatUsage(usages));
+        }
+      })();
+    },
+  };
+}
+
+export type ChatCompletionsService = ReturnType<typeof createChatCompletionsService>;
+
+/** The prompt is counted once (all choices share it); completions add up across choices. */
+function chatUsage(usages: readonly TokenUsage[]): ChatCompletionUsage {
+  const promptTokens = usages[0]?.inputTokens ?? 0;
+  const completionTokens = usages.reduce((sum, usage) => sum + usage.outputTokens, 0);
+  return {
+    prompt_tokens: promptTokens,
+    completion_tokens: completionTokens,
+    total_tokens: promptTokens + completionTokens,
+    prompt_tokens_details: { cached_tokens: usages[0]?.cachedInputTokens ?? 0, audio_tokens: 0 },
+    completion_tokens_details: {
+      reasoning_tokens: usages.reduce((sum, usage) => sum + usage.reasoningTokens, 0),
+      audio_tokens: 0,
+      accepted_prediction_tokens: 0,
+      rejected_prediction_tokens: 0,
+    },
+  };
+}
+
+function serviceTier(requested: string | null | undefined): string {
+  return requested === undefined || requested === null || requested === "auto" ? "default" : requested;
+}

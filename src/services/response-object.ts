@@ -1,0 +1,153 @@
+import type { FinishReason, TokenUsage } from "../backends/backend.js";
+import type { CreateResponseRequest } from "../contract/responses-request.js";
+import type {
+  OutputMessageItem,
+  ResponseErrorObject,
+  ResponseObject,
+  ResponseStatus,
+  ResponseUsage,
+} from "../contract/response-object.js";
+
+/**
+ * Builds the Response object OpenAI returns, from what ferry stores. Everything the client set
+ * that OpenAI echoes back is kept in `params`, with OpenAI's defaults filled in at build time.
+ */
+
+/** The request fields that the Response object echoes. */
+export interface ResponseParams {
+  instructions: string | null;
+  max_output_tokens: number | null;
+  max_tool_calls: number | null;
+  parallel_tool_calls: boolean;
+  prompt_cache_key: string | null;
+  reasoning: { effort: string | null; summary: string | null };
+  safety_identifier: string | null;
+  service_tier: string;
+  temperature: number;
+  text: { format: Record<string, unknown>; verbosity: string };
+  tool_choice: unknown;
+  tools: unknown[];
+  top_logprobs: number;
+  top_p: number;
+  truncation: "auto" | "disabled";
+  user: string | null;
+}
+
+export function paramsFromRequest(request: CreateResponseRequest): ResponseParams {
+  return {
+    instructions: request.instructions ?? null,
+    max_output_tokens: request.max_output_tokens ?? null,
+    max_tool_calls: request.max_tool_calls ?? null,
+    parallel_tool_calls: request.parallel_tool_calls ?? true,
+    prompt_cache_key: request.prompt_cache_key ?? null,
+    reasoning: {
+      effort: request.reasoning?.effort ?? null,
+      summary: request.reasoning?.summary ?? request.reasoning?.generate_summary ?? null,
+    },
+    safety_identifier: request.safety_identifier ?? null,
+    // "auto" resolves to the tier that served the request; ferry has one.
+    service_tier:
+      request.service_tier === undefined || request.service_tier === null || request.service_tier === "auto"
+        ? "default"
+        : request.service_tier,
+    temperature: request.temperature ?? 1,
+    text: {
+      format: request.text?.format ?? { type: "text" },
+      verbosity: request.text?.verbosity ?? "medium",
+    },
+    tool_choice: request.tool_choice ?? "auto",
+    tools: request.tools ?? [],
+    top_logprobs: request.top_logprobs ?? 0,
+    top_p: request.top_p ?? 1,
+    truncation: request.truncation ?? "disabled",
+    user: request.user ?? null,
+  };
+}
+
+/** What a Response is made from: the stored row, or the in-flight state while streaming. */
+export interface ResponseState {
+  id: string;
+  createdAt: number;
+  completedAt: number | null;
+  status: ResponseStatus;
+  model: string;
+  background: boolean;
+  store: boolean;
+  previousResponseId: string | null;
+  params: ResponseParams;
+  metadata: Record<string, string>;
+  output: unknown[];
+  usage: ResponseUsage | null;
+  error: ResponseErrorObject | null;
+  incompleteDetails: { reason: "max_output_tokens" | "content_filter" } | null;
+}
+
+export function toResponseObject(state: ResponseState): ResponseObject {
+  return {
+    id: state.id,
+    object: "response",
+    created_at: state.createdAt,
+    status: state.status,
+    background: state.background,
+    completed_at: state.completedAt,
+    error: state.error,
+    incomplete_details: state.incompleteDetails,
+    instructions: state.params.instructions,
+    max_output_tokens: state.params.max_output_tokens,
+    max_tool_calls: state.params.max_tool_calls,
+    model: state.model,
+    output: state.output,
+    parallel_tool_calls: state.params.parallel_tool_calls,
+    previous_response_id: state.previousResponseId,
+    prompt_cache_key: state.params.prompt_cache_key,
+    reasoning: state.params.reasoning,
+    safety_identifier: state.params.safety_identifier,
+    service_tier: state.params.service_tier,
+    store: state.store,
+    temperature: state.params.temperature,
+    text: state.params.text,
+    tool_choice: state.params.tool_choice,
+    tools: state.params.tools,
+    top_logprobs: state.params.top_logprobs,
+    top_p: state.params.top_p,
+    truncation: state.params.truncation,
+    metadata: state.metadata,
+    // The spec types these as non-null; OpenAI sends null but the SDKs read a missing field the
+    // same way, so an unset value is left out rather than sent as null.
+    ...(state.usage === null ? {} : { usage: state.usage }),
+    ...(state.params.user === null ? {} : { user: state.params.user }),
+  };
+}
+
+export function toResponseUsage(usage: TokenUsage): ResponseUsage {
+  return {
+    input_tokens: usage.inputTokens,
+    input_tokens_details: { cached_tokens: usage.cachedInputTokens, cache_write_tokens: 0 },
+    output_tokens: usage.outputTokens,
+    output_tokens_details: { reasoning_tokens: usage.reasoningTokens },
+    total_tokens: usage.inputTokens + usage.outputTokens,
+  };
+}
+
+export function outputMessage(
+  id: string,
+  text: string,
+  status: OutputMessageItem["status"],
+): OutputMessageItem {
+  return {
+    type: "message",
+    id,
+    role: "assistant",
+    status,
+    content: status === "in_progress" && text === "" ? [] : [outputTextPart(text)],
+  };
+}
+
+export function outputTextPart(text: string) {
+  return { type: "output_text" as const, text, annotations: [], logprobs: [] };
+}
+
+/** The terminal status a finished generation gives a response. */
+export function statusForFinish(finishReason: FinishReason): "completed" | "incomplete" {
+  return finishReason === "length" ? "incomplete" : "completed";
+}
