@@ -8,5 +8,7 @@ export default defineConfig({
     // Two cores: keep the default thread count modest so e2e servers are not starved.
     pool: "forks",
     maxWorkers: 2,
+    // The JSON report is what .ci/run counts for its closing "N passed, N failed" line.
+    reporters: ["default", ["json", { outputFile: "test-results/vitest.json" }]],
   },
 });

@@ -2,15 +2,6 @@ import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { Router } from "./backends/router.js";
 import type { Config } from "./config.js";
-import { ApiError } from "./lib/api-error.js";
-import type { Clock } from "./lib/clock.js";
-import type { Logger } from "./lib/logger.js";
-import { createChatCompletionsService } from "./services/chat-completions.js";
-import { createEmbeddingsService } from "./services/embeddings.js";
-import { createModelsService } from "./services/models.js";
-import { createResponsesService } from "./services/responses.js";
-import { createResponseStore } from "./store/responses.js";
-import type { Db } from "./store/db.js";
 import type { AppEnv } from "./http/app-env.js";
 import { authenticate } from "./http/auth.js";
 import { chatCompletionsRoutes } from "./http/chat-completions.js";
@@ -20,6 +11,15 @@ import { healthRoutes } from "./http/health.js";
 import { modelsRoutes } from "./http/models.js";
 import { requestId } from "./http/request-id.js";
 import { responsesRoutes } from "./http/responses.js";
+import { ApiError } from "./lib/api-error.js";
+import type { Clock } from "./lib/clock.js";
+import type { Logger } from "./lib/logger.js";
+import { createChatCompletionsService } from "./services/chat-completions.js";
+import { createEmbeddingsService } from "./services/embeddings.js";
+import { createModelsService } from "./services/models.js";
+import { createResponsesService } from "./services/responses.js";
+import type { Db } from "./store/db.js";
+import { createResponseStore } from "./store/responses.js";
 
 export interface AppDeps {
   readonly config: Config;
@@ -40,7 +40,9 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   app.onError(createErrorHandler(logger));
   app.notFound((c) => {
-    throw ApiError.notFound(`Unknown request URL: ${c.req.method} ${c.req.path}. Please check the URL and method.`);
+    throw ApiError.notFound(
+      `Unknown request URL: ${c.req.method} ${c.req.path}. Please check the URL and method.`,
+    );
   });
   app.use(requestId());
   app.route("/health", healthRoutes());
@@ -50,7 +52,9 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     bodyLimit({
       maxSize: config.limits.maxBodyBytes,
       onError: () => {
-        throw ApiError.tooLarge(`The request body is larger than the limit of ${config.limits.maxBodyBytes} bytes.`);
+        throw ApiError.tooLarge(
+          `The request body is larger than the limit of ${config.limits.maxBodyBytes} bytes.`,
+        );
       },
     }),
   );

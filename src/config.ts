@@ -123,14 +123,18 @@ function readConfigFile(filePath: string | undefined): FileConfig {
     raw = readFileSync(filePath, "utf8");
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err);
-    throw new ConfigError([{ variable: "FERRY_CONFIG", message: `cannot read ${filePath}: ${reason}` }]);
+    throw new ConfigError([
+      { variable: "FERRY_CONFIG", message: `cannot read ${filePath}: ${reason}` },
+    ]);
   }
   let json: unknown;
   try {
     json = JSON.parse(raw);
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err);
-    throw new ConfigError([{ variable: "FERRY_CONFIG", message: `${filePath} is not valid JSON: ${reason}` }]);
+    throw new ConfigError([
+      { variable: "FERRY_CONFIG", message: `${filePath} is not valid JSON: ${reason}` },
+    ]);
   }
   const parsed = FileConfigSchema.safeParse(json);
   if (!parsed.success) {

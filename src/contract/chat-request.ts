@@ -27,7 +27,14 @@ const RefusalPartSchema = z.strictObject({ type: z.literal("refusal"), refusal: 
 
 const UserContentSchema = z.union([
   z.string(),
-  z.array(z.discriminatedUnion("type", [TextPartSchema, ImagePartSchema, AudioPartSchema, FilePartSchema])),
+  z.array(
+    z.discriminatedUnion("type", [
+      TextPartSchema,
+      ImagePartSchema,
+      AudioPartSchema,
+      FilePartSchema,
+    ]),
+  ),
 ]);
 const TextContentSchema = z.union([z.string(), z.array(TextPartSchema)]);
 
@@ -38,13 +45,28 @@ const ToolCallSchema = z.looseObject({
 });
 
 export const ChatMessageSchema = z.discriminatedUnion("role", [
-  z.strictObject({ role: z.literal("system"), content: TextContentSchema, name: z.string().optional() }),
-  z.strictObject({ role: z.literal("developer"), content: TextContentSchema, name: z.string().optional() }),
-  z.strictObject({ role: z.literal("user"), content: UserContentSchema, name: z.string().optional() }),
+  z.strictObject({
+    role: z.literal("system"),
+    content: TextContentSchema,
+    name: z.string().optional(),
+  }),
+  z.strictObject({
+    role: z.literal("developer"),
+    content: TextContentSchema,
+    name: z.string().optional(),
+  }),
+  z.strictObject({
+    role: z.literal("user"),
+    content: UserContentSchema,
+    name: z.string().optional(),
+  }),
   z.strictObject({
     role: z.literal("assistant"),
     content: z
-      .union([z.string(), z.array(z.discriminatedUnion("type", [TextPartSchema, RefusalPartSchema]))])
+      .union([
+        z.string(),
+        z.array(z.discriminatedUnion("type", [TextPartSchema, RefusalPartSchema])),
+      ])
       .nullable()
       .optional(),
     refusal: z.string().nullable().optional(),
@@ -68,10 +90,16 @@ export const CreateChatCompletionRequestSchema = z.strictObject({
   n: z.number().int().min(1).max(128).nullable().optional(),
   stream: z.boolean().nullable().optional(),
   stream_options: z
-    .strictObject({ include_usage: z.boolean().optional(), include_obfuscation: z.boolean().optional() })
+    .strictObject({
+      include_usage: z.boolean().optional(),
+      include_obfuscation: z.boolean().optional(),
+    })
     .nullable()
     .optional(),
-  stop: z.union([z.string(), z.array(z.string()).max(4)]).nullable().optional(),
+  stop: z
+    .union([z.string(), z.array(z.string()).max(4)])
+    .nullable()
+    .optional(),
   metadata: MetadataSchema.nullable().optional(),
   store: z.boolean().nullable().optional(),
   user: z.string().optional(),
@@ -85,17 +113,29 @@ export const CreateChatCompletionRequestSchema = z.strictObject({
   logit_bias: z.record(z.string(), z.number().min(-100).max(100)).nullable().optional(),
   logprobs: z.boolean().nullable().optional(),
   top_logprobs: z.number().int().min(0).max(20).nullable().optional(),
-  response_format: z.looseObject({ type: z.enum(["text", "json_object", "json_schema"]) }).optional(),
+  response_format: z
+    .looseObject({ type: z.enum(["text", "json_object", "json_schema"]) })
+    .optional(),
   tools: z.array(z.looseObject({ type: z.string() })).optional(),
-  tool_choice: z.union([z.enum(["none", "auto", "required"]), z.looseObject({ type: z.string() })]).optional(),
+  tool_choice: z
+    .union([z.enum(["none", "auto", "required"]), z.looseObject({ type: z.string() })])
+    .optional(),
   parallel_tool_calls: z.boolean().optional(),
   functions: z.array(z.looseObject({ name: z.string() })).optional(),
-  function_call: z.union([z.enum(["none", "auto"]), z.looseObject({ name: z.string() })]).optional(),
+  function_call: z
+    .union([z.enum(["none", "auto"]), z.looseObject({ name: z.string() })])
+    .optional(),
   service_tier: z.enum(["auto", "default", "flex", "scale", "priority"]).nullable().optional(),
-  modalities: z.array(z.enum(["text", "audio"])).nullable().optional(),
+  modalities: z
+    .array(z.enum(["text", "audio"]))
+    .nullable()
+    .optional(),
   audio: z.looseObject({}).nullable().optional(),
   prediction: z.looseObject({ type: z.string() }).nullable().optional(),
-  reasoning_effort: z.enum(["none", "minimal", "low", "medium", "high", "xhigh"]).nullable().optional(),
+  reasoning_effort: z
+    .enum(["none", "minimal", "low", "medium", "high", "xhigh"])
+    .nullable()
+    .optional(),
   verbosity: z.enum(["low", "medium", "high"]).nullable().optional(),
   web_search_options: z.looseObject({}).optional(),
   moderation: z.unknown().optional(),

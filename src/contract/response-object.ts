@@ -3,7 +3,13 @@
  * spec and its items). Field names are OpenAI's snake_case.
  */
 
-export type ResponseStatus = "queued" | "in_progress" | "completed" | "failed" | "cancelled" | "incomplete";
+export type ResponseStatus =
+  | "queued"
+  | "in_progress"
+  | "completed"
+  | "failed"
+  | "cancelled"
+  | "incomplete";
 
 export interface OutputTextPart {
   type: "output_text";

@@ -61,7 +61,10 @@ const FunctionCallOutputItemSchema = z.strictObject({
   status: ItemStatusSchema.nullable().optional(),
 });
 
-const ReasoningItemSchema = z.looseObject({ type: z.literal("reasoning"), id: z.string().optional() });
+const ReasoningItemSchema = z.looseObject({
+  type: z.literal("reasoning"),
+  id: z.string().optional(),
+});
 
 const ItemReferenceSchema = z.strictObject({
   type: z.literal("item_reference"),
@@ -133,9 +136,15 @@ export const CreateResponseRequestSchema = z.strictObject({
   store: z.boolean().nullable().optional(),
   background: z.boolean().nullable().optional(),
   stream: z.boolean().nullable().optional(),
-  stream_options: z.strictObject({ include_obfuscation: z.boolean().optional() }).nullable().optional(),
+  stream_options: z
+    .strictObject({ include_obfuscation: z.boolean().optional() })
+    .nullable()
+    .optional(),
   previous_response_id: z.string().min(1).nullable().optional(),
-  conversation: z.union([z.string(), z.looseObject({ id: z.string() })]).nullable().optional(),
+  conversation: z
+    .union([z.string(), z.looseObject({ id: z.string() })])
+    .nullable()
+    .optional(),
   user: z.string().optional(),
   safety_identifier: z.string().max(64).optional(),
   prompt_cache_key: z.string().optional(),

@@ -9,7 +9,8 @@ export async function abortOnClientGone(
   handler: (controller: AbortController) => Promise<Response>,
 ): Promise<Response> {
   const controller = new AbortController();
-  const onClientGone = () => controller.abort(new DOMException("client disconnected", "AbortError"));
+  const onClientGone = () =>
+    controller.abort(new DOMException("client disconnected", "AbortError"));
   const requestSignal = c.req.raw.signal;
   if (requestSignal.aborted) {
     onClientGone();

@@ -26,14 +26,19 @@ export function createErrorHandler(logger: Logger) {
       return renderError(c, ApiError.fromBackend(thrown));
     }
     if (thrown instanceof HTTPException) {
-      return renderError(c, new ApiError(thrown.status as ContentfulStatusCode, thrown.message || "Bad request."));
+      return renderError(
+        c,
+        new ApiError(thrown.status as ContentfulStatusCode, thrown.message || "Bad request."),
+      );
     }
     // Anything else is a bug: log it with the request id so it can be found, and say nothing
     // about internals to the client.
     logger.error({ err: thrown, requestId: c.get("requestId") }, "unhandled error");
     return renderError(
       c,
-      new ApiError(500, "The server had an error while processing your request.", { type: "server_error" }),
+      new ApiError(500, "The server had an error while processing your request.", {
+        type: "server_error",
+      }),
     );
   };
 }
@@ -44,4 +49,3 @@ function renderError(c: Context<AppEnv>, err: ApiError) {
   }
   return c.json(errorBody(err.message, err.options), err.status as ContentfulStatusCode);
 }
-

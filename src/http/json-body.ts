@@ -11,7 +11,10 @@ const NOT_JSON =
  * Reads the request body as JSON and validates it with `schema`. Every failure is a 400 in the
  * envelope: not JSON, not an object, or a field that does not fit (with `param` naming it).
  */
-export async function readJsonBody<S extends z.ZodType>(c: Context, schema: S): Promise<z.infer<S>> {
+export async function readJsonBody<S extends z.ZodType>(
+  c: Context,
+  schema: S,
+): Promise<z.infer<S>> {
   const contentType = c.req.header("content-type") ?? "";
   if (contentType.startsWith("multipart/form-data")) {
     throw ApiError.invalid(null, `${NOT_JSON} Got a multipart/form-data body.`);

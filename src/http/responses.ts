@@ -8,7 +8,11 @@ import { readJsonBody, readQuery } from "./json-body.js";
 import { listQuerySchema } from "./pagination.js";
 import { writeSse } from "./sse.js";
 
-const InputItemsQuerySchema = listQuerySchema({ maxLimit: 100, defaultLimit: 20, defaultOrder: "desc" });
+const InputItemsQuerySchema = listQuerySchema({
+  maxLimit: 100,
+  defaultLimit: 20,
+  defaultOrder: "desc",
+});
 
 export function responsesRoutes(deps: { responses: ResponsesService; logger: Logger }) {
   const { responses, logger } = deps;

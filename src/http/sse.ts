@@ -27,7 +27,9 @@ export function writeSse(
   options: SseOptions,
 ): Response {
   return streamSSE(c, async (stream) => {
-    stream.onAbort(() => options.controller.abort(new DOMException("client disconnected", "AbortError")));
+    stream.onAbort(() =>
+      options.controller.abort(new DOMException("client disconnected", "AbortError")),
+    );
     try {
       for await (const event of events) {
         if (stream.aborted) {
@@ -46,9 +48,18 @@ export function writeSse(
       if (stream.aborted) {
         return;
       }
-      options.logger.error({ err: coerceError(thrown), requestId: c.get("requestId") }, "stream failed");
-      const body = errorBody("The server had an error while processing your request.", { type: "server_error" });
-      await stream.writeSSE(options.framing === "named" ? { event: "error", data: JSON.stringify({ type: "error", ...body }) } : { data: JSON.stringify(body) });
+      options.logger.error(
+        { err: coerceError(thrown), requestId: c.get("requestId") },
+        "stream failed",
+      );
+      const body = errorBody("The server had an error while processing your request.", {
+        type: "server_error",
+      });
+      await stream.writeSSE(
+        options.framing === "named"
+          ? { event: "error", data: JSON.stringify({ type: "error", ...body }) }
+          : { data: JSON.stringify(body) },
+      );
     }
   });
 }

@@ -62,7 +62,10 @@ export class ApiError extends Error {
 const FINAL = { "x-should-retry": "false" } as const;
 
 /** Turns the first zod issue into a 400 whose `param` names the field and whose message says what to fix. */
-export function apiErrorFromZod(error: ZodError, prefix: readonly (string | number)[] = []): ApiError {
+export function apiErrorFromZod(
+  error: ZodError,
+  prefix: readonly (string | number)[] = [],
+): ApiError {
   const issue = pickIssue(error.issues);
   if (issue === undefined) {
     return ApiError.invalid(null, "The request is invalid.");
@@ -75,14 +78,25 @@ export function apiErrorFromZod(error: ZodError, prefix: readonly (string | numb
   }
   const param = path.length > 0 ? formatParam(path) : null;
   if (issue.code === "invalid_type" && issue.message.endsWith("received undefined")) {
-    return ApiError.invalid(param, `Missing required parameter: '${param}'.`, "missing_required_parameter");
+    return ApiError.invalid(
+      param,
+      `Missing required parameter: '${param}'.`,
+      "missing_required_parameter",
+    );
   }
   if (issue.code === "invalid_value") {
     const allowed = issue.values.map((value) => `'${String(value)}'`).join(", ");
-    return ApiError.invalid(param, `Invalid value for '${param}'. Supported values are: ${allowed}.`, "invalid_value");
+    return ApiError.invalid(
+      param,
+      `Invalid value for '${param}'. Supported values are: ${allowed}.`,
+      "invalid_value",
+    );
   }
   const subject = param === null ? "request body" : `'${param}'`;
-  return ApiError.invalid(param, `Invalid ${subject}: ${lowerFirst(issue.message)}.`.replace("..", "."));
+  return ApiError.invalid(
+    param,
+    `Invalid ${subject}: ${lowerFirst(issue.message)}.`.replace("..", "."),
+  );
 }
 
 type Issue = ZodError["issues"][number];
@@ -99,7 +113,10 @@ function pickIssue(issues: readonly Issue[]): Issue | undefined {
   let best: Issue | undefined;
   for (const branch of first.errors) {
     const candidate = pickIssue(branch);
-    if (candidate !== undefined && (best === undefined || candidate.path.length > best.path.length)) {
+    if (
+      candidate !== undefined &&
+      (best === undefined || candidate.path.length > best.path.length)
+    ) {
       best = candidate;
     }
   }

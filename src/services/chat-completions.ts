@@ -73,7 +73,10 @@ export function createChatCompletionsService(deps: { router: Router; clock: Cloc
     };
     return {
       backend: resolved.backend,
-      choiceRequests: Array.from({ length: request.n ?? 1 }, (_, index) => ({ ...base, choiceIndex: index })),
+      choiceRequests: Array.from({ length: request.n ?? 1 }, (_, index) => ({
+        ...base,
+        choiceIndex: index,
+      })),
       header: {
         id: newId("chatCompletion"),
         created: unixSeconds(deps.clock),
@@ -85,7 +88,10 @@ export function createChatCompletionsService(deps: { router: Router; clock: Cloc
   }
 
   return {
-    async complete(request: CreateChatCompletionRequest, signal: AbortSignal): Promise<ChatCompletionObject> {
+    async complete(
+      request: CreateChatCompletionRequest,
+      signal: AbortSignal,
+    ): Promise<ChatCompletionObject> {
       const { backend, choiceRequests, header } = prepare(request);
       const generations: Generation[] = await Promise.all(
         choiceRequests.map((choiceRequest) => backend.generate(choiceRequest, signal)),
@@ -133,16 +139,29 @@ export function createChatCompletionsService(deps: { router: Router; clock: Cloc
         const usages: TokenUsage[] = [];
         for (const [index, choiceRequest] of choiceRequests.entries()) {
           const events =
-            index === 0 ? firstStream : backend.streamGenerate(choiceRequest, signal)[Symbol.asyncIterator]();
+            index === 0
+              ? firstStream
+              : backend.streamGenerate(choiceRequest, signal)[Symbol.asyncIterator]();
           let result = index === 0 ? firstEvent : await events.next();
-          yield chunk([{ index, delta: { role: "assistant", content: "", refusal: null }, logprobs: null, finish_reason: null }]);
+          yield chunk([
+            {
+              index,
+              delta: { role: "assistant", content: "", refusal: null },
+              logprobs: null,
+              finish_reason: null,
+            },
+          ]);
           while (!result.done) {
             const event = result.value;
             if (event.type === "delta") {
-              yield chunk([{ index, delta: { content: event.text }, logprobs: null, finish_reason: null }]);
+              yield chunk([
+                { index, delta: { content: event.text }, logprobs: null, finish_reason: null },
+              ]);
             } else {
               usages.push(event.usage);
-              yield chunk([{ index, delta: {}, logprobs: null, finish_reason: event.finishReason }]);
+              yield chunk([
+                { index, delta: {}, logprobs: null, finish_reason: event.finishReason },
+              ]);
             }
             result = await events.next();
           }
@@ -176,5 +195,7 @@ function chatUsage(usages: readonly TokenUsage[]): ChatCompletionUsage {
 }
 
 function serviceTier(requested: string | null | undefined): string {
-  return requested === undefined || requested === null || requested === "auto" ? "default" : requested;
+  return requested === undefined || requested === null || requested === "auto"
+    ? "default"
+    : requested;
 }

@@ -28,11 +28,16 @@ export function createEmbeddingsService(deps: { router: Router }) {
       // The openai SDKs ask for base64 unless told otherwise and decode it as float32 LE.
       const encode =
         request.encoding_format === "base64"
-          ? (vector: Float32Array) => Buffer.from(vector.buffer, vector.byteOffset, vector.byteLength).toString("base64")
+          ? (vector: Float32Array) =>
+              Buffer.from(vector.buffer, vector.byteOffset, vector.byteLength).toString("base64")
           : (vector: Float32Array) => Array.from(vector);
       return {
         object: "list",
-        data: result.vectors.map((vector, index) => ({ object: "embedding", index, embedding: encode(vector) })),
+        data: result.vectors.map((vector, index) => ({
+          object: "embedding",
+          index,
+          embedding: encode(vector),
+        })),
         model: request.model,
         usage: { prompt_tokens: result.promptTokens, total_tokens: result.promptTokens },
       };

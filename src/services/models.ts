@@ -15,11 +15,15 @@ const MODEL_CREATED_AT = 1_704_067_200;
 export function resolveModel(router: Router, model: string): ResolvedModel {
   const resolved = router.resolve(model);
   if (resolved === null) {
-    throw new ApiError(404, `The model '${model}' does not exist or you do not have access to it.`, {
-      param: "model",
-      code: "model_not_found",
-      headers: { "x-should-retry": "false" },
-    });
+    throw new ApiError(
+      404,
+      `The model '${model}' does not exist or you do not have access to it.`,
+      {
+        param: "model",
+        code: "model_not_found",
+        headers: { "x-should-retry": "false" },
+      },
+    );
   }
   return resolved;
 }
@@ -46,7 +50,9 @@ export function createModelsService(router: Router) {
       }
       const resolved = router.resolve(id);
       if (resolved === null) {
-        throw ApiError.notFound(`The model '${id}' does not exist or you do not have access to it.`);
+        throw ApiError.notFound(
+          `The model '${id}' does not exist or you do not have access to it.`,
+        );
       }
       return toObject(id, resolved.backend.name);
     },

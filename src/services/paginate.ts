@@ -66,7 +66,10 @@ function indexOrThrow<T extends { id: string }>(
 ): number {
   const index = items.findIndex((item) => item.id === id);
   if (index === -1) {
-    throw ApiError.invalid(param, `No ${kind} with id '${id}' in this list; '${param}' must be the id of one.`);
+    throw ApiError.invalid(
+      param,
+      `No ${kind} with id '${id}' in this list; '${param}' must be the id of one.`,
+    );
   }
   return index;
 }

@@ -42,7 +42,11 @@ function normalizeItem(item: InputItem, index: number): StoredItem {
     case "function_call":
       return { ...item, id: item.id ?? newId("functionCall"), status: item.status ?? "completed" };
     case "function_call_output":
-      return { ...item, id: item.id ?? newId("functionCallOutput"), status: item.status ?? "completed" };
+      return {
+        ...item,
+        id: item.id ?? newId("functionCallOutput"),
+        status: item.status ?? "completed",
+      };
     case "reasoning":
       return { ...item, id: item.id ?? newId("reasoning") };
     case "item_reference":

@@ -1,5 +1,4 @@
 import type { FinishReason, TokenUsage } from "../backends/backend.js";
-import type { CreateResponseRequest } from "../contract/responses-request.js";
 import type {
   OutputMessageItem,
   ResponseErrorObject,
@@ -7,6 +6,7 @@ import type {
   ResponseStatus,
   ResponseUsage,
 } from "../contract/response-object.js";
+import type { CreateResponseRequest } from "../contract/responses-request.js";
 
 /**
  * Builds the Response object OpenAI returns, from what ferry stores. Everything the client set
@@ -47,7 +47,9 @@ export function paramsFromRequest(request: CreateResponseRequest): ResponseParam
     safety_identifier: request.safety_identifier ?? null,
     // "auto" resolves to the tier that served the request; ferry has one.
     service_tier:
-      request.service_tier === undefined || request.service_tier === null || request.service_tier === "auto"
+      request.service_tier === undefined ||
+      request.service_tier === null ||
+      request.service_tier === "auto"
         ? "default"
         : request.service_tier,
     temperature: request.temperature ?? 1,

@@ -1,7 +1,12 @@
-import type { GenerationEvent, TokenUsage, FinishReason } from "../backends/backend.js";
+import type { FinishReason, GenerationEvent, TokenUsage } from "../backends/backend.js";
 import type { ResponseStreamEvent } from "../contract/response-object.js";
 import { coerceError } from "../lib/coerce-error.js";
-import { outputMessage, outputTextPart, type ResponseState, toResponseObject } from "./response-object.js";
+import {
+  outputMessage,
+  outputTextPart,
+  type ResponseState,
+  toResponseObject,
+} from "./response-object.js";
 
 export interface ResponseStreamOptions {
   /** The response as it starts: status in_progress, empty output. */
@@ -11,7 +16,12 @@ export interface ResponseStreamOptions {
   readonly generation: AsyncIterator<GenerationEvent>;
   readonly messageId: string;
   readonly signal: AbortSignal;
-  finish(state: ResponseState, text: string, finishReason: FinishReason, usage: TokenUsage): ResponseState;
+  finish(
+    state: ResponseState,
+    text: string,
+    finishReason: FinishReason,
+    usage: TokenUsage,
+  ): ResponseState;
   fail(state: ResponseState, err: Error): ResponseState;
   /** Called with the final state before the terminal event is sent, so a GET right after finds it. */
   onEnd(state: ResponseState): void;
@@ -66,7 +76,10 @@ export async function* streamResponseEvents(
       return; // the client is gone; nobody is listening and nothing is stored
     }
     const failed = options.fail(
-      { ...options.initial, output: text === "" ? [] : [outputMessage(itemId, text, "incomplete")] },
+      {
+        ...options.initial,
+        output: text === "" ? [] : [outputMessage(itemId, text, "incomplete")],
+      },
       coerceError(thrown),
     );
     options.onEnd(failed);

@@ -1,4 +1,9 @@
-import { type Backend, BackendError, type GenerateRequest, type Generation } from "../backends/backend.js";
+import {
+  type Backend,
+  BackendError,
+  type GenerateRequest,
+  type Generation,
+} from "../backends/backend.js";
 import type { Router } from "../backends/router.js";
 import type { ResponseObject, ResponseStreamEvent } from "../contract/response-object.js";
 import type { CreateResponseRequest } from "../contract/responses-request.js";
@@ -101,7 +106,13 @@ export function createResponsesService(deps: ResponsesServiceDeps) {
       ...state,
       status,
       completedAt: status === "completed" ? unixSeconds(clock) : null,
-      output: [outputMessage(messageId, generation.text, status === "completed" ? "completed" : "incomplete")],
+      output: [
+        outputMessage(
+          messageId,
+          generation.text,
+          status === "completed" ? "completed" : "incomplete",
+        ),
+      ],
       usage: toResponseUsage(generation.usage),
       incompleteDetails: status === "incomplete" ? { reason: "max_output_tokens" } : null,
     };
@@ -142,7 +153,10 @@ export function createResponsesService(deps: ResponsesServiceDeps) {
     /** Validates what the schema cannot (model, previous turns) and resolves the backend. */
     prepare(projectId: string, request: CreateResponseRequest): PreparedResponse {
       if (request.background === true) {
-        throw ApiError.invalid("background", "Background mode is not available on this server yet.");
+        throw ApiError.invalid(
+          "background",
+          "Background mode is not available on this server yet.",
+        );
       }
       if (request.conversation !== undefined && request.conversation !== null) {
         throw ApiError.invalid(
@@ -151,12 +165,17 @@ export function createResponsesService(deps: ResponsesServiceDeps) {
         );
       }
       if (request.input === undefined && !request.previous_response_id) {
-        throw ApiError.invalid("input", "Missing required parameter: 'input'.", "missing_required_parameter");
+        throw ApiError.invalid(
+          "input",
+          "Missing required parameter: 'input'.",
+          "missing_required_parameter",
+        );
       }
       const resolved = resolveModel(router, request.model);
       const params = paramsFromRequest(request);
       const previousResponseId = request.previous_response_id ?? null;
-      const history = previousResponseId === null ? [] : loadConversation(projectId, previousResponseId);
+      const history =
+        previousResponseId === null ? [] : loadConversation(projectId, previousResponseId);
       const inputItems = normalizeInput(request.input);
       const metadata = request.metadata ?? {};
       return {
@@ -193,8 +212,13 @@ export function createResponsesService(deps: ResponsesServiceDeps) {
      * Starts a streamed response. Resolves once the backend has produced its first event, so a
      * backend that fails at once (a 429, a 500) becomes an ordinary HTTP error, not a stream.
      */
-    async stream(prepared: PreparedResponse, signal: AbortSignal): Promise<AsyncIterable<ResponseStreamEvent>> {
-      const generation = prepared.backend.streamGenerate(prepared.generateRequest, signal)[Symbol.asyncIterator]();
+    async stream(
+      prepared: PreparedResponse,
+      signal: AbortSignal,
+    ): Promise<AsyncIterable<ResponseStreamEvent>> {
+      const generation = prepared.backend
+        .streamGenerate(prepared.generateRequest, signal)
+        [Symbol.asyncIterator]();
       const first = await generation.next();
       const messageId = newId("message");
       return streamResponseEvents({
@@ -203,7 +227,8 @@ export function createResponsesService(deps: ResponsesServiceDeps) {
         generation,
         messageId,
         signal,
-        finish: (state, text, finishReason, usage) => finish(state, { text, finishReason, usage }, messageId),
+        finish: (state, text, finishReason, usage) =>
+          finish(state, { text, finishReason, usage }, messageId),
         fail: (state, err) => ({ ...state, status: "failed", error: responseErrorFor(err) }),
         onEnd: (state) => save(prepared, state),
       });
@@ -249,7 +274,10 @@ export function stateFromRow(row: ResponseRow): ResponseState {
 /** The `error` of a failed Response: OpenAI's ResponseErrorCode and the backend's message. */
 export function responseErrorFor(err: Error): { code: string; message: string } {
   if (err instanceof BackendError) {
-    return { code: err.status === 429 ? "rate_limit_exceeded" : "server_error", message: err.message };
+    return {
+      code: err.status === 429 ? "rate_limit_exceeded" : "server_error",
+      message: err.message,
+    };
   }
   return { code: "server_error", message: err.message };
 }

@@ -21,7 +21,11 @@ export function chatInputToMessages(messages: readonly ChatMessageInput[]): Chat
               }),
         };
       case "tool":
-        return { role: "tool", content: contentToText(message.content), toolCallId: message.tool_call_id };
+        return {
+          role: "tool",
+          content: contentToText(message.content),
+          toolCallId: message.tool_call_id,
+        };
       case "function":
         // The deprecated function role predates tool calls; a tool message is its nearest form.
         return { role: "tool", content: message.content ?? "", toolCallId: message.name };

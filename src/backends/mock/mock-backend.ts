@@ -11,7 +11,13 @@ import {
 import { composeReply } from "./compose-reply.js";
 import { embedVector } from "./embed-vector.js";
 import { mockErrorFor, readMockKnobs } from "./mock-knobs.js";
-import { countChatTokens, countTextTokens, decodeTokenPieces, decodeTokens, encodeText } from "./tokenizer.js";
+import {
+  countChatTokens,
+  countTextTokens,
+  decodeTokenPieces,
+  decodeTokens,
+  encodeText,
+} from "./tokenizer.js";
 
 export interface MockBackendOptions {
   readonly name?: string;

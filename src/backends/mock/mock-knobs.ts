@@ -38,7 +38,10 @@ function readErrorStatus(raw: string | undefined): number | null {
   }
   const value = Number(raw);
   if (!/^\d{3}$/.test(raw.trim()) || value < 400 || value > 599) {
-    throw invalidKnob("metadata.mock_error", `must be an HTTP error status from 400 to 599, got '${raw}'`);
+    throw invalidKnob(
+      "metadata.mock_error",
+      `must be an HTTP error status from 400 to 599, got '${raw}'`,
+    );
   }
   return value;
 }
@@ -66,7 +69,10 @@ export function mockErrorFor(status: number): BackendError {
       { status },
     );
   }
-  return new BackendError(`The backend rejected the request (simulated HTTP ${status} from metadata.mock_error).`, {
-    status,
-  });
+  return new BackendError(
+    `The backend rejected the request (simulated HTTP ${status} from metadata.mock_error).`,
+    {
+      status,
+    },
+  );
 }

@@ -1,0 +1,87 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { ConfigError, loadConfig } from "../src/config.js";
+
+function configErrorOf(run: () => unknown): ConfigError {
+  try {
+    run();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      return err;
+    }
+    throw err;
+  }
+  throw new Error("expected a ConfigError");
+}
+
+function writeConfigFile(content: string): string {
+  const file = path.join(mkdtempSync(path.join(tmpdir(), "ferry-config-")), "ferry.json");
+  writeFileSync(file, content);
+  return file;
+}
+
+describe("loadConfig", () => {
+  it("has the embedded defaults: 127.0.0.1:8000, ./data, info, a mock with no latency", () => {
+    const config = loadConfig({});
+    expect(config.port).toBe(8000);
+    expect(config.host).toBe("127.0.0.1");
+    expect(config.dataDir).toBe(path.resolve("./data"));
+    expect(config.databasePath).toBe(path.resolve("./data/ferry.db"));
+    expect(config.logLevel).toBe("info");
+    expect(config.mock).toEqual({ ttftMs: 0, tokensPerSecond: 0 });
+    expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  it("reads the environment", () => {
+    const config = loadConfig({
+      PORT: "9001",
+      HOST: "0.0.0.0",
+      FERRY_DATA_DIR: "/tmp/x",
+      FERRY_LOG_LEVEL: "debug",
+    });
+    expect(config).toMatchObject({
+      port: 9001,
+      host: "0.0.0.0",
+      dataDir: "/tmp/x",
+      logLevel: "debug",
+    });
+  });
+
+  it("treats empty variables as unset", () => {
+    expect(loadConfig({ PORT: "", FERRY_LOG_LEVEL: "" }).port).toBe(8000);
+  });
+
+  it.each([
+    ["PORT", "eighty"],
+    ["PORT", "70000"],
+    ["PORT", "80.5"],
+    ["FERRY_LOG_LEVEL", "loud"],
+    ["HOST", "   "],
+  ])("names the variable when %s=%s is bad", (name, value) => {
+    const err = configErrorOf(() => loadConfig({ [name]: value }));
+    expect(err.issues[0]?.variable).toBe(name);
+    expect(err.message).toContain(`${name}:`);
+  });
+
+  it("reads the config file named by FERRY_CONFIG", () => {
+    const file = writeConfigFile(JSON.stringify({ mock: { ttft_ms: 250, tokens_per_second: 40 } }));
+    expect(loadConfig({ FERRY_CONFIG: file }).mock).toEqual({ ttftMs: 250, tokensPerSecond: 40 });
+  });
+
+  it.each([
+    ["not JSON", "{nope", "FERRY_CONFIG"],
+    ["an unknown key", JSON.stringify({ mokc: {} }), "FERRY_CONFIG:(root)"],
+    ["a bad value", JSON.stringify({ mock: { ttft_ms: -1 } }), "FERRY_CONFIG:mock.ttft_ms"],
+  ])("rejects a config file with %s, naming where", (_name, content, variable) => {
+    const err = configErrorOf(() => loadConfig({ FERRY_CONFIG: writeConfigFile(content) }));
+    expect(err.issues[0]?.variable).toBe(variable);
+  });
+
+  it("rejects a config file that does not exist", () => {
+    const err = configErrorOf(() => loadConfig({ FERRY_CONFIG: "/nonexistent/ferry.json" }));
+    expect(err.issues[0]?.variable).toBe("FERRY_CONFIG");
+    expect(err.message).toContain("cannot read");
+  });
+});

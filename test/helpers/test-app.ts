@@ -1,0 +1,69 @@
+import type { Hono } from "hono";
+import { createApp } from "../../src/app.js";
+import { createBackendRouter } from "../../src/backends/create-backends.js";
+import { type Config, type ConfigOverrides, loadConfig } from "../../src/config.js";
+import type { AppEnv } from "../../src/http/app-env.js";
+import { type Clock, systemClock } from "../../src/lib/clock.js";
+import { createSilentLogger } from "../../src/lib/logger.js";
+import { type Db, openDatabase } from "../../src/store/db.js";
+import { migrateDatabase } from "../../src/store/migrate.js";
+
+export interface TestContext {
+  readonly app: Hono<AppEnv>;
+  readonly db: Db;
+  readonly config: Config;
+  /** POST a JSON body; returns the raw Response. */
+  post(path: string, body: unknown, headers?: Record<string, string>): Promise<Response>;
+  get(path: string): Promise<Response>;
+  close(): void;
+}
+
+/** A fresh world per test: a private in-memory database, migrated, and the app over it. */
+export function createTestContext(
+  options: { config?: ConfigOverrides; clock?: Clock } = {},
+): TestContext {
+  const config = loadConfig({}, { databasePath: ":memory:", ...options.config });
+  const db = openDatabase(":memory:");
+  migrateDatabase(db);
+  const app = createApp({
+    config,
+    db,
+    router: createBackendRouter(config),
+    clock: options.clock ?? systemClock,
+    logger: createSilentLogger(),
+  });
+  return {
+    app,
+    db,
+    config,
+    post: (path, body, headers = {}) =>
+      Promise.resolve(
+        app.request(path, {
+          method: "POST",
+          headers: { "content-type": "application/json", ...headers },
+          body: typeof body === "string" ? body : JSON.stringify(body),
+        }),
+      ),
+    get: (path) => Promise.resolve(app.request(path)),
+    close: () => db.$client.close(),
+  };
+}
+
+/** Splits an SSE body into frames: `{event, data}` with data as the raw string. */
+export function parseSseFrames(text: string): { event: string | null; data: string }[] {
+  return text
+    .split("\n\n")
+    .filter((frame) => frame.trim() !== "")
+    .map((frame) => {
+      let event: string | null = null;
+      const data: string[] = [];
+      for (const line of frame.split("\n")) {
+        if (line.startsWith("event:")) {
+          event = line.slice(6).trim();
+        } else if (line.startsWith("data:")) {
+          data.push(line.slice(5).trimStart());
+        }
+      }
+      return { event, data: data.join("\n") };
+    });
+}
