@@ -105,7 +105,8 @@ describe("responses", () => {
     }
     expect(texts).toEqual(["message 0", "message 1", "message 2", "message 3", "message 4"]);
     const firstPage = await s.openai.responses.inputItems.list(created.id, { limit: 2 });
-    expectMatchesComponent("ResponseItemList", { ...firstPage.body });
+    const rawPage = await s.openai.responses.inputItems.list(created.id, { limit: 2 }).asResponse();
+    expectMatchesComponent("ResponseItemList", await rawPage.json());
     expect(
       firstPage.data.map(
         (item) =>
@@ -237,7 +238,10 @@ describe("embeddings and models", () => {
     const models = await s.openai.models.list();
     expectMatchesComponent(
       "ListModelsResponse",
-      models.body ?? { object: "list", data: models.data },
+      await s.openai.models
+        .list()
+        .asResponse()
+        .then((r) => r.json()),
     );
     expect(models.data.map((model) => model.id)).toContain("gpt-4o-mini");
     const model = await s.openai.models.retrieve("my-local-model");
