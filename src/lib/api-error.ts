@@ -102,26 +102,39 @@ export function apiErrorFromZod(
 type Issue = ZodError["issues"][number];
 
 /**
- * For unions zod reports "no branch matched"; the branch that got furthest into the value before
- * failing is the one the client meant, so its issue is the useful one to show.
+ * For unions zod reports "no branch matched". A branch that failed on a type mismatch was most
+ * likely not the one the client meant; a branch that failed on a value (too long, out of range,
+ * unknown key) was. Among those, the one that got furthest into the value wins. When every
+ * branch is a type mismatch at the union itself, say which types are accepted.
  */
 function pickIssue(issues: readonly Issue[]): Issue | undefined {
   const first = issues[0];
   if (first?.code !== "invalid_union" || first.errors.length === 0) {
     return first;
   }
+  const candidates = first.errors
+    .map((branch) => pickIssue(branch))
+    .filter((issue): issue is Issue => issue !== undefined);
+  const isTypeMismatch = (issue: Issue) =>
+    issue.code === "invalid_type" || issue.code === "invalid_union";
+  const valueIssues = candidates.filter((issue) => !isTypeMismatch(issue));
+  const pool =
+    valueIssues.length > 0 ? valueIssues : candidates.filter((issue) => issue.path.length > 0);
   let best: Issue | undefined;
-  for (const branch of first.errors) {
-    const candidate = pickIssue(branch);
-    if (
-      candidate !== undefined &&
-      (best === undefined || candidate.path.length > best.path.length)
-    ) {
+  for (const candidate of pool) {
+    if (best === undefined || candidate.path.length > best.path.length) {
       best = candidate;
     }
   }
-  if (best === undefined || best.path.length === 0) {
-    return first;
+  if (best === undefined) {
+    const expected = [
+      ...new Set(
+        candidates.flatMap((issue) => (issue.code === "invalid_type" ? [issue.expected] : [])),
+      ),
+    ];
+    const message =
+      expected.length > 0 ? `Invalid input: expected ${expected.join(" or ")}` : first.message;
+    return { ...first, message, errors: [] };
   }
   return { ...best, path: [...first.path, ...best.path] };
 }
