@@ -1,6 +1,5 @@
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
-import type { Router } from "./backends/router.js";
 import type { Config } from "./config.js";
 import type { AppEnv } from "./http/app-env.js";
 import { authenticate } from "./http/auth.js";
@@ -12,31 +11,18 @@ import { modelsRoutes } from "./http/models.js";
 import { requestId } from "./http/request-id.js";
 import { responsesRoutes } from "./http/responses.js";
 import { ApiError } from "./lib/api-error.js";
-import type { Clock } from "./lib/clock.js";
 import type { Logger } from "./lib/logger.js";
-import { createChatCompletionsService } from "./services/chat-completions.js";
-import { createEmbeddingsService } from "./services/embeddings.js";
-import { createModelsService } from "./services/models.js";
-import { createResponsesService } from "./services/responses.js";
-import type { Db } from "./store/db.js";
-import { createResponseStore } from "./store/responses.js";
+import type { Services } from "./services/create-services.js";
 
 export interface AppDeps {
   readonly config: Config;
-  readonly db: Db;
-  readonly router: Router;
-  readonly clock: Clock;
+  readonly services: Services;
   readonly logger: Logger;
 }
 
 /** Builds the HTTP app over its dependencies. No module state and no listening: tests call `app.request()`. */
 export function createApp(deps: AppDeps): Hono<AppEnv> {
-  const { config, db, router, clock, logger } = deps;
-  const responses = createResponsesService({ store: createResponseStore(db), router, clock });
-  const chat = createChatCompletionsService({ router, clock });
-  const embeddings = createEmbeddingsService({ router });
-  const models = createModelsService(router);
-
+  const { config, services, logger } = deps;
   const app = new Hono<AppEnv>();
   app.onError(createErrorHandler(logger));
   app.notFound((c) => {
@@ -45,7 +31,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     );
   });
   app.use(requestId());
-  app.route("/health", healthRoutes());
+  app.route("/health", healthRoutes({ health: services.health }));
 
   const v1 = new Hono<AppEnv>();
   v1.use(
@@ -59,10 +45,10 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     }),
   );
   v1.use(authenticate());
-  v1.route("/responses", responsesRoutes({ responses, logger }));
-  v1.route("/chat/completions", chatCompletionsRoutes({ chat, logger }));
-  v1.route("/embeddings", embeddingsRoutes({ embeddings }));
-  v1.route("/models", modelsRoutes({ models }));
+  v1.route("/responses", responsesRoutes({ responses: services.responses, logger }));
+  v1.route("/chat/completions", chatCompletionsRoutes({ chat: services.chat, logger }));
+  v1.route("/embeddings", embeddingsRoutes({ embeddings: services.embeddings }));
+  v1.route("/models", modelsRoutes({ models: services.models }));
   app.route("/v1", v1);
   return app;
 }

@@ -19,6 +19,43 @@ export const EnvSchema = z.object({
   FERRY_LOG_LEVEL: z.enum(LOG_LEVELS).default("info"),
 });
 
+const ModelListSchema = z
+  .array(z.string().trim().min(1))
+  .min(1, 'list at least one model name, or "*" for every model');
+const AliasesSchema = z.record(z.string().min(1), z.string().min(1)).default({});
+
+const MockBackendSchema = z.strictObject({
+  name: z.string().trim().min(1),
+  type: z.literal("mock"),
+  models: ModelListSchema.default(["*"]),
+  aliases: AliasesSchema,
+  max_concurrency: z.number().int().min(1).max(100_000).default(256),
+  ttft_ms: z.number().int().min(0).max(600_000).optional(),
+  tokens_per_second: z.number().min(0).max(1_000_000).optional(),
+});
+
+const OpenAIBackendSchema = z.strictObject({
+  name: z.string().trim().min(1),
+  type: z.literal("openai"),
+  base_url: z.url({
+    protocol: /^https?$/,
+    error: "must be an http(s) URL such as http://127.0.0.1:11434/v1",
+  }),
+  /** The key itself, or (better) the name of the environment variable that holds it. */
+  api_key: z.string().min(1).optional(),
+  api_key_env: z.string().min(1).optional(),
+  models: ModelListSchema,
+  aliases: AliasesSchema,
+  max_concurrency: z.number().int().min(1).max(100_000).default(8),
+  timeout_ms: z.number().int().min(100).max(3_600_000).default(600_000),
+  headers: z.record(z.string(), z.string()).default({}),
+});
+
+export const BackendConfigSchema = z.discriminatedUnion("type", [
+  MockBackendSchema,
+  OpenAIBackendSchema,
+]);
+
 /** The optional JSON file. snake_case like the API; unknown keys are errors so typos surface. */
 export const FileConfigSchema = z.strictObject({
   mock: z
@@ -40,6 +77,40 @@ export const FileConfigSchema = z.strictObject({
         .default(32 * 1024 * 1024),
     })
     .default({ max_body_bytes: 32 * 1024 * 1024 }),
+  /** Tried in order: the first backend that serves a model gets it. None: the mock serves all. */
+  backends: z
+    .array(BackendConfigSchema)
+    .superRefine((backends, ctx) => {
+      const seen = new Set<string>();
+      backends.forEach((backend, index) => {
+        if (seen.has(backend.name)) {
+          ctx.addIssue({
+            code: "custom",
+            path: [index, "name"],
+            message: `duplicate backend name '${backend.name}'`,
+          });
+        }
+        seen.add(backend.name);
+      });
+    })
+    .optional(),
+  executor: z
+    .strictObject({
+      /** A claimed item is re-queued if its executor stops renewing the lease this long (a crash). */
+      lease_ms: z.number().int().min(200).max(3_600_000).default(10_000),
+      /** How often an idle executor looks for due retries and expired leases. */
+      poll_ms: z.number().int().min(10).max(60_000).default(500),
+      commit_batch_size: z.number().int().min(1).max(10_000).default(256),
+    })
+    .default({ lease_ms: 10_000, poll_ms: 500, commit_batch_size: 256 }),
+  retry: z
+    .strictObject({
+      /** Attempts in all, the first included. */
+      max_attempts: z.number().int().min(1).max(100).default(4),
+      base_delay_ms: z.number().int().min(0).max(600_000).default(500),
+      max_delay_ms: z.number().int().min(0).max(3_600_000).default(30_000),
+    })
+    .default({ max_attempts: 4, base_delay_ms: 500, max_delay_ms: 30_000 }),
 });
 
 export type FileConfig = z.infer<typeof FileConfigSchema>;
@@ -54,7 +125,41 @@ export interface Config {
   readonly logLevel: LogLevel;
   readonly mock: { readonly ttftMs: number; readonly tokensPerSecond: number };
   readonly limits: { readonly maxBodyBytes: number };
+  /** null: no backends configured, the mock serves every model. */
+  readonly backends: readonly BackendConfig[] | null;
+  readonly executor: {
+    readonly leaseMs: number;
+    readonly pollMs: number;
+    readonly commitBatchSize: number;
+  };
+  readonly retry: {
+    readonly maxAttempts: number;
+    readonly baseDelayMs: number;
+    readonly maxDelayMs: number;
+  };
 }
+
+export type BackendConfig =
+  | {
+      readonly type: "mock";
+      readonly name: string;
+      readonly models: readonly string[];
+      readonly aliases: Readonly<Record<string, string>>;
+      readonly maxConcurrency: number;
+      readonly ttftMs: number | null;
+      readonly tokensPerSecond: number | null;
+    }
+  | {
+      readonly type: "openai";
+      readonly name: string;
+      readonly baseUrl: string;
+      readonly apiKey: string | null;
+      readonly models: readonly string[];
+      readonly aliases: Readonly<Record<string, string>>;
+      readonly maxConcurrency: number;
+      readonly timeoutMs: number;
+      readonly headers: Readonly<Record<string, string>>;
+    };
 
 export interface ConfigIssue {
   /** The environment variable or config-file key at fault, e.g. `PORT` or `FERRY_CONFIG:mock.ttft_ms`. */
@@ -69,9 +174,11 @@ export class ConfigError extends Error {
   }
 }
 
-export type ConfigOverrides = Partial<Omit<Config, "mock" | "limits">> & {
+export type ConfigOverrides = Partial<Omit<Config, "mock" | "limits" | "executor" | "retry">> & {
   mock?: Partial<Config["mock"]>;
   limits?: Partial<Config["limits"]>;
+  executor?: Partial<Config["executor"]>;
+  retry?: Partial<Config["retry"]>;
 };
 
 /**
@@ -95,7 +202,7 @@ export function loadConfig(
   }
   const vars = parsedEnv.data;
   const file = readConfigFile(vars.FERRY_CONFIG);
-  const { mock, limits, ...plain } = overrides;
+  const { mock, limits, executor, retry, ...plain } = overrides;
   const dataDir = path.resolve(plain.dataDir ?? vars.FERRY_DATA_DIR);
   return Object.freeze({
     port: vars.PORT,
@@ -111,6 +218,65 @@ export function loadConfig(
       ...mock,
     }),
     limits: Object.freeze({ maxBodyBytes: file.limits.max_body_bytes, ...limits }),
+    backends: plain.backends ?? readBackends(file, env),
+    executor: Object.freeze({
+      leaseMs: file.executor.lease_ms,
+      pollMs: file.executor.poll_ms,
+      commitBatchSize: file.executor.commit_batch_size,
+      ...executor,
+    }),
+    retry: Object.freeze({
+      maxAttempts: file.retry.max_attempts,
+      baseDelayMs: file.retry.base_delay_ms,
+      maxDelayMs: file.retry.max_delay_ms,
+      ...retry,
+    }),
+  });
+}
+
+/** Backends from the file, with API keys read from the variables they name. */
+function readBackends(
+  file: FileConfig,
+  env: Record<string, string | undefined>,
+): BackendConfig[] | null {
+  if (file.backends === undefined) {
+    return null;
+  }
+  return file.backends.map((backend, index): BackendConfig => {
+    if (backend.type === "mock") {
+      return {
+        type: "mock",
+        name: backend.name,
+        models: backend.models,
+        aliases: backend.aliases,
+        maxConcurrency: backend.max_concurrency,
+        ttftMs: backend.ttft_ms ?? null,
+        tokensPerSecond: backend.tokens_per_second ?? null,
+      };
+    }
+    let apiKey = backend.api_key ?? null;
+    if (backend.api_key_env !== undefined) {
+      apiKey = env[backend.api_key_env] ?? null;
+      if (apiKey === null || apiKey === "") {
+        throw new ConfigError([
+          {
+            variable: `FERRY_CONFIG:backends.${index}.api_key_env`,
+            message: `the environment variable ${backend.api_key_env} is not set`,
+          },
+        ]);
+      }
+    }
+    return {
+      type: "openai",
+      name: backend.name,
+      baseUrl: backend.base_url,
+      apiKey,
+      models: backend.models,
+      aliases: backend.aliases,
+      maxConcurrency: backend.max_concurrency,
+      timeoutMs: backend.timeout_ms,
+      headers: backend.headers,
+    };
   });
 }
 

@@ -4,8 +4,11 @@ import { createBackendRouter } from "./backends/create-backends.js";
 import type { Config } from "./config.js";
 import { type Clock, systemClock } from "./lib/clock.js";
 import type { Logger } from "./lib/logger.js";
+import { createServices } from "./services/create-services.js";
 import { openDatabase } from "./store/db.js";
 import { migrateDatabase } from "./store/migrate.js";
+
+const SHUTDOWN_GRACE_MS = 5_000;
 
 export interface RunningServer {
   /** e.g. http://127.0.0.1:8000 */
@@ -22,7 +25,14 @@ export async function startServer(
 ): Promise<RunningServer> {
   const db = openDatabase(config.databasePath);
   migrateDatabase(db);
-  const app = createApp({ config, db, router: createBackendRouter(config), clock, logger });
+  const services = createServices({
+    config,
+    db,
+    router: createBackendRouter(config),
+    clock,
+    logger,
+  });
+  const app = createApp({ config, services, logger });
 
   const server = await new Promise<ServerType>((resolve, reject) => {
     const listening = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () =>
@@ -30,6 +40,7 @@ export async function startServer(
     );
     listening.once("error", reject);
   });
+  services.executor.start();
   const address = server.address();
   const port = typeof address === "object" && address !== null ? address.port : config.port;
   const host = config.host.includes(":") ? `[${config.host}]` : config.host;
@@ -39,15 +50,24 @@ export async function startServer(
     url: `http://${host}:${port}`,
     port,
     close() {
-      closing ??= new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        // Idle keep-alive sockets would hold close() open; in-flight requests still finish.
-        if ("closeIdleConnections" in server) {
-          server.closeIdleConnections();
-        }
-      }).then(() => {
+      closing ??= (async () => {
+        // Background work first: in-flight calls are aborted and their leases given back, and
+        // live event streams end, so that no open stream holds the HTTP server open.
+        await services.stop();
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          if ("closeIdleConnections" in server) {
+            server.closeIdleConnections();
+          }
+          // Requests still running after the grace period are cut off.
+          setTimeout(() => {
+            if ("closeAllConnections" in server) {
+              server.closeAllConnections();
+            }
+          }, SHUTDOWN_GRACE_MS).unref();
+        });
         db.$client.close();
-      });
+      })();
       return closing;
     },
   };

@@ -29,7 +29,7 @@ describe("ferry serve", () => {
     const child = spawnFerry(["serve"], { PORT: "0", FERRY_DATA_DIR: tempDataDir() });
     const url = await waitForListening(child);
     const health = await fetch(`${url}/health`);
-    expect(await health.json()).toEqual({ status: "ok" });
+    expect(await health.json()).toMatchObject({ status: "ok" });
     expect(health.headers.get("x-request-id")).toMatch(/^req_/);
     child.kill("SIGTERM");
     expect((await waitForExit(child)).code).toBe(0);

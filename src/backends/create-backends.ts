@@ -1,12 +1,54 @@
-import type { Config } from "../config.js";
+import type { BackendConfig, Config } from "../config.js";
+import type { Backend } from "./backend.js";
+import { limitBackend } from "./limited-backend.js";
+import { createLimiter } from "./limiter.js";
 import { createMockBackend } from "./mock/mock-backend.js";
-import { createRouter, MOCK_ADVERTISED_MODELS, type Router } from "./router.js";
+import { createOpenAICompatibleBackend } from "./openai-compatible.js";
+import { trackReachability } from "./reachability.js";
+import { type BackendRoute, createRouter, MOCK_ADVERTISED_MODELS, type Router } from "./router.js";
 
-/** The backends the config asks for, behind a router. Today: the mock, serving every model. */
+/** The mock that serves every model when no backends are configured. */
+const DEFAULT_MOCK: BackendConfig = {
+  type: "mock",
+  name: "mock",
+  models: ["*"],
+  aliases: {},
+  maxConcurrency: 256,
+  ttftMs: null,
+  tokensPerSecond: null,
+};
+
+/** The configured backends, each behind its concurrency limiter, in a router. */
 export function createBackendRouter(config: Config): Router {
-  const mock = createMockBackend({
-    ttftMs: config.mock.ttftMs,
-    tokensPerSecond: config.mock.tokensPerSecond,
+  const routes = (config.backends ?? [DEFAULT_MOCK]).map((backend): BackendRoute => {
+    const limiter = createLimiter(backend.maxConcurrency);
+    const tracked = trackReachability(createBackend(backend, config));
+    return {
+      backend: limitBackend(tracked.backend, limiter),
+      limiter,
+      reachability: tracked.reachability,
+      type: backend.type,
+      models: backend.models,
+      aliases: backend.aliases,
+      ...(backend.type === "mock" ? { advertisedModels: MOCK_ADVERTISED_MODELS } : {}),
+    };
   });
-  return createRouter([{ backend: mock, models: ["*"], advertisedModels: MOCK_ADVERTISED_MODELS }]);
+  return createRouter(routes);
+}
+
+function createBackend(backend: BackendConfig, config: Config): Backend {
+  if (backend.type === "mock") {
+    return createMockBackend({
+      name: backend.name,
+      ttftMs: backend.ttftMs ?? config.mock.ttftMs,
+      tokensPerSecond: backend.tokensPerSecond ?? config.mock.tokensPerSecond,
+    });
+  }
+  return createOpenAICompatibleBackend({
+    name: backend.name,
+    baseUrl: backend.baseUrl,
+    apiKey: backend.apiKey,
+    timeoutMs: backend.timeoutMs,
+    headers: backend.headers,
+  });
 }

@@ -1,4 +1,6 @@
 import type { Backend } from "./backend.js";
+import type { Limiter } from "./limiter.js";
+import type { Reachability } from "./reachability.js";
 
 /**
  * Maps a public model name to the backend that serves it. A route serves a list of names, or
@@ -6,7 +8,12 @@ import type { Backend } from "./backend.js";
  * catch-all. An alias maps the public name to the upstream's own name.
  */
 export interface BackendRoute {
+  /** Already wrapped by its limiter: every call holds a concurrency slot. */
   readonly backend: Backend;
+  readonly limiter: Limiter;
+  readonly reachability: Reachability;
+  /** "mock" or "openai", for /health. */
+  readonly type: string;
   /** Model names served, or ["*"]. */
   readonly models: readonly string[];
   /** Public name -> upstream name. */
@@ -30,6 +37,9 @@ export interface Router {
   /** The backend for `model`, or null when no route serves it. */
   resolve(model: string): ResolvedModel | null;
   listModels(): readonly ModelInfo[];
+  /** The backend named `name` (work queued for it names it), or null if it is not configured. */
+  backendByName(name: string): Backend | null;
+  routes(): readonly BackendRoute[];
 }
 
 export function createRouter(routes: readonly BackendRoute[]): Router {
@@ -62,6 +72,10 @@ export function createRouter(routes: readonly BackendRoute[]): Router {
       }
       return [...seen.values()];
     },
+    backendByName(name) {
+      return routes.find((route) => route.backend.name === name)?.backend ?? null;
+    },
+    routes: () => routes,
   };
 }
 

@@ -1,4 +1,5 @@
 import { Hono } from "hono";
+import { z } from "zod";
 import { CreateResponseRequestSchema } from "../contract/responses-request.js";
 import type { Logger } from "../lib/logger.js";
 import type { ResponsesService } from "../services/responses.js";
@@ -14,22 +15,50 @@ const InputItemsQuerySchema = listQuerySchema({
   defaultOrder: "desc",
 });
 
+const RetrieveQuerySchema = z.looseObject({
+  stream: z.enum(["true", "false"]).optional(),
+  starting_after: z.coerce.number().int().min(0).optional(),
+});
+
 export function responsesRoutes(deps: { responses: ResponsesService; logger: Logger }) {
   const { responses, logger } = deps;
   return new Hono<AppEnv>()
     .post("/", async (c) => {
       const request = await readJsonBody(c, CreateResponseRequestSchema);
       const prepared = responses.prepare(c.get("projectId"), request);
+      if (prepared.background) {
+        const queued = responses.enqueue(prepared);
+        if (!prepared.stream) {
+          return c.json(queued);
+        }
+        const controller = new AbortController();
+        const events = responses.events(c.get("projectId"), queued.id, -1, controller.signal);
+        return writeSse(c, events, { controller, framing: "named", logger });
+      }
       return abortOnClientGone(c, async (controller) => {
-        if (request.stream === true) {
+        if (prepared.stream) {
           const events = await responses.stream(prepared, controller.signal);
           return writeSse(c, events, { controller, framing: "named", logger });
         }
         return c.json(await responses.complete(prepared, controller.signal));
       });
     })
-    .get("/:id", (c) => c.json(responses.retrieve(c.get("projectId"), c.req.param("id"))))
+    .get("/:id", (c) => {
+      const query = readQuery(c, RetrieveQuerySchema);
+      if (query.stream !== "true") {
+        return c.json(responses.retrieve(c.get("projectId"), c.req.param("id")));
+      }
+      const controller = new AbortController();
+      const events = responses.events(
+        c.get("projectId"),
+        c.req.param("id"),
+        query.starting_after ?? -1,
+        controller.signal,
+      );
+      return writeSse(c, events, { controller, framing: "named", logger });
+    })
     .delete("/:id", (c) => c.json(responses.delete(c.get("projectId"), c.req.param("id"))))
+    .post("/:id/cancel", (c) => c.json(responses.cancel(c.get("projectId"), c.req.param("id"))))
     .get("/:id/input_items", (c) => {
       const query = readQuery(c, InputItemsQuerySchema);
       return c.json(responses.listInputItems(c.get("projectId"), c.req.param("id"), query));

@@ -1,10 +1,13 @@
 import type { FinishReason, GenerateRequest, Generation, TokenUsage } from "../backends/backend.js";
 import type { Router } from "../backends/router.js";
 import type { CreateChatCompletionRequest } from "../contract/chat-request.js";
+import type { RetryPolicy } from "../executor/retry.js";
+import { ApiError } from "../lib/api-error.js";
 import { type Clock, unixSeconds } from "../lib/clock.js";
 import { newId } from "../lib/ids.js";
 import { chatInputToMessages } from "../translate/chat-request-to-messages.js";
 import { resolveModel } from "./models.js";
+import { withRetries } from "./with-retries.js";
 
 /**
  * Chat Completions on any backend: `n` choices (each a distinct deterministic answer), usage
@@ -59,8 +62,22 @@ export interface ChatCompletionChunk {
   usage?: ChatCompletionUsage | null;
 }
 
-export function createChatCompletionsService(deps: { router: Router; clock: Clock }) {
+export function createChatCompletionsService(deps: {
+  router: Router;
+  clock: Clock;
+  retry: RetryPolicy;
+}) {
   function prepare(request: CreateChatCompletionRequest) {
+    if (
+      request.stream_options !== undefined &&
+      request.stream_options !== null &&
+      request.stream !== true
+    ) {
+      throw ApiError.invalid(
+        "stream_options",
+        "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+      );
+    }
     const resolved = resolveModel(deps.router, request.model);
     const base: GenerateRequest = {
       model: resolved.upstreamModel,
@@ -94,7 +111,9 @@ export function createChatCompletionsService(deps: { router: Router; clock: Cloc
     ): Promise<ChatCompletionObject> {
       const { backend, choiceRequests, header } = prepare(request);
       const generations: Generation[] = await Promise.all(
-        choiceRequests.map((choiceRequest) => backend.generate(choiceRequest, signal)),
+        choiceRequests.map((choiceRequest) =>
+          withRetries(() => backend.generate(choiceRequest, signal), deps.retry, signal),
+        ),
       );
       return {
         ...header,
@@ -124,8 +143,14 @@ export function createChatCompletionsService(deps: { router: Router; clock: Cloc
       if (firstChoice === undefined) {
         return (async function* () {})();
       }
-      const firstStream = backend.streamGenerate(firstChoice, signal)[Symbol.asyncIterator]();
-      const firstEvent = await firstStream.next();
+      const { firstStream, firstEvent } = await withRetries(
+        async () => {
+          const iterator = backend.streamGenerate(firstChoice, signal)[Symbol.asyncIterator]();
+          return { firstStream: iterator, firstEvent: await iterator.next() };
+        },
+        deps.retry,
+        signal,
+      );
       const chunk = (
         choices: ChatCompletionChunk["choices"],
         usage?: ChatCompletionUsage,

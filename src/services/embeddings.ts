@@ -1,6 +1,8 @@
 import type { Router } from "../backends/router.js";
 import type { CreateEmbeddingRequest } from "../contract/embeddings-request.js";
+import type { RetryPolicy } from "../executor/retry.js";
 import { resolveModel } from "./models.js";
+import { withRetries } from "./with-retries.js";
 
 export interface EmbeddingObject {
   object: "embedding";
@@ -16,13 +18,18 @@ export interface EmbeddingList {
   usage: { prompt_tokens: number; total_tokens: number };
 }
 
-export function createEmbeddingsService(deps: { router: Router }) {
+export function createEmbeddingsService(deps: { router: Router; retry: RetryPolicy }) {
   return {
     async create(request: CreateEmbeddingRequest, signal: AbortSignal): Promise<EmbeddingList> {
       const resolved = resolveModel(deps.router, request.model);
       const inputs = normalizeEmbeddingInput(request.input);
-      const result = await resolved.backend.embed(
-        { model: resolved.upstreamModel, inputs, dimensions: request.dimensions ?? null },
+      const result = await withRetries(
+        () =>
+          resolved.backend.embed(
+            { model: resolved.upstreamModel, inputs, dimensions: request.dimensions ?? null },
+            signal,
+          ),
+        deps.retry,
         signal,
       );
       // The openai SDKs ask for base64 unless told otherwise and decode it as float32 LE.

@@ -1,4 +1,9 @@
-import type { FinishReason, TokenUsage } from "../backends/backend.js";
+import {
+  BackendError,
+  type FinishReason,
+  type Generation,
+  type TokenUsage,
+} from "../backends/backend.js";
 import type {
   OutputMessageItem,
   ResponseErrorObject,
@@ -7,6 +12,7 @@ import type {
   ResponseUsage,
 } from "../contract/response-object.js";
 import type { CreateResponseRequest } from "../contract/responses-request.js";
+import type { ResponseRow } from "../store/schema.js";
 
 /**
  * Builds the Response object OpenAI returns, from what ferry stores. Everything the client set
@@ -152,4 +158,62 @@ export function outputTextPart(text: string) {
 /** The terminal status a finished generation gives a response. */
 export function statusForFinish(finishReason: FinishReason): "completed" | "incomplete" {
   return finishReason === "length" ? "incomplete" : "completed";
+}
+
+/** The state after a generation finished: completed, or incomplete when the token limit cut it. */
+export function finishedState(
+  state: ResponseState,
+  generation: Generation,
+  messageId: string,
+  nowSeconds: number,
+): ResponseState {
+  const status = statusForFinish(generation.finishReason);
+  return {
+    ...state,
+    status,
+    completedAt: status === "completed" ? nowSeconds : null,
+    output: [
+      outputMessage(
+        messageId,
+        generation.text,
+        status === "completed" ? "completed" : "incomplete",
+      ),
+    ],
+    usage: toResponseUsage(generation.usage),
+    incompleteDetails: status === "incomplete" ? { reason: "max_output_tokens" } : null,
+  };
+}
+
+export function failedState(state: ResponseState, err: Error): ResponseState {
+  return { ...state, status: "failed", error: responseErrorFor(err) };
+}
+
+/** The `error` of a failed Response: one of the spec's ResponseErrorCode values and a message. */
+export function responseErrorFor(err: Error): ResponseErrorObject {
+  if (err instanceof BackendError) {
+    return {
+      code: err.status === 429 ? "rate_limit_exceeded" : "server_error",
+      message: err.message,
+    };
+  }
+  return { code: "server_error", message: err.message };
+}
+
+export function stateFromRow(row: ResponseRow): ResponseState {
+  return {
+    id: row.id,
+    createdAt: row.createdAt,
+    completedAt: row.completedAt,
+    status: row.status as ResponseState["status"],
+    model: row.model,
+    background: row.background,
+    store: true,
+    previousResponseId: row.previousResponseId,
+    params: row.params as unknown as ResponseParams,
+    metadata: row.metadata,
+    output: row.output,
+    usage: row.usage as unknown as ResponseState["usage"],
+    error: row.error,
+    incompleteDetails: row.incompleteDetails as ResponseState["incompleteDetails"],
+  };
 }

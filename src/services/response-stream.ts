@@ -11,6 +11,10 @@ import {
 export interface ResponseStreamOptions {
   /** The response as it starts: status in_progress, empty output. */
   readonly initial: ResponseState;
+  /** The events that open the stream: created + in_progress, or just in_progress for a background run. */
+  readonly opening?: readonly ("response.created" | "response.queued" | "response.in_progress")[];
+  /** Where numbering starts: 0, or after the events a background response already has. */
+  readonly firstSequenceNumber?: number;
   /** The backend's first event, already awaited (so early failures never start a stream). */
   readonly first: IteratorResult<GenerationEvent>;
   readonly generation: AsyncIterator<GenerationEvent>;
@@ -37,7 +41,7 @@ export interface ResponseStreamOptions {
 export async function* streamResponseEvents(
   options: ResponseStreamOptions,
 ): AsyncGenerator<ResponseStreamEvent> {
-  let sequenceNumber = 0;
+  let sequenceNumber = options.firstSequenceNumber ?? 0;
   const event = (type: string, body: Record<string, unknown>): ResponseStreamEvent => ({
     type,
     sequence_number: sequenceNumber++,
@@ -46,8 +50,9 @@ export async function* streamResponseEvents(
   const itemId = options.messageId;
   const at = { item_id: itemId, output_index: 0, content_index: 0 };
 
-  yield event("response.created", { response: toResponseObject(options.initial) });
-  yield event("response.in_progress", { response: toResponseObject(options.initial) });
+  for (const type of options.opening ?? ["response.created", "response.in_progress"]) {
+    yield event(type, { response: toResponseObject(options.initial) });
+  }
   yield event("response.output_item.added", {
     output_index: 0,
     item: outputMessage(itemId, "", "in_progress"),

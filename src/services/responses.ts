@@ -1,36 +1,47 @@
-import {
-  type Backend,
-  BackendError,
-  type GenerateRequest,
-  type Generation,
-} from "../backends/backend.js";
+import type { Backend, GenerateRequest } from "../backends/backend.js";
 import type { Router } from "../backends/router.js";
 import type { ResponseObject, ResponseStreamEvent } from "../contract/response-object.js";
 import type { CreateResponseRequest } from "../contract/responses-request.js";
+import type { RetryPolicy } from "../executor/retry.js";
 import { ApiError } from "../lib/api-error.js";
 import { type Clock, unixSeconds } from "../lib/clock.js";
 import { newId } from "../lib/ids.js";
+import type { ResponseEventStore } from "../store/response-events.js";
 import type { ResponseStore } from "../store/responses.js";
 import type { ResponseRow } from "../store/schema.js";
+import type { WorkStore } from "../store/work-items.js";
 import { itemsToChatMessages } from "../translate/responses-to-chat.js";
+import { RESPONSE_WORK_KIND, type ResponseWorkPayload } from "./background-responses.js";
 import { resolveModel } from "./models.js";
 import { type Page, type PageQuery, paginateById } from "./paginate.js";
+import type { ResponseEventHub } from "./response-event-hub.js";
 import { normalizeInput, type StoredItem } from "./response-items.js";
 import {
-  outputMessage,
+  failedState,
+  finishedState,
   paramsFromRequest,
   type ResponseParams,
   type ResponseState,
-  statusForFinish,
+  stateFromRow,
   toResponseObject,
-  toResponseUsage,
 } from "./response-object.js";
 import { streamResponseEvents } from "./response-stream.js";
+import { withRetries } from "./with-retries.js";
+
+/** Lane 0: background responses run before stream responses (1) and batch lines (2). */
+export const BACKGROUND_RESPONSE_LANE = 0;
 
 export interface ResponsesServiceDeps {
   readonly store: ResponseStore;
+  readonly events: ResponseEventStore;
+  readonly work: WorkStore;
+  readonly hub: ResponseEventHub;
   readonly router: Router;
   readonly clock: Clock;
+  readonly transaction: (fn: () => void) => void;
+  readonly executor: { wake(): void; abort(workItemId: number): void };
+  /** Retries of sync calls; background work is retried by the executor with the same policy. */
+  readonly retry: RetryPolicy;
 }
 
 /** A validated request, resolved to a backend and ready to run. */
@@ -39,6 +50,8 @@ export interface PreparedResponse {
   readonly id: string;
   readonly createdAt: number;
   readonly store: boolean;
+  readonly background: boolean;
+  readonly stream: boolean;
   readonly previousResponseId: string | null;
   readonly params: ResponseParams;
   readonly metadata: Record<string, string>;
@@ -53,9 +66,10 @@ export type ResponsesService = ReturnType<typeof createResponsesService>;
 
 // A chain of previous_response_id links longer than this is almost surely a loop or abuse.
 const MAX_CHAIN_LENGTH = 1000;
+const ACTIVE_STATUSES = new Set(["queued", "in_progress"]);
 
 export function createResponsesService(deps: ResponsesServiceDeps) {
-  const { store, router, clock } = deps;
+  const { store, events, work, hub, router, clock } = deps;
 
   function loadConversation(projectId: string, previousResponseId: string): StoredItem[] {
     const turns: StoredItem[][] = [];
@@ -63,7 +77,11 @@ export function createResponsesService(deps: ResponsesServiceDeps) {
     while (nextId !== null) {
       const row = store.find(projectId, nextId);
       if (row === undefined) {
-        throw new ApiError(400, `Previous response with id '${nextId}' not found.`, {
+        const detail =
+          nextId === previousResponseId
+            ? ""
+            : ` (an earlier turn of '${previousResponseId}'; it was deleted or has expired)`;
+        throw new ApiError(400, `Previous response with id '${nextId}' not found${detail}.`, {
           param: "previous_response_id",
           code: "previous_response_not_found",
           headers: { "x-should-retry": "false" },
@@ -81,14 +99,17 @@ export function createResponsesService(deps: ResponsesServiceDeps) {
     return turns.reverse().flat();
   }
 
-  function toState(prepared: PreparedResponse): ResponseState {
+  function initialState(
+    prepared: PreparedResponse,
+    status: ResponseState["status"],
+  ): ResponseState {
     return {
       id: prepared.id,
       createdAt: prepared.createdAt,
       completedAt: null,
-      status: "in_progress",
+      status,
       model: prepared.model,
-      background: false,
+      background: prepared.background,
       store: prepared.store,
       previousResponseId: prepared.previousResponseId,
       params: prepared.params,
@@ -100,28 +121,7 @@ export function createResponsesService(deps: ResponsesServiceDeps) {
     };
   }
 
-  function finish(state: ResponseState, generation: Generation, messageId: string): ResponseState {
-    const status = statusForFinish(generation.finishReason);
-    return {
-      ...state,
-      status,
-      completedAt: status === "completed" ? unixSeconds(clock) : null,
-      output: [
-        outputMessage(
-          messageId,
-          generation.text,
-          status === "completed" ? "completed" : "incomplete",
-        ),
-      ],
-      usage: toResponseUsage(generation.usage),
-      incompleteDetails: status === "incomplete" ? { reason: "max_output_tokens" } : null,
-    };
-  }
-
-  function save(prepared: PreparedResponse, state: ResponseState): void {
-    if (!prepared.store) {
-      return;
-    }
+  function insertRow(prepared: PreparedResponse, state: ResponseState): void {
     store.insert({
       id: state.id,
       projectId: prepared.projectId,
@@ -130,6 +130,7 @@ export function createResponsesService(deps: ResponsesServiceDeps) {
       createdAt: state.createdAt,
       completedAt: state.completedAt,
       background: state.background,
+      streamed: prepared.background && prepared.stream,
       previousResponseId: state.previousResponseId,
       params: state.params as unknown as Record<string, unknown>,
       metadata: state.metadata,
@@ -141,6 +142,12 @@ export function createResponsesService(deps: ResponsesServiceDeps) {
     });
   }
 
+  function saveIfStored(prepared: PreparedResponse, state: ResponseState): void {
+    if (prepared.store) {
+      insertRow(prepared, state);
+    }
+  }
+
   function findOrThrow(projectId: string, id: string): ResponseRow {
     const row = store.find(projectId, id);
     if (row === undefined) {
@@ -149,19 +156,100 @@ export function createResponsesService(deps: ResponsesServiceDeps) {
     return row;
   }
 
-  return {
-    /** Validates what the schema cannot (model, previous turns) and resolves the backend. */
-    prepare(projectId: string, request: CreateResponseRequest): PreparedResponse {
-      if (request.background === true) {
-        throw ApiError.invalid(
-          "background",
-          "Background mode is not available on this server yet.",
-        );
+  /** Stops a queued or running background response; returns whether it was active. */
+  function stopActive(id: string): boolean {
+    let workItemId: number | null = null;
+    let changed = false;
+    deps.transaction(() => {
+      changed = store.cancel(id);
+      workItemId = work.cancelSubject(id, clock.nowMs());
+    });
+    if (workItemId !== null) {
+      deps.executor.abort(workItemId);
+    }
+    hub.close(id);
+    return changed;
+  }
+
+  /** Replays stored or live events after `startingAfter`, following a running response to its end. */
+  async function* followEvents(
+    id: string,
+    startingAfter: number,
+    signal: AbortSignal,
+  ): AsyncGenerator<ResponseStreamEvent> {
+    const queue: ResponseStreamEvent[] = [];
+    let isEnded = false;
+    let wakeReader: (() => void) | null = null;
+    const listener = {
+      onEvent: (event: ResponseStreamEvent) => {
+        queue.push(event);
+        wakeReader?.();
+      },
+      onEnd: () => {
+        isEnded = true;
+        wakeReader?.();
+      },
+    };
+    let unsubscribe = hub.follow(id, startingAfter, listener);
+    if (unsubscribe === null) {
+      // Not running in this process right now. If it is still queued (say, after a restart),
+      // open its channel so the executor's run publishes into it; otherwise the database has
+      // every event. Both checks happen in one synchronous step, so no commit slips between.
+      const row = store.findById(id);
+      if (row !== undefined && ACTIVE_STATUSES.has(row.status)) {
+        hub.ensure(id, () => events.listAfter(id, -1));
+        unsubscribe = hub.follow(id, startingAfter, listener);
+      } else {
+        yield* events.listAfter(id, startingAfter);
+        return;
       }
+    }
+    const onAbort = () => wakeReader?.();
+    signal.addEventListener("abort", onAbort);
+    try {
+      while (!signal.aborted) {
+        const next = queue.shift();
+        if (next !== undefined) {
+          yield next;
+          continue;
+        }
+        if (isEnded) {
+          return;
+        }
+        await new Promise<void>((resolve) => {
+          wakeReader = resolve;
+        });
+        wakeReader = null;
+      }
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+      unsubscribe?.();
+    }
+  }
+
+  return {
+    /** Validates what the schema cannot (model, previous turns, mode) and resolves the backend. */
+    prepare(projectId: string, request: CreateResponseRequest): PreparedResponse {
       if (request.conversation !== undefined && request.conversation !== null) {
         throw ApiError.invalid(
           "conversation",
           "Conversations are not supported by ferry; chain turns with previous_response_id instead.",
+        );
+      }
+      if (request.background === true && request.store === false) {
+        throw ApiError.invalid(
+          "store",
+          "Background mode requires store=true; stateless responses cannot run in the background.",
+        );
+      }
+      if (
+        request.stream_options !== undefined &&
+        request.stream_options !== null &&
+        request.stream !== true
+      ) {
+        throw ApiError.invalid(
+          "stream_options",
+          "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
         );
       }
       if (request.input === undefined && !request.previous_response_id) {
@@ -183,6 +271,8 @@ export function createResponsesService(deps: ResponsesServiceDeps) {
         id: newId("response"),
         createdAt: unixSeconds(clock),
         store: request.store ?? true,
+        background: request.background ?? false,
+        stream: request.stream ?? false,
         previousResponseId,
         params,
         metadata,
@@ -200,11 +290,20 @@ export function createResponsesService(deps: ResponsesServiceDeps) {
       };
     },
 
-    /** Runs a prepared response to the end and stores it (unless `store: false`). */
+    /** Runs a prepared response to the end (retrying what is retryable) and stores it. */
     async complete(prepared: PreparedResponse, signal: AbortSignal): Promise<ResponseObject> {
-      const generation = await prepared.backend.generate(prepared.generateRequest, signal);
-      const state = finish(toState(prepared), generation, newId("message"));
-      save(prepared, state);
+      const generation = await withRetries(
+        () => prepared.backend.generate(prepared.generateRequest, signal),
+        deps.retry,
+        signal,
+      );
+      const state = finishedState(
+        initialState(prepared, "in_progress"),
+        generation,
+        newId("message"),
+        unixSeconds(clock),
+      );
+      saveIfStored(prepared, state);
       return toResponseObject(state);
     },
 
@@ -216,22 +315,96 @@ export function createResponsesService(deps: ResponsesServiceDeps) {
       prepared: PreparedResponse,
       signal: AbortSignal,
     ): Promise<AsyncIterable<ResponseStreamEvent>> {
-      const generation = prepared.backend
-        .streamGenerate(prepared.generateRequest, signal)
-        [Symbol.asyncIterator]();
-      const first = await generation.next();
+      const { generation, first } = await withRetries(
+        async () => {
+          const iterator = prepared.backend
+            .streamGenerate(prepared.generateRequest, signal)
+            [Symbol.asyncIterator]();
+          return { generation: iterator, first: await iterator.next() };
+        },
+        deps.retry,
+        signal,
+      );
       const messageId = newId("message");
       return streamResponseEvents({
-        initial: toState(prepared),
+        initial: initialState(prepared, "in_progress"),
         first,
         generation,
         messageId,
         signal,
         finish: (state, text, finishReason, usage) =>
-          finish(state, { text, finishReason, usage }, messageId),
-        fail: (state, err) => ({ ...state, status: "failed", error: responseErrorFor(err) }),
-        onEnd: (state) => save(prepared, state),
+          finishedState(state, { text, finishReason, usage }, messageId, unixSeconds(clock)),
+        fail: failedState,
+        onEnd: (state) => saveIfStored(prepared, state),
       });
+    },
+
+    /**
+     * Queues a background response: the row, its opening events (when streamed) and its work
+     * item are written in one transaction, so a crash leaves all of it or none.
+     */
+    enqueue(prepared: PreparedResponse): ResponseObject {
+      const state = initialState(prepared, "queued");
+      const streamed = prepared.stream;
+      const opening: ResponseStreamEvent[] = streamed
+        ? ["response.created", "response.queued"].map((type, index) => ({
+            type,
+            sequence_number: index,
+            response: toResponseObject(state),
+          }))
+        : [];
+      const payload: ResponseWorkPayload = { generateRequest: prepared.generateRequest, streamed };
+      deps.transaction(() => {
+        insertRow(prepared, state);
+        events.insertMany(state.id, opening);
+        work.enqueue({
+          kind: RESPONSE_WORK_KIND,
+          subjectId: state.id,
+          projectId: prepared.projectId,
+          lane: BACKGROUND_RESPONSE_LANE,
+          ownerKey: prepared.projectId,
+          backend: prepared.backend.name,
+          payload: payload as unknown as Record<string, unknown>,
+          nowMs: clock.nowMs(),
+        });
+      });
+      if (streamed) {
+        hub.ensure(state.id, () => [...opening]);
+      }
+      deps.executor.wake();
+      return toResponseObject(state);
+    },
+
+    /** The events of a streamed background response after `startingAfter` (-1: all), live to the end. */
+    events(
+      projectId: string,
+      id: string,
+      startingAfter: number,
+      signal: AbortSignal,
+    ): AsyncIterable<ResponseStreamEvent> {
+      const row = findOrThrow(projectId, id);
+      if (!row.streamed) {
+        throw ApiError.invalid(
+          "stream",
+          "This response cannot be streamed: only background responses created with stream=true can be streamed again.",
+        );
+      }
+      return followEvents(id, startingAfter, signal);
+    },
+
+    cancel(projectId: string, id: string): ResponseObject {
+      const row = findOrThrow(projectId, id);
+      if (!row.background) {
+        throw ApiError.invalid(
+          null,
+          "Cannot cancel a synchronous response. Only background responses can be cancelled.",
+        );
+      }
+      if (ACTIVE_STATUSES.has(row.status)) {
+        stopActive(id);
+      }
+      // Cancelling again, or a response that already finished, answers its current state.
+      return toResponseObject(stateFromRow(findOrThrow(projectId, id)));
     },
 
     retrieve(projectId: string, id: string): ResponseObject {
@@ -239,6 +412,10 @@ export function createResponsesService(deps: ResponsesServiceDeps) {
     },
 
     delete(projectId: string, id: string): { id: string; object: "response"; deleted: true } {
+      const row = findOrThrow(projectId, id);
+      if (ACTIVE_STATUSES.has(row.status) && row.background) {
+        stopActive(id);
+      }
       if (!store.delete(projectId, id)) {
         throw ApiError.notFound(`Response with id '${id}' not found.`);
       }
@@ -250,34 +427,4 @@ export function createResponsesService(deps: ResponsesServiceDeps) {
       return paginateById(row.inputItems as StoredItem[], query, "input item");
     },
   };
-}
-
-export function stateFromRow(row: ResponseRow): ResponseState {
-  return {
-    id: row.id,
-    createdAt: row.createdAt,
-    completedAt: row.completedAt,
-    status: row.status as ResponseState["status"],
-    model: row.model,
-    background: row.background,
-    store: true,
-    previousResponseId: row.previousResponseId,
-    params: row.params as unknown as ResponseParams,
-    metadata: row.metadata,
-    output: row.output,
-    usage: row.usage as unknown as ResponseState["usage"],
-    error: row.error,
-    incompleteDetails: row.incompleteDetails as ResponseState["incompleteDetails"],
-  };
-}
-
-/** The `error` of a failed Response: OpenAI's ResponseErrorCode and the backend's message. */
-export function responseErrorFor(err: Error): { code: string; message: string } {
-  if (err instanceof BackendError) {
-    return {
-      code: err.status === 429 ? "rate_limit_exceeded" : "server_error",
-      message: err.message,
-    };
-  }
-  return { code: "server_error", message: err.message };
 }

@@ -1,4 +1,4 @@
-import { index, integer, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import { index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
 
 /**
  * The drizzle schema is the one source of truth for tables; `npm run db:generate` derives the
@@ -17,6 +17,8 @@ export const responses = sqliteTable(
     createdAt: integer("created_at").notNull(),
     completedAt: integer("completed_at"),
     background: integer("background", { mode: "boolean" }).notNull().default(false),
+    /** A background response created with stream=true: its events are kept for resuming. */
+    streamed: integer("streamed", { mode: "boolean" }).notNull().default(false),
     previousResponseId: text("previous_response_id"),
     /** The request parameters echoed on the Response object (instructions, temperature, tools, …). */
     params: text("params", { mode: "json" }).notNull().$type<Record<string, unknown>>(),
@@ -33,3 +35,62 @@ export const responses = sqliteTable(
 
 export type ResponseRow = typeof responses.$inferSelect;
 export type NewResponseRow = typeof responses.$inferInsert;
+
+/**
+ * The durable queue: one row per unit of inference work (a background response, a stream
+ * response, a batch line). See executor/ for the state machine:
+ *   queued -> running (claimed, leased) -> succeeded | failed
+ *   queued | running -> cancelled;  running -> queued (retry with not_before, or lease expired)
+ * Times ending in `_ms` are unix milliseconds: leases and backoff need better than seconds.
+ */
+export const workItems = sqliteTable(
+  "work_items",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    /** Which handler runs it: "response", later "batch_line". */
+    kind: text("kind").notNull(),
+    /** The object it produces a result for, e.g. a response id. */
+    subjectId: text("subject_id").notNull(),
+    projectId: text("project_id").notNull(),
+    /** Priority: lower runs first (0 background responses, 1 stream responses, 2 batch lines). */
+    lane: integer("lane").notNull(),
+    /** Round-robin key within a lane (a project, a batch, a stream), so no one owner starves the rest. */
+    ownerKey: text("owner_key").notNull(),
+    /** The backend (by name) that will run it; claims are per backend, within its concurrency. */
+    backend: text("backend").notNull(),
+    status: text("status").notNull(),
+    attempts: integer("attempts").notNull().default(0),
+    notBeforeMs: integer("not_before_ms").notNull().default(0),
+    leaseOwner: text("lease_owner"),
+    leaseExpiresAtMs: integer("lease_expires_at_ms"),
+    /** Handler input (JSON): what to send to the backend. */
+    payload: text("payload", { mode: "json" }).notNull().$type<Record<string, unknown>>(),
+    lastError: text("last_error"),
+    createdAtMs: integer("created_at_ms").notNull(),
+    finishedAtMs: integer("finished_at_ms"),
+  },
+  (table) => [
+    index("work_items_claim").on(table.status, table.backend, table.lane, table.ownerKey, table.id),
+    index("work_items_lease").on(table.status, table.leaseExpiresAtMs),
+    index("work_items_subject").on(table.subjectId),
+  ],
+);
+
+export type WorkItemRow = typeof workItems.$inferSelect;
+export type NewWorkItemRow = typeof workItems.$inferInsert;
+
+/**
+ * The SSE events of background responses created with stream=true, so that
+ * `GET /v1/responses/{id}?stream=true&starting_after=N` can replay them.
+ */
+export const responseEvents = sqliteTable(
+  "response_events",
+  {
+    responseId: text("response_id")
+      .notNull()
+      .references(() => responses.id, { onDelete: "cascade" }),
+    sequenceNumber: integer("sequence_number").notNull(),
+    event: text("event", { mode: "json" }).notNull().$type<Record<string, unknown>>(),
+  },
+  (table) => [primaryKey({ columns: [table.responseId, table.sequenceNumber] })],
+);

@@ -5,6 +5,7 @@ import { type Config, type ConfigOverrides, loadConfig } from "../../src/config.
 import type { AppEnv } from "../../src/http/app-env.js";
 import { type Clock, systemClock } from "../../src/lib/clock.js";
 import { createSilentLogger } from "../../src/lib/logger.js";
+import { createServices, type Services } from "../../src/services/create-services.js";
 import { type Db, openDatabase } from "../../src/store/db.js";
 import { migrateDatabase } from "../../src/store/migrate.js";
 
@@ -12,30 +13,45 @@ export interface TestContext {
   readonly app: Hono<AppEnv>;
   readonly db: Db;
   readonly config: Config;
+  readonly services: Services;
   /** POST a JSON body; returns the raw Response. */
   post(path: string, body: unknown, headers?: Record<string, string>): Promise<Response>;
   get(path: string): Promise<Response>;
-  close(): void;
+  close(): Promise<void>;
 }
 
-/** A fresh world per test: a private in-memory database, migrated, and the app over it. */
+/**
+ * A fresh world per test: a private in-memory database, migrated, and the app over it. The
+ * executor is not started; tests that need background work call `services.executor.start()` or
+ * drive it with `runOnce()`. Retries back off for 1 ms, so failure paths stay fast.
+ */
 export function createTestContext(
   options: { config?: ConfigOverrides; clock?: Clock } = {},
 ): TestContext {
-  const config = loadConfig({}, { databasePath: ":memory:", ...options.config });
+  const config = loadConfig(
+    {},
+    {
+      databasePath: ":memory:",
+      ...options.config,
+      retry: { baseDelayMs: 1, maxDelayMs: 5, ...options.config?.retry },
+    },
+  );
   const db = openDatabase(":memory:");
   migrateDatabase(db);
-  const app = createApp({
+  const logger = createSilentLogger();
+  const services = createServices({
     config,
     db,
     router: createBackendRouter(config),
     clock: options.clock ?? systemClock,
-    logger: createSilentLogger(),
+    logger,
   });
+  const app = createApp({ config, services, logger });
   return {
     app,
     db,
     config,
+    services,
     post: (path, body, headers = {}) =>
       Promise.resolve(
         app.request(path, {
@@ -45,7 +61,10 @@ export function createTestContext(
         }),
       ),
     get: (path) => Promise.resolve(app.request(path)),
-    close: () => db.$client.close(),
+    async close() {
+      await services.stop();
+      db.$client.close();
+    },
   };
 }
 

@@ -60,7 +60,7 @@ export function mockErrorFor(status: number): BackendError {
     return new BackendError("Rate limit reached (simulated by metadata.mock_error).", {
       status,
       code: "rate_limit_exceeded",
-      retryAfterMs: 1000,
+      retryAfterMs: 100,
     });
   }
   if (status >= 500) {

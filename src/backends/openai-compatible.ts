@@ -1,0 +1,237 @@
+import type { z } from "zod";
+import { coerceError } from "../lib/coerce-error.js";
+import type {
+  Backend,
+  EmbedRequest,
+  EmbedResult,
+  GenerateRequest,
+  Generation,
+  GenerationEvent,
+} from "./backend.js";
+import { chatRequestBody, embeddingsRequestBody } from "./openai-compatible/chat-request.js";
+import { createDeadline } from "./openai-compatible/deadline.js";
+import { NOT_EMBEDDINGS, toEmbeddingVectors } from "./openai-compatible/embedding-vectors.js";
+import { readChatStream } from "./openai-compatible/read-chat-stream.js";
+import {
+  badAnswer,
+  earlyClose,
+  errorFromResponse,
+  parseJsonOrNull,
+  readErrorFields,
+  toFailure,
+  type UpstreamContext,
+} from "./openai-compatible/upstream-error.js";
+import {
+  ChatCompletionSchema,
+  describeIssue,
+  EmbeddingListSchema,
+  toFinishReason,
+  toTokenUsage,
+} from "./openai-compatible/wire-schemas.js";
+
+export interface OpenAICompatibleBackendOptions {
+  readonly name: string;
+  /** The upstream's base URL including `/v1`, e.g. `http://127.0.0.1:11434/v1`. */
+  readonly baseUrl: string;
+  /** Sent as `Authorization: Bearer <apiKey>`; null (or "") sends no Authorization header. */
+  readonly apiKey: string | null;
+  /**
+   * generate/embed: the whole call. streamGenerate: the wait for the response headers, then
+   * each wait for the next bytes of the body (an idle timeout); see streamGenerate.
+   */
+  readonly timeoutMs: number;
+  /** Extra request headers; they override ferry's own (e.g. an `api-key` for Azure). */
+  readonly headers?: Readonly<Record<string, string>>;
+  /** For tests and instrumentation; the global (undici) fetch by default. */
+  readonly fetch?: typeof fetch;
+}
+
+type Phase = "connect" | "body";
+
+const JSON_TYPE = "application/json";
+const SSE_TYPE = "text/event-stream";
+const NOT_A_COMPLETION = "an OpenAI chat completion";
+
+/**
+ * A backend that speaks Chat Completions and Embeddings to any OpenAI-compatible upstream (vLLM,
+ * Ollama, llama.cpp server, LM Studio, OpenAI). One call is one HTTP request: it never retries,
+ * because retries (with backoff and Retry-After) belong to the executor, which reads
+ * `BackendError.retryable` and `retryAfterMs`. When the caller's signal aborts, the HTTP request
+ * is closed and the caller's abort reason is rethrown unchanged, never a BackendError.
+ */
+export function createOpenAICompatibleBackend(options: OpenAICompatibleBackendOptions): Backend {
+  const baseUrl = options.baseUrl.replace(/\/+$/, "");
+  // A bad URL or header value throws here, at start-up: a config error is not a network failure,
+  // and must not be retried request after request.
+  const { protocol } = new URL(baseUrl);
+  if (protocol !== "http:" && protocol !== "https:") {
+    throw new TypeError(`Upstream ${options.name}: baseUrl must be http(s), not ${baseUrl}`);
+  }
+  new Headers(options.headers);
+  const context: UpstreamContext = { name: options.name, baseUrl, timeoutMs: options.timeoutMs };
+  const fetchUpstream = options.fetch ?? fetch;
+
+  /** POSTs JSON; a non-2xx answer is thrown as a BackendError. */
+  async function post(path: string, body: unknown, accept: string, signal: AbortSignal) {
+    const headers = new Headers({ "content-type": JSON_TYPE, accept });
+    if (options.apiKey !== null && options.apiKey !== "") {
+      headers.set("authorization", `Bearer ${options.apiKey}`);
+    }
+    for (const [name, value] of Object.entries(options.headers ?? {})) {
+      headers.set(name, value);
+    }
+    const response = await fetchUpstream(`${baseUrl}${path}`, {
+      method: "POST",
+      headers,
+      body: JSON.stringify(body),
+      signal,
+    });
+    if (!response.ok) {
+      throw await errorFromResponse(response, context, Date.now());
+    }
+    return response;
+  }
+
+  /** The body as JSON of the given shape, or a 502 naming what it should have been. */
+  async function readAnswer<T>(response: Response, schema: z.ZodType<T>, what: string): Promise<T> {
+    const text = await response.text();
+    const json = parseJsonOrNull(text);
+    if (json === null) {
+      throw badAnswer(context, what, `not JSON: ${text.trim().slice(0, 200)}`);
+    }
+    const parsed = schema.safeParse(json);
+    if (!parsed.success) {
+      // Some proxies answer 200 with an error envelope.
+      const reported = readErrorFields(json)?.message;
+      throw badAnswer(
+        context,
+        what,
+        reported === undefined ? describeIssue(parsed.error) : `it reported: ${reported}`,
+      );
+    }
+    return parsed.data;
+  }
+
+  /** Runs `call` with the timeout for the whole call, mapping every failure (see toFailure). */
+  async function callOnce<T>(
+    signal: AbortSignal,
+    call: (signal: AbortSignal, onHeaders: () => void) => Promise<T>,
+  ): Promise<T> {
+    const deadline = createDeadline(context.timeoutMs);
+    let phase: Phase = "connect";
+    deadline.arm();
+    try {
+      return await call(AbortSignal.any([signal, deadline.signal]), () => {
+        phase = "body";
+      });
+    } catch (thrown) {
+      const err = coerceError(thrown);
+      throw toFailure(err, {
+        context,
+        callerSignal: signal,
+        deadline,
+        phase,
+        isIdleTimeout: false,
+      });
+    } finally {
+      deadline.disarm();
+    }
+  }
+
+  return {
+    name: options.name,
+
+    generate(request: GenerateRequest, signal: AbortSignal): Promise<Generation> {
+      return callOnce(signal, async (combined, onHeaders) => {
+        const response = await post(
+          "/chat/completions",
+          chatRequestBody(request, false),
+          JSON_TYPE,
+          combined,
+        );
+        onHeaders();
+        const answer = await readAnswer(response, ChatCompletionSchema, NOT_A_COMPLETION);
+        const choice = answer.choices[0];
+        return {
+          text: choice?.message.content ?? "",
+          finishReason: toFinishReason(choice?.finish_reason),
+          usage: toTokenUsage(answer.usage),
+        };
+      });
+    },
+
+    /**
+     * Timeouts: `timeoutMs` bounds the wait for the response headers and then each silence
+     * between body chunks (armed only while waiting on the upstream, not while the consumer
+     * holds a delta). Not the whole call: a healthy 4,000-token answer at 20 tokens/s takes
+     * 200 s, so a total budget would have to be so large that a stalled upstream would hold its
+     * concurrency slot for minutes; silence is what marks a dead upstream. A bound on the total
+     * duration, if wanted, is the caller's, through `signal`.
+     */
+    async *streamGenerate(request: GenerateRequest, signal: AbortSignal) {
+      const deadline = createDeadline(context.timeoutMs);
+      // Closes the HTTP request when the consumer stops iterating before the end.
+      const stop = new AbortController();
+      let phase: Phase = "connect";
+      deadline.arm();
+      try {
+        const combined = AbortSignal.any([signal, deadline.signal, stop.signal]);
+        const response = await post(
+          "/chat/completions",
+          chatRequestBody(request, true),
+          SSE_TYPE,
+          combined,
+        );
+        deadline.disarm();
+        phase = "body";
+        if (response.headers.get("content-type")?.includes(JSON_TYPE) === true) {
+          // A server that ignores `stream: true` answers with one whole completion.
+          deadline.arm();
+          const answer = await readAnswer(response, ChatCompletionSchema, NOT_A_COMPLETION);
+          deadline.disarm();
+          const choice = answer.choices[0];
+          const text = choice?.message.content ?? "";
+          if (text !== "") {
+            yield { type: "delta", text } satisfies GenerationEvent;
+          }
+          yield {
+            type: "done",
+            finishReason: toFinishReason(choice?.finish_reason),
+            usage: toTokenUsage(answer.usage),
+          } satisfies GenerationEvent;
+          return;
+        }
+        if (response.body === null) {
+          throw earlyClose(context);
+        }
+        yield* readChatStream(response.body, context, deadline);
+      } catch (thrown) {
+        const err = coerceError(thrown);
+        throw toFailure(err, {
+          context,
+          callerSignal: signal,
+          deadline,
+          phase,
+          isIdleTimeout: true,
+        });
+      } finally {
+        deadline.disarm();
+        // A no-op when the body was read to its end.
+        stop.abort();
+      }
+    },
+
+    embed(request: EmbedRequest, signal: AbortSignal): Promise<EmbedResult> {
+      return callOnce(signal, async (combined, onHeaders) => {
+        const body = embeddingsRequestBody(request);
+        const response = await post("/embeddings", body, JSON_TYPE, combined);
+        onHeaders();
+        const answer = await readAnswer(response, EmbeddingListSchema, NOT_EMBEDDINGS);
+        return {
+          vectors: toEmbeddingVectors(answer, request.inputs.length, context),
+          promptTokens: answer.usage?.prompt_tokens ?? 0,
+        };
+      });
+    },
+  };
+}

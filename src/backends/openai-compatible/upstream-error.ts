@@ -1,0 +1,228 @@
+import { z } from "zod";
+import { isAbortError } from "../../lib/coerce-error.js";
+import { BackendError, isRetryableStatus } from "../backend.js";
+import type { Deadline } from "./deadline.js";
+import { parseRetryAfterMs } from "./parse-retry-after.js";
+
+/**
+ * Every way a call to an upstream can fail, as a BackendError, except the caller's own abort,
+ * which is rethrown unchanged so the executor can tell a cancel from a failure.
+ */
+
+export interface UpstreamContext {
+  readonly name: string;
+  readonly baseUrl: string;
+  readonly timeoutMs: number;
+}
+
+// An error body is only read for its message; a proxy's 10 MB HTML page must not be buffered.
+const MAX_ERROR_BODY_BYTES = 64 * 1024;
+const MAX_QUOTED_CHARS = 200;
+
+// Python servers (vLLM, older llama-cpp-python) name the type after an exception class
+// ("BadRequestError") and send the HTTP status as a numeric `code`; neither is an OpenAI value,
+// so only snake_case types and string codes are passed on.
+const OPENAI_TYPE = /^[a-z][a-z0-9_]*$/;
+
+const ErrorFieldsSchema = z.looseObject({
+  message: z.string(),
+  type: z.string().nullish(),
+  code: z.union([z.string(), z.number()]).nullish(),
+  param: z.string().nullish(),
+});
+
+// OpenAI, Ollama's and llama.cpp's /v1 and newer vLLM wrap the fields in `error`; Ollama's
+// native API and LM Studio send {"error": "model 'x' not found"}.
+const WrappedErrorSchema = z.looseObject({ error: z.union([ErrorFieldsSchema, z.string()]) });
+
+export interface UpstreamErrorFields {
+  readonly message: string;
+  readonly type: string | undefined;
+  readonly code: string | null;
+  readonly param: string | null;
+  /** A numeric `code`, which these servers use for the HTTP status the error stands for. */
+  readonly statusCode: number | null;
+}
+
+/** The error fields of an upstream's JSON error body (or mid-stream error frame), or null. */
+export function readErrorFields(json: unknown): UpstreamErrorFields | null {
+  const wrapped = WrappedErrorSchema.safeParse(json);
+  // Older vLLM: {"object": "error", "message", "type", "code"} with no wrapper.
+  const fields = wrapped.success ? wrapped.data.error : ErrorFieldsSchema.safeParse(json).data;
+  if (fields === undefined) {
+    return null;
+  }
+  if (typeof fields === "string") {
+    return { message: fields, type: undefined, code: null, param: null, statusCode: null };
+  }
+  return {
+    message: fields.message,
+    type:
+      typeof fields.type === "string" && OPENAI_TYPE.test(fields.type) ? fields.type : undefined,
+    code: typeof fields.code === "string" ? fields.code : null,
+    param: fields.param ?? null,
+    statusCode: typeof fields.code === "number" ? fields.code : null,
+  };
+}
+
+/** A non-2xx answer as a BackendError carrying the upstream's status, envelope and retry hints. */
+export async function errorFromResponse(
+  response: Response,
+  context: UpstreamContext,
+  nowMs: number,
+): Promise<BackendError> {
+  const body = await readBoundedText(response, MAX_ERROR_BODY_BYTES);
+  const fields = readErrorFields(parseJsonOrNull(body));
+  const quoted = body.trim().slice(0, MAX_QUOTED_CHARS);
+  const message =
+    fields?.message ||
+    `Upstream ${context.name} answered HTTP ${response.status}` +
+      (quoted === "" ? ` ${response.statusText}`.trimEnd() : `: ${quoted}`);
+  return new BackendError(message, {
+    status: response.status,
+    retryable: shouldRetry(response.headers) ?? isRetryableStatus(response.status),
+    retryAfterMs: parseRetryAfterMs(response.headers, nowMs),
+    type: fields?.type,
+    code: fields?.code ?? null,
+    param: fields?.param ?? null,
+  });
+}
+
+/** `x-should-retry` overrides the status, as in the openai SDKs. */
+function shouldRetry(headers: Headers): boolean | null {
+  const value = headers.get("x-should-retry")?.trim().toLowerCase();
+  return value === "true" ? true : value === "false" ? false : null;
+}
+
+/** A 2xx whose body is not what the endpoint promises: the upstream is broken, maybe briefly. */
+export function badAnswer(context: UpstreamContext, what: string, detail: string): BackendError {
+  return new BackendError(
+    `Upstream ${context.name} sent an answer that is not ${what}: ${detail}`,
+    { status: 502, retryable: true },
+  );
+}
+
+/** A `data: {"error": ...}` frame in the middle of a stream. */
+export function streamErrorFrame(context: UpstreamContext, json: unknown): BackendError {
+  const fields = readErrorFields(json);
+  const message = fields?.message || `Upstream ${context.name} reported an error mid-stream`;
+  // Status null: the HTTP status was a 200 long ago. Not retryable unless the frame names a
+  // retryable HTTP status in its numeric `code` (vLLM and llama.cpp do); a retried stream would
+  // also repeat the text the consumer already has.
+  const statusCode = fields?.statusCode ?? null;
+  return new BackendError(message, {
+    status: null,
+    retryable: statusCode !== null && statusCode >= 400 && isRetryableStatus(statusCode),
+    type: fields?.type,
+    code: fields?.code ?? null,
+    param: fields?.param ?? null,
+  });
+}
+
+/** The body ended before the upstream said it was done. */
+export function earlyClose(context: UpstreamContext): BackendError {
+  return new BackendError(
+    `Upstream ${context.name} closed the stream early, before a finish_reason or [DONE]`,
+    { status: null, retryable: true },
+  );
+}
+
+export interface FailureScene {
+  readonly context: UpstreamContext;
+  /** The caller's signal: its abort is a cancel, not a failure. */
+  readonly callerSignal: AbortSignal;
+  readonly deadline: Deadline;
+  /** Whether the response headers had arrived when it failed. */
+  readonly phase: "connect" | "body";
+  /** Streams time out on silence, not on total duration (see openai-compatible.ts). */
+  readonly isIdleTimeout: boolean;
+}
+
+/**
+ * What to throw for whatever a call threw: the caller's abort reason when the caller aborted
+ * (checked first: a cancel wins over whatever failure it caused), a BackendError otherwise.
+ */
+export function toFailure(thrown: Error, scene: FailureScene): unknown {
+  const { context, callerSignal, deadline } = scene;
+  if (callerSignal.aborted) {
+    return callerSignal.reason;
+  }
+  if (thrown instanceof BackendError) {
+    return thrown;
+  }
+  if (deadline.hasExpired) {
+    const message =
+      scene.isIdleTimeout && scene.phase === "body"
+        ? `Upstream ${context.name} sent nothing for ${context.timeoutMs} ms mid-stream`
+        : `Upstream ${context.name} did not answer within ${context.timeoutMs} ms`;
+    return new BackendError(message, { status: null, retryable: true, code: "timeout" });
+  }
+  if (isAbortError(thrown)) {
+    // Our own abort (the consumer stopped reading a stream) surfacing late; nobody waits for it.
+    return thrown;
+  }
+  const cause = describeCause(thrown);
+  const message =
+    scene.phase === "connect"
+      ? `Cannot reach upstream ${context.name} at ${context.baseUrl}: ${cause}`
+      : `Upstream ${context.name} broke off its answer: ${cause}`;
+  return new BackendError(message, { status: null, retryable: true });
+}
+
+/**
+ * undici reports network failures as `TypeError("fetch failed")` whose `cause` holds the real
+ * reason (`connect ECONNREFUSED 127.0.0.1:1234`, `getaddrinfo ENOTFOUND host`), sometimes as an
+ * AggregateError with an empty message when several addresses were tried. A body cut short is
+ * `TypeError("terminated")` caused by `SocketError("other side closed")`.
+ */
+export function describeCause(err: Error): string {
+  const parts: string[] = [];
+  let current: unknown = err;
+  for (let depth = 0; current instanceof Error && depth < 5; depth += 1) {
+    const text =
+      current instanceof AggregateError && current.message === ""
+        ? current.errors.map((inner) => String(inner?.message ?? inner)).join("; ")
+        : current.message;
+    if (text !== "" && text !== "fetch failed") {
+      parts.push(text);
+    }
+    current = current.cause;
+  }
+  return parts.length > 0 ? parts.join(": ") : err.name;
+}
+
+/** At most `maxBytes` of the body as text; the rest is cancelled. Never throws. */
+export async function readBoundedText(response: Response, maxBytes: number): Promise<string> {
+  if (response.body === null) {
+    return "";
+  }
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let text = "";
+  let received = 0;
+  try {
+    while (received < maxBytes) {
+      const { done, value } = await reader.read();
+      if (done) {
+        return text + decoder.decode();
+      }
+      const piece = value.subarray(0, maxBytes - received);
+      received += piece.byteLength;
+      text += decoder.decode(piece, { stream: true });
+    }
+    return text + decoder.decode();
+  } catch {
+    // A body that breaks off still leaves the status to report; the caller checks its abort.
+    return text;
+  } finally {
+    reader.cancel().catch(() => {});
+  }
+}
+
+export function parseJsonOrNull(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,350 @@
+import { randomBytes } from "node:crypto";
+import type { Limiter } from "../backends/limiter.js";
+import type { Clock } from "../lib/clock.js";
+import { coerceError } from "../lib/coerce-error.js";
+import type { Logger } from "../lib/logger.js";
+import type { ClaimedWork, WorkStore } from "../store/work-items.js";
+import { decideRetry, type RetryPolicy } from "./retry.js";
+
+/**
+ * The durable executor: claims queued work per backend (within its free concurrency), runs it
+ * through the handler for its kind, and commits results in batched transactions.
+ *
+ * States of one claimed item, as this process sees it:
+ *   running --handler ok--> pending commit --flush--> succeeded (if the lease is still ours)
+ *   running --retryable error, attempts left--> queued again with not_before (backoff)
+ *   running --other error--> pending commit of the handler's failure result --> failed
+ *   running --cancelled (abort from cancel())--> nothing: the cancel already wrote the outcome
+ *   running --stop()--> released: queued again, the attempt not counted
+ * A crash leaves rows `running` with a lease that expires; `requeueExpired` puts them back.
+ */
+
+export interface WorkOutcome {
+  /** Writes the result. Runs inside the results transaction, only if the lease is still ours. */
+  commit(): void;
+  /** Runs after that transaction committed (wake waiters, publish events). */
+  afterCommit?(): void;
+}
+
+export interface WorkHandler {
+  /** Runs once per claim batch inside the claim's own follow-up (e.g. mark responses in_progress). */
+  onClaimed?(items: readonly ClaimedWork[]): void;
+  run(item: ClaimedWork, signal: AbortSignal): Promise<WorkOutcome>;
+  /** The outcome of an item that failed for good. */
+  onFailure(item: ClaimedWork, err: Error): WorkOutcome;
+}
+
+export interface ExecutorBackend {
+  readonly name: string;
+  readonly limiter: Limiter;
+}
+
+export interface ExecutorOptions {
+  readonly leaseMs: number;
+  /** How long an idle executor waits before looking for due work (retries, expired leases). */
+  readonly pollMs: number;
+  readonly retry: RetryPolicy;
+  /** Results wait at most this long (or for this many) before their transaction commits. */
+  readonly commitBatchSize: number;
+}
+
+export interface ExecutorDeps {
+  readonly work: WorkStore;
+  /** Runs `fn` in one database transaction. */
+  readonly transaction: (fn: () => void) => void;
+  readonly backends: readonly ExecutorBackend[];
+  readonly handlers: Readonly<Record<string, WorkHandler>>;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly options: ExecutorOptions;
+}
+
+export interface Executor {
+  /** A unique name for this process's leases. */
+  readonly leaseOwner: string;
+  start(): void;
+  /** Stops claiming, aborts in-flight work and gives its leases back; resolves when all is written. */
+  stop(): Promise<void>;
+  /** Look for work now (after an enqueue, or a freed slot). */
+  wake(): void;
+  /** Aborts the in-flight run of a work item (after a cancel has been recorded). */
+  abort(workItemId: number): void;
+  /** One claim pass over every backend; returns how many items were started. For tests. */
+  runOnce(): number;
+  /** Resolves when nothing is in flight or waiting to commit. For tests and benchmarks. */
+  drain(): Promise<void>;
+  inFlight(): number;
+}
+
+const CANCELLED = "cancelled";
+const STOPPING = "stopping";
+
+export function createExecutor(deps: ExecutorDeps): Executor {
+  const { work, clock, logger, options } = deps;
+  const leaseOwner = `executor_${randomBytes(8).toString("hex")}`;
+  const running = new Map<number, { controller: AbortController; promise: Promise<void> }>();
+  const pending: {
+    item: ClaimedWork;
+    status: "succeeded" | "failed";
+    error: string | null;
+    outcome: WorkOutcome;
+  }[] = [];
+  const lastOwnerByBackend = new Map<string, Map<number, string>>();
+  let isStarted = false;
+  let isStopping = false;
+  let tickScheduled = false;
+  let pollTimer: NodeJS.Timeout | null = null;
+  let heartbeatTimer: NodeJS.Timeout | null = null;
+  let flushScheduled = false;
+  let idleWaiters: (() => void)[] = [];
+
+  function runOnce(): number {
+    if (isStopping) {
+      return 0;
+    }
+    let started = 0;
+    for (const backend of deps.backends) {
+      const limit = backend.limiter.available();
+      if (limit <= 0) {
+        continue;
+      }
+      let lastOwnerByLane = lastOwnerByBackend.get(backend.name);
+      if (lastOwnerByLane === undefined) {
+        lastOwnerByLane = new Map();
+        lastOwnerByBackend.set(backend.name, lastOwnerByLane);
+      }
+      const claimed = work.claim({
+        backend: backend.name,
+        leaseOwner,
+        limit,
+        nowMs: clock.nowMs(),
+        leaseMs: options.leaseMs,
+        lastOwnerByLane,
+      });
+      if (claimed.length === 0) {
+        continue;
+      }
+      notifyClaimed(claimed);
+      for (const item of claimed) {
+        launch(item);
+      }
+      started += claimed.length;
+    }
+    return started;
+  }
+
+  function notifyClaimed(claimed: readonly ClaimedWork[]) {
+    const byKind = new Map<string, ClaimedWork[]>();
+    for (const item of claimed) {
+      byKind.set(item.kind, [...(byKind.get(item.kind) ?? []), item]);
+    }
+    for (const [kind, items] of byKind) {
+      const handler = deps.handlers[kind];
+      if (handler?.onClaimed !== undefined) {
+        deps.transaction(() => handler.onClaimed?.(items));
+      }
+    }
+  }
+
+  function launch(item: ClaimedWork) {
+    const controller = new AbortController();
+    const promise = execute(item, controller).finally(() => {
+      running.delete(item.id);
+      wake();
+      settleIfIdle();
+    });
+    running.set(item.id, { controller, promise });
+  }
+
+  async function execute(item: ClaimedWork, controller: AbortController): Promise<void> {
+    const handler = deps.handlers[item.kind];
+    if (handler === undefined) {
+      logger.error({ workItemId: item.id, kind: item.kind }, "no handler for work kind");
+      work.finish(item.id, leaseOwner, "failed", clock.nowMs(), `no handler for kind ${item.kind}`);
+      return;
+    }
+    try {
+      const outcome = await handler.run(item, controller.signal);
+      queueCommit({ item, status: "succeeded", error: null, outcome });
+    } catch (thrown) {
+      const reason: unknown = controller.signal.reason;
+      if (controller.signal.aborted && reason === CANCELLED) {
+        return; // the cancel transaction already recorded the outcome and cancelled the row
+      }
+      if (controller.signal.aborted && reason === STOPPING) {
+        work.release(item.id, leaseOwner);
+        return;
+      }
+      const err = coerceError(thrown);
+      const decision = decideRetry(err, item.attempts, options.retry);
+      if (decision.retry) {
+        logger.debug(
+          {
+            workItemId: item.id,
+            attempt: item.attempts,
+            delayMs: decision.delayMs,
+            err: err.message,
+          },
+          "retrying",
+        );
+        work.retryLater(item.id, leaseOwner, clock.nowMs() + decision.delayMs, err.message);
+        schedulePoll(decision.delayMs);
+        return;
+      }
+      queueCommit({
+        item,
+        status: "failed",
+        error: err.message,
+        outcome: handler.onFailure(item, err),
+      });
+    }
+  }
+
+  function queueCommit(entry: (typeof pending)[number]) {
+    pending.push(entry);
+    if (pending.length >= options.commitBatchSize) {
+      flush();
+    } else if (!flushScheduled) {
+      flushScheduled = true;
+      setImmediate(flush);
+    }
+  }
+
+  /** Writes every pending result in one transaction; results whose lease was lost are dropped. */
+  function flush() {
+    flushScheduled = false;
+    if (pending.length === 0) {
+      return;
+    }
+    const batch = pending.splice(0);
+    const committed: WorkOutcome[] = [];
+    try {
+      deps.transaction(() => {
+        const nowMs = clock.nowMs();
+        for (const entry of batch) {
+          if (work.finish(entry.item.id, leaseOwner, entry.status, nowMs, entry.error)) {
+            entry.outcome.commit();
+            committed.push(entry.outcome);
+          }
+        }
+      });
+    } catch (thrown) {
+      // Nothing of this batch was written (one transaction). The rows stay running under our
+      // lease; when it expires they run again, so the results are delayed, never lost.
+      logger.error({ err: coerceError(thrown), count: batch.length }, "committing results failed");
+      return;
+    }
+    for (const outcome of committed) {
+      try {
+        outcome.afterCommit?.();
+      } catch (thrown) {
+        logger.error({ err: coerceError(thrown) }, "after-commit hook failed");
+      }
+    }
+    settleIfIdle();
+  }
+
+  function tick() {
+    tickScheduled = false;
+    if (!isStarted || isStopping) {
+      return;
+    }
+    try {
+      const started = runOnce();
+      if (started > 0) {
+        wake(); // there may be more, and more free slots
+      }
+    } catch (thrown) {
+      logger.error({ err: coerceError(thrown) }, "claiming work failed");
+    }
+  }
+
+  function wake() {
+    if (isStarted && !isStopping && !tickScheduled) {
+      tickScheduled = true;
+      setImmediate(tick);
+    }
+  }
+
+  function schedulePoll(delayMs: number) {
+    if (!isStarted || isStopping) {
+      return;
+    }
+    setTimeout(wake, delayMs + 1).unref();
+  }
+
+  function settleIfIdle() {
+    if (running.size === 0 && pending.length === 0) {
+      const waiters = idleWaiters;
+      idleWaiters = [];
+      for (const resolve of waiters) {
+        resolve();
+      }
+    }
+  }
+
+  return {
+    leaseOwner,
+    start() {
+      if (isStarted) {
+        return;
+      }
+      isStarted = true;
+      // Work left running by a crashed process comes back once its lease expires.
+      const requeued = work.requeueExpired(clock.nowMs());
+      if (requeued > 0) {
+        logger.info({ requeued }, "re-queued work whose lease had expired");
+      }
+      pollTimer = setInterval(() => {
+        try {
+          work.requeueExpired(clock.nowMs());
+        } catch (thrown) {
+          logger.error({ err: coerceError(thrown) }, "re-queueing expired leases failed");
+        }
+        wake();
+      }, options.pollMs);
+      pollTimer.unref();
+      // Only the owner extends its leases, and well before they run out.
+      heartbeatTimer = setInterval(
+        () => {
+          if (running.size > 0) {
+            try {
+              work.heartbeat(leaseOwner, clock.nowMs() + options.leaseMs);
+            } catch (thrown) {
+              logger.error({ err: coerceError(thrown) }, "lease heartbeat failed");
+            }
+          }
+        },
+        Math.max(50, Math.floor(options.leaseMs / 3)),
+      );
+      heartbeatTimer.unref();
+      wake();
+    },
+    async stop() {
+      isStopping = true;
+      if (pollTimer !== null) {
+        clearInterval(pollTimer);
+      }
+      if (heartbeatTimer !== null) {
+        clearInterval(heartbeatTimer);
+      }
+      for (const { controller } of running.values()) {
+        controller.abort(STOPPING);
+      }
+      await Promise.allSettled([...running.values()].map((entry) => entry.promise));
+      flush();
+    },
+    wake,
+    abort(workItemId) {
+      running.get(workItemId)?.controller.abort(CANCELLED);
+    },
+    runOnce,
+    drain() {
+      if (running.size === 0 && pending.length === 0) {
+        return Promise.resolve();
+      }
+      return new Promise((resolve) => idleWaiters.push(resolve));
+    },
+    inFlight: () => running.size,
+  };
+}

@@ -1,0 +1,33 @@
+import { BackendError } from "../backends/backend.js";
+
+export interface RetryPolicy {
+  /** Attempts in all, the first included. */
+  readonly maxAttempts: number;
+  readonly baseDelayMs: number;
+  readonly maxDelayMs: number;
+}
+
+export type RetryDecision =
+  | { readonly retry: true; readonly delayMs: number }
+  | { readonly retry: false };
+
+/**
+ * Whether and when to try again after `attempt` (1-based) failed with `err`: only retryable
+ * backend errors (408, 409, 429, 5xx, connection errors, timeouts), with exponential backoff and
+ * full jitter, and never sooner than the backend's Retry-After.
+ */
+export function decideRetry(
+  err: Error,
+  attempt: number,
+  policy: RetryPolicy,
+  random: () => number = Math.random,
+): RetryDecision {
+  if (!(err instanceof BackendError) || !err.retryable || attempt >= policy.maxAttempts) {
+    return { retry: false };
+  }
+  const exponential = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
+  // Jitter spreads retries of many items that failed together (a 429 burst) over the window.
+  const jittered = exponential / 2 + random() * (exponential / 2);
+  const delayMs = Math.max(jittered, err.retryAfterMs ?? 0);
+  return { retry: true, delayMs: Math.round(delayMs) };
+}

@@ -1,0 +1,168 @@
+import type { GenerateRequest } from "../backends/backend.js";
+import type { Router } from "../backends/router.js";
+import type { ResponseStreamEvent } from "../contract/response-object.js";
+import type { WorkHandler, WorkOutcome } from "../executor/executor.js";
+import { type Clock, unixSeconds } from "../lib/clock.js";
+import { newId } from "../lib/ids.js";
+import type { ResponseEventStore } from "../store/response-events.js";
+import type { ResponseOutcome, ResponseStore } from "../store/responses.js";
+import type { ClaimedWork } from "../store/work-items.js";
+import type { ResponseEventHub } from "./response-event-hub.js";
+import {
+  failedState,
+  finishedState,
+  type ResponseState,
+  stateFromRow,
+  toResponseObject,
+} from "./response-object.js";
+import { streamResponseEvents } from "./response-stream.js";
+
+/** What the queue row of a background response carries: the backend request, ready to send. */
+export interface ResponseWorkPayload {
+  readonly generateRequest: GenerateRequest;
+  /** Created with stream=true: events are published live and stored for replay. */
+  readonly streamed: boolean;
+}
+
+export const RESPONSE_WORK_KIND = "response";
+
+const TERMINAL_EVENTS = new Set(["response.completed", "response.incomplete", "response.failed"]);
+
+/**
+ * Runs background responses for the executor. The generation happens in `run`; everything it
+ * writes happens in the outcome's `commit`, inside the executor's results transaction, so a
+ * response gets exactly one recorded result however often its backend call ran.
+ */
+export function createResponseWorkHandler(deps: {
+  responses: ResponseStore;
+  events: ResponseEventStore;
+  hub: ResponseEventHub;
+  router: Router;
+  clock: Clock;
+}): WorkHandler {
+  const { responses, events, hub, router, clock } = deps;
+
+  function loadState(item: ClaimedWork): ResponseState {
+    const row = responses.find(item.projectId, item.subjectId);
+    if (row === undefined) {
+      throw new Error(`response ${item.subjectId} no longer exists`);
+    }
+    return { ...stateFromRow(row), status: "in_progress" };
+  }
+
+  function outcomeOf(state: ResponseState): ResponseOutcome {
+    return {
+      status: state.status,
+      completedAt: state.completedAt,
+      output: state.output,
+      usage: state.usage as unknown as Record<string, unknown> | null,
+      error: state.error,
+      incompleteDetails: state.incompleteDetails,
+    };
+  }
+
+  function channelFor(responseId: string) {
+    return hub.ensure(responseId, () => events.listAfter(responseId, -1));
+  }
+
+  return {
+    onClaimed(items) {
+      responses.markInProgress(items.map((item) => item.subjectId));
+    },
+
+    async run(item, signal): Promise<WorkOutcome> {
+      const payload = item.payload as unknown as ResponseWorkPayload;
+      const backend = router.backendByName(item.backend);
+      if (backend === null) {
+        throw new Error(`backend '${item.backend}' is no longer configured`);
+      }
+      const state = loadState(item);
+      if (!payload.streamed) {
+        const generation = await backend.generate(payload.generateRequest, signal);
+        const final = finishedState(state, generation, newId("message"), unixSeconds(clock));
+        return { commit: () => responses.finish(item.subjectId, outcomeOf(final)) };
+      }
+
+      // Await the first event before publishing anything: a backend that fails at once is
+      // retried cleanly, with no half-told stream for the reader.
+      const generation = backend
+        .streamGenerate(payload.generateRequest, signal)
+        [Symbol.asyncIterator]();
+      const first = await generation.next();
+      const channel = channelFor(item.subjectId);
+      const firstSequenceNumber = channel.nextSequenceNumber();
+      const messageId = newId("message");
+      let final: ResponseState = state;
+      let terminal: ResponseStreamEvent | null = null;
+      for await (const event of streamResponseEvents({
+        initial: state,
+        opening: ["response.in_progress"],
+        firstSequenceNumber,
+        first,
+        generation,
+        messageId,
+        signal,
+        finish: (current, text, finishReason, usage) =>
+          finishedState(current, { text, finishReason, usage }, messageId, unixSeconds(clock)),
+        fail: failedState,
+        onEnd: (ended) => {
+          final = ended;
+        },
+      })) {
+        if (TERMINAL_EVENTS.has(event.type)) {
+          terminal = event; // told only once it is committed, so a GET then agrees
+        } else {
+          hub.publish(item.subjectId, event);
+        }
+      }
+      signal.throwIfAborted();
+      const ran = channel.events.filter((event) => event.sequence_number >= firstSequenceNumber);
+      const last = terminal;
+      return {
+        commit: () => {
+          responses.finish(item.subjectId, outcomeOf(final));
+          events.insertMany(item.subjectId, last === null ? ran : [...ran, last]);
+        },
+        afterCommit: () => {
+          if (last !== null) {
+            hub.publish(item.subjectId, last);
+          }
+          hub.close(item.subjectId);
+        },
+      };
+    },
+
+    onFailure(item, err): WorkOutcome {
+      const payload = item.payload as unknown as ResponseWorkPayload;
+      let failed: ResponseState | null = null;
+      try {
+        failed = failedState(loadState(item), err);
+      } catch {
+        failed = null; // deleted meanwhile: nothing to record
+      }
+      if (failed === null) {
+        return { commit: () => {} };
+      }
+      const state = failed;
+      if (!payload.streamed) {
+        return { commit: () => responses.finish(item.subjectId, outcomeOf(state)) };
+      }
+      const channel = channelFor(item.subjectId);
+      const event: ResponseStreamEvent = {
+        type: "response.failed",
+        sequence_number: channel.nextSequenceNumber(),
+        response: toResponseObject(state),
+      };
+      return {
+        commit: () => {
+          responses.finish(item.subjectId, outcomeOf(state));
+          events.insertMany(item.subjectId, [event]);
+        },
+        afterCommit: () => {
+          hub.publish(item.subjectId, event);
+          hub.close(item.subjectId);
+        },
+      };
+    },
+  };
+}
