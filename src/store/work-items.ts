@@ -109,10 +109,10 @@ export function createWorkStore(db: Db): WorkStore {
   // every queued row.
   const ownersInLane = sqlite.prepare(
     `WITH RECURSIVE owners(key) AS (
-       SELECT MIN(owner_key) FROM work_items WHERE status = 'queued' AND backend = ?1 AND lane = ?2
+       SELECT MIN(owner_key) FROM work_items WHERE status = 'queued' AND backend = @backend AND lane = @lane
        UNION ALL
        SELECT (SELECT MIN(owner_key) FROM work_items
-               WHERE status = 'queued' AND backend = ?1 AND lane = ?2 AND owner_key > owners.key)
+               WHERE status = 'queued' AND backend = @backend AND lane = @lane AND owner_key > owners.key)
        FROM owners WHERE owners.key IS NOT NULL
      )
      SELECT key FROM owners WHERE key IS NOT NULL LIMIT ${MAX_OWNERS_PER_CLAIM}`,
@@ -177,7 +177,9 @@ export function createWorkStore(db: Db): WorkStore {
         break;
       }
       const owners = rotateAfter(
-        (ownersInLane.all(request.backend, lane) as { key: string }[]).map((row) => row.key),
+        (ownersInLane.all({ backend: request.backend, lane }) as { key: string }[]).map(
+          (row) => row.key,
+        ),
         request.lastOwnerByLane.get(lane),
       );
       // Fill the remaining capacity in rounds, one share per owner per round, so that with more
