@@ -191,10 +191,13 @@ export function failedState(state: ResponseState, err: Error): ResponseState {
 /** The `error` of a failed Response: one of the spec's ResponseErrorCode values and a message. */
 export function responseErrorFor(err: Error): ResponseErrorObject {
   if (err instanceof BackendError) {
-    return {
-      code: err.status === 429 ? "rate_limit_exceeded" : "server_error",
-      message: err.message,
-    };
+    if (err.status === 429) {
+      return { code: "rate_limit_exceeded", message: err.message };
+    }
+    // The backend refused the request itself (a final 4xx): the prompt, not a server, is at fault.
+    const isRefused =
+      err.status !== null && err.status >= 400 && err.status < 500 && !err.retryable;
+    return { code: isRefused ? "invalid_prompt" : "server_error", message: err.message };
   }
   return { code: "server_error", message: err.message };
 }
