@@ -9,6 +9,8 @@ export interface Reachability {
   isReachable(): boolean;
 }
 
+const UNREACHABLE_CODES = new Set(["connection_error", "timeout"]);
+
 export function trackReachability(backend: Backend): {
   backend: Backend;
   reachability: Reachability;
@@ -16,7 +18,8 @@ export function trackReachability(backend: Backend): {
   let isReachable = true;
   const observe = (thrown: unknown) => {
     if (thrown instanceof BackendError) {
-      isReachable = thrown.status !== null;
+      // A mid-stream error frame also has no status, but it came from a live upstream.
+      isReachable = !UNREACHABLE_CODES.has(thrown.code ?? "");
     }
   };
   return {

@@ -40,7 +40,7 @@ export class ApiError extends Error {
 
   /** A backend's failure as the client should see it: its status, type, code and message. */
   static fromBackend(err: BackendError): ApiError {
-    const status = err.status ?? 502;
+    const status = clientStatusFor(err);
     const headers: Record<string, string> = {};
     if (err.retryAfterMs !== null) {
       headers["retry-after-ms"] = String(err.retryAfterMs);
@@ -56,6 +56,21 @@ export class ApiError extends Error {
       headers,
     });
   }
+}
+
+/**
+ * The status a client sees for a backend failure: the backend's own for what the client can act
+ * on (400, 404, 429, 5xx), but a 502 when an upstream rejects ferry's credentials (that is ferry's
+ * configuration, not the client's key), a 504 for a timeout and a 502 for no answer at all.
+ */
+function clientStatusFor(err: BackendError): number {
+  if (err.status === 401 || err.status === 403) {
+    return 502;
+  }
+  if (err.status === null) {
+    return err.code === "timeout" ? 504 : 502;
+  }
+  return err.status;
 }
 
 // The SDKs retry 408/409/429/5xx; a final answer says so, so a POST is never re-sent in vain.

@@ -166,7 +166,11 @@ export function toFailure(thrown: Error, scene: FailureScene): unknown {
     scene.phase === "connect"
       ? `Cannot reach upstream ${context.name} at ${context.baseUrl}: ${cause}`
       : `Upstream ${context.name} broke off its answer: ${cause}`;
-  return new BackendError(message, { status: null, retryable: true });
+  return new BackendError(message, {
+    status: null,
+    retryable: true,
+    code: scene.phase === "connect" ? "connection_error" : null,
+  });
 }
 
 /**
