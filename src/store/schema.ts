@@ -1,4 +1,4 @@
-import { index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
 /**
  * The drizzle schema is the one source of truth for tables; `npm run db:generate` derives the
@@ -65,6 +65,10 @@ export const workItems = sqliteTable(
     leaseExpiresAtMs: integer("lease_expires_at_ms"),
     /** Handler input (JSON): what to send to the backend. */
     payload: text("payload", { mode: "json" }).notNull().$type<Record<string, unknown>>(),
+    /** A key unique within the subject: a batch line's custom_id. */
+    itemKey: text("item_key"),
+    /** The handler's result (JSON): a batch line's output line. */
+    result: text("result", { mode: "json" }).$type<Record<string, unknown>>(),
     lastError: text("last_error"),
     createdAtMs: integer("created_at_ms").notNull(),
     finishedAtMs: integer("finished_at_ms"),
@@ -72,7 +76,8 @@ export const workItems = sqliteTable(
   (table) => [
     index("work_items_claim").on(table.status, table.backend, table.lane, table.ownerKey, table.id),
     index("work_items_lease").on(table.status, table.leaseExpiresAtMs),
-    index("work_items_subject").on(table.subjectId),
+    index("work_items_subject").on(table.subjectId, table.status),
+    uniqueIndex("work_items_item_key").on(table.subjectId, table.itemKey),
   ],
 );
 
@@ -94,3 +99,73 @@ export const responseEvents = sqliteTable(
   },
   (table) => [primaryKey({ columns: [table.responseId, table.sequenceNumber] })],
 );
+
+/**
+ * Uploaded and generated files: metadata here, bytes on disk under `<data dir>/files/<id>`
+ * (written to a temporary name and renamed into place before the row is inserted, so a row
+ * always has its whole file).
+ */
+export const files = sqliteTable(
+  "files",
+  {
+    id: text("id").primaryKey(),
+    projectId: text("project_id").notNull(),
+    filename: text("filename").notNull(),
+    purpose: text("purpose").notNull(),
+    bytes: integer("bytes").notNull(),
+    createdAt: integer("created_at").notNull(),
+    expiresAt: integer("expires_at"),
+    /** Path of the bytes, relative to the data dir. */
+    storagePath: text("storage_path").notNull(),
+  },
+  (table) => [index("files_project_created").on(table.projectId, table.createdAt, table.id)],
+);
+
+export type FileRow = typeof files.$inferSelect;
+
+/**
+ * Batches. The lines are work_items (kind "batch_line", subject_id = batch id); their results
+ * live on those rows, and the counters here move in the same transaction as each result.
+ */
+export const batches = sqliteTable(
+  "batches",
+  {
+    id: text("id").primaryKey(),
+    projectId: text("project_id").notNull(),
+    status: text("status").notNull(),
+    endpoint: text("endpoint").notNull(),
+    inputFileId: text("input_file_id").notNull(),
+    completionWindow: text("completion_window").notNull(),
+    model: text("model"),
+    metadata: text("metadata", { mode: "json" }).$type<Record<string, string>>(),
+    errors: text("errors", { mode: "json" }).$type<
+      { code: string; message: string; param: string | null; line: number | null }[]
+    >(),
+    outputFileId: text("output_file_id"),
+    errorFileId: text("error_file_id"),
+    outputExpiresAfterSeconds: integer("output_expires_after_seconds"),
+    totalCount: integer("total_count").notNull().default(0),
+    completedCount: integer("completed_count").notNull().default(0),
+    failedCount: integer("failed_count").notNull().default(0),
+    inputTokens: integer("input_tokens").notNull().default(0),
+    cachedTokens: integer("cached_tokens").notNull().default(0),
+    outputTokens: integer("output_tokens").notNull().default(0),
+    reasoningTokens: integer("reasoning_tokens").notNull().default(0),
+    createdAt: integer("created_at").notNull(),
+    /** When the window ends (unix seconds); `expires_at` on the wire. */
+    expiresAt: integer("expires_at").notNull(),
+    inProgressAt: integer("in_progress_at"),
+    finalizingAt: integer("finalizing_at"),
+    completedAt: integer("completed_at"),
+    failedAt: integer("failed_at"),
+    expiredAt: integer("expired_at"),
+    cancellingAt: integer("cancelling_at"),
+    cancelledAt: integer("cancelled_at"),
+  },
+  (table) => [
+    index("batches_project_created").on(table.projectId, table.createdAt, table.id),
+    index("batches_status").on(table.status),
+  ],
+);
+
+export type BatchRow = typeof batches.$inferSelect;

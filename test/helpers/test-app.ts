@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import type { Hono } from "hono";
 import { createApp } from "../../src/app.js";
 import { createBackendRouter } from "../../src/backends/create-backends.js";
@@ -28,9 +31,12 @@ export interface TestContext {
 export function createTestContext(
   options: { config?: ConfigOverrides; clock?: Clock } = {},
 ): TestContext {
+  // Stored files need a real directory; the database stays in memory.
+  const dataDir = mkdtempSync(path.join(tmpdir(), "ferry-test-"));
   const config = loadConfig(
     {},
     {
+      dataDir,
       databasePath: ":memory:",
       ...options.config,
       retry: { baseDelayMs: 1, maxDelayMs: 5, ...options.config?.retry },
@@ -64,6 +70,7 @@ export function createTestContext(
     async close() {
       await services.stop();
       db.$client.close();
+      rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }
