@@ -1,0 +1,53 @@
+import type { Benchmark } from "./lib/benchmark.js";
+import { syncResponses } from "./sync-responses.js";
+
+/**
+ * `npm run bench` runs every benchmark in order; `npm run bench -- <name> [...]` runs only those.
+ * Exits non-zero if any benchmark misses its targets or fails to run.
+ *
+ * Add a benchmark by writing scripts/bench/<name>.ts exporting a `Benchmark` and listing it here.
+ */
+const BENCHMARKS: readonly Benchmark[] = [syncResponses];
+
+async function main(args: readonly string[]): Promise<number> {
+  if (args.includes("--help") || args.includes("-h") || args.includes("--list")) {
+    console.log("usage: npm run bench [-- <name> ...]\n\nbenchmarks:");
+    for (const bench of BENCHMARKS) {
+      console.log(`  ${bench.name.padEnd(20)} ${bench.description}`);
+    }
+    return 0;
+  }
+  const unknown = args.filter((name) => !BENCHMARKS.some((bench) => bench.name === name));
+  if (unknown.length > 0) {
+    console.error(
+      `unknown benchmark: ${unknown.join(", ")}; known: ${BENCHMARKS.map((b) => b.name).join(", ")}`,
+    );
+    return 2;
+  }
+  const selected =
+    args.length === 0 ? BENCHMARKS : BENCHMARKS.filter((bench) => args.includes(bench.name));
+
+  const failed: string[] = [];
+  for (const bench of selected) {
+    console.log(`\n=== ${bench.name}: ${bench.description}`);
+    try {
+      const outcome = await bench.run();
+      if (!outcome.isPass) {
+        failed.push(bench.name);
+      }
+    } catch (err) {
+      // One broken bench should not hide the others' figures.
+      console.error(`${bench.name} could not run:`, err instanceof Error ? err.message : err);
+      failed.push(bench.name);
+    }
+  }
+  console.log(
+    failed.length === 0
+      ? `\nbench: all ${selected.length} passed`
+      : `\nbench: ${failed.length} of ${selected.length} failed: ${failed.join(", ")}`,
+  );
+  return failed.length === 0 ? 0 : 1;
+}
+
+// exit() rather than exitCode: a stray handle (a socket, a timer) must not keep the bench alive.
+process.exit(await main(process.argv.slice(2)));
