@@ -1,0 +1,71 @@
+import { Hono } from "hono";
+import { stream } from "hono/streaming";
+import { z } from "zod";
+import {
+  BatchEndpointSchema,
+  CompletionWindowSchema,
+  CreateBatchRequestSchema,
+} from "../contract/batches-request.js";
+import type { BatchesService } from "../services/batches.js";
+import type { AppEnv } from "./app-env.js";
+import { readJsonBody, readQuery } from "./json-body.js";
+import { listQuerySchema } from "./pagination.js";
+
+const ListQuerySchema = listQuerySchema({ maxLimit: 100, defaultLimit: 20, defaultOrder: "desc" });
+
+const JsonlQuerySchema = z.looseObject({
+  model: z.string().min(1).optional(),
+  endpoint: BatchEndpointSchema.optional(),
+  completion_window: CompletionWindowSchema.optional(),
+  window: CompletionWindowSchema.optional(),
+});
+
+const JSONL_TYPES = [
+  "application/x-ndjson",
+  "application/jsonl",
+  "application/x-jsonlines",
+  "application/jsonlines",
+];
+
+export function batchesRoutes(deps: { batches: BatchesService }) {
+  const { batches } = deps;
+  return new Hono<AppEnv>()
+    .post("/", async (c) => {
+      const contentType =
+        (c.req.header("content-type") ?? "").split(";")[0]?.trim().toLowerCase() ?? "";
+      if (JSONL_TYPES.includes(contentType)) {
+        const query = readQuery(c, JsonlQuerySchema);
+        return c.json(
+          await batches.createFromJsonl(c.get("projectId"), c.req.raw.body, {
+            model: query.model,
+            endpoint: query.endpoint,
+            completionWindow: query.completion_window ?? query.window,
+          }),
+        );
+      }
+      const request = await readJsonBody(c, CreateBatchRequestSchema);
+      return c.json(await batches.create(c.get("projectId"), request));
+    })
+    .get("/", (c) => {
+      const query = readQuery(c, ListQuerySchema);
+      return c.json(batches.list(c.get("projectId"), query));
+    })
+    .get("/:id", (c) => c.json(batches.retrieve(c.get("projectId"), c.req.param("id"))))
+    .post("/:id/cancel", (c) => c.json(batches.cancel(c.get("projectId"), c.req.param("id"))))
+    .get("/:id/results", (c) => {
+      const origin = new URL(c.req.url).origin;
+      return c.json(batches.results(c.get("projectId"), c.req.param("id"), origin));
+    })
+    .get("/:id/results.jsonl", (c) => {
+      const lines = batches.resultsJsonl(c.get("projectId"), c.req.param("id"));
+      c.header("content-type", "application/jsonl");
+      return stream(c, async (out) => {
+        for await (const line of lines) {
+          if (out.aborted) {
+            return;
+          }
+          await out.write(line);
+        }
+      });
+    });
+}

@@ -1,0 +1,156 @@
+import { BackendError } from "../backends/backend.js";
+import { BATCH_ENDPOINTS, type BatchEndpoint } from "../contract/batches-request.js";
+import type { WorkHandler, WorkOutcome } from "../executor/executor.js";
+import type { RetryPolicy } from "../executor/retry.js";
+import { ApiError } from "../lib/api-error.js";
+import { newId } from "../lib/ids.js";
+import type { BatchLineStore } from "../store/batch-lines.js";
+import type { BatchStore, LineUsage } from "../store/batches.js";
+import type { ClaimedWork } from "../store/work-items.js";
+import type { ChatCompletionsService } from "./chat-completions.js";
+import type { EmbeddingsService } from "./embeddings.js";
+import type { ResponsesService } from "./responses.js";
+
+export const BATCH_LINE_WORK_KIND = "batch_line";
+/** Lane 2: batch lines run after background (0) and stream (1) responses. */
+export const BATCH_LINE_LANE = 2;
+
+/** What a batch line's queue row carries. */
+export interface BatchLinePayload {
+  readonly customId: string;
+  readonly endpoint: BatchEndpoint;
+  readonly body: Record<string, unknown>;
+}
+
+// One attempt per run: the executor owns retries for queued work, with backoff that frees the
+// slot instead of sleeping in it.
+const SINGLE_ATTEMPT: RetryPolicy = { maxAttempts: 1, baseDelayMs: 0, maxDelayMs: 0 };
+
+/**
+ * Runs batch lines: the line's body goes through the same service as a live request to its
+ * endpoint, and the answer becomes the output line, in OpenAI's format:
+ * `{id, custom_id, response: {status_code, request_id, body}, error}`. The result and the
+ * batch's counters are written in the executor's results transaction, once.
+ */
+export function createBatchLineHandler(deps: {
+  lines: BatchLineStore;
+  batches: BatchStore;
+  responses: ResponsesService;
+  chat: ChatCompletionsService;
+  embeddings: EmbeddingsService;
+  /** Told after a line's result is committed, to finish the batch when it was the last. */
+  onLineCommitted(batchId: string): void;
+}): WorkHandler {
+  async function answer(item: ClaimedWork, payload: BatchLinePayload, signal: AbortSignal) {
+    const body = BATCH_ENDPOINTS[payload.endpoint].parse(payload.body);
+    switch (payload.endpoint) {
+      case "/v1/responses": {
+        const request = body as Parameters<ResponsesService["prepare"]>[1];
+        const prepared = deps.responses.prepare(item.projectId, {
+          ...request,
+          store: false,
+          stream: false,
+          background: false,
+        });
+        return deps.responses.complete(prepared, signal, SINGLE_ATTEMPT);
+      }
+      case "/v1/chat/completions":
+        return deps.chat.complete(
+          { ...(body as Parameters<ChatCompletionsService["complete"]>[0]), stream: false },
+          signal,
+          SINGLE_ATTEMPT,
+        );
+      case "/v1/embeddings":
+        return deps.embeddings.create(
+          body as Parameters<EmbeddingsService["create"]>[0],
+          signal,
+          SINGLE_ATTEMPT,
+        );
+    }
+  }
+
+  function outcome(
+    item: ClaimedWork,
+    line: Record<string, unknown>,
+    isSuccess: boolean,
+    usage: LineUsage | null,
+  ): WorkOutcome {
+    return {
+      commit: () => {
+        deps.lines.setResult(item.id, line);
+        deps.batches.countLine(item.subjectId, isSuccess, usage);
+      },
+      afterCommit: () => deps.onLineCommitted(item.subjectId),
+    };
+  }
+
+  return {
+    async run(item, signal) {
+      const payload = item.payload as unknown as BatchLinePayload;
+      const body = (await answer(item, payload, signal)) as unknown as Record<string, unknown>;
+      const line = {
+        id: newId("batchRequest"),
+        custom_id: payload.customId,
+        response: { status_code: 200, request_id: newId("request"), body },
+        error: null,
+      };
+      return outcome(item, line, true, usageOf(body));
+    },
+    onFailure(item, err) {
+      const payload = item.payload as unknown as BatchLinePayload;
+      return outcome(item, errorLine(payload.customId, err), false, null);
+    },
+  };
+}
+
+/**
+ * The error-file line for a request that failed: with the HTTP answer it got (`response` holds
+ * the status and OpenAI's error body), or, when there was no HTTP answer at all, `response: null`
+ * and `error: {code, message}`.
+ */
+export function errorLine(customId: string, err: Error): Record<string, unknown> {
+  const base = { id: newId("batchRequest"), custom_id: customId };
+  const apiError =
+    err instanceof ApiError ? err : err instanceof BackendError ? ApiError.fromBackend(err) : null;
+  if (apiError === null) {
+    return { ...base, response: null, error: { code: "server_error", message: err.message } };
+  }
+  return {
+    ...base,
+    response: {
+      status_code: apiError.status,
+      request_id: newId("request"),
+      body: {
+        error: {
+          message: apiError.message,
+          type: apiError.options.type ?? "invalid_request_error",
+          param: apiError.options.param ?? null,
+          code: apiError.options.code ?? null,
+        },
+      },
+    },
+    error: null,
+  };
+}
+
+/** Token usage from any of the three endpoints' answers. */
+function usageOf(body: Record<string, unknown>): LineUsage | null {
+  const usage = body.usage as Record<string, unknown> | undefined;
+  if (usage === undefined) {
+    return null;
+  }
+  const number = (value: unknown) => (typeof value === "number" ? value : 0);
+  const details = (key: string) => (usage[key] ?? {}) as Record<string, unknown>;
+  return {
+    inputTokens: number(usage.input_tokens ?? usage.prompt_tokens),
+    cachedTokens: number(
+      details("input_tokens_details").cached_tokens ??
+        details("prompt_tokens_details").cached_tokens,
+    ),
+    outputTokens: number(usage.output_tokens ?? usage.completion_tokens),
+    reasoningTokens: number(
+      details("output_tokens_details").reasoning_tokens ??
+        details("completion_tokens_details").reasoning_tokens,
+    ),
+  };
+}

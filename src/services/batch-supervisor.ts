@@ -1,0 +1,246 @@
+import type { Router } from "../backends/router.js";
+import type { Executor } from "../executor/executor.js";
+import { type Clock, unixSeconds } from "../lib/clock.js";
+import { coerceError } from "../lib/coerce-error.js";
+import type { Logger } from "../lib/logger.js";
+import type { BatchLineStore } from "../store/batch-lines.js";
+import type { BatchStore } from "../store/batches.js";
+import type { BatchRow } from "../store/schema.js";
+import { validateBatchInput } from "./batch-validation.js";
+import type { FilesService } from "./files.js";
+
+/** Output files are kept 30 days unless the batch says otherwise (OpenAI's default). */
+const DEFAULT_OUTPUT_TTL_SECONDS = 30 * 24 * 3600;
+
+export interface BatchSupervisorDeps {
+  readonly batches: BatchStore;
+  readonly lines: BatchLineStore;
+  readonly files: FilesService;
+  readonly router: Router;
+  readonly executor: Pick<Executor, "wake" | "abort">;
+  readonly transaction: (fn: () => void) => void;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly pollMs: number;
+}
+
+export interface BatchSupervisor {
+  start(): void;
+  stop(): Promise<void>;
+  /** Look at this batch soon (it was created, cancelled, or one of its lines finished). */
+  nudge(batchId: string): void;
+  /** One pass over every unsettled batch; resolves when the steps it started are done. For tests. */
+  sweep(): Promise<void>;
+}
+
+/**
+ * Moves batches through their lifecycle; the only place besides create and cancel that changes
+ * a batch's status. Every step is idempotent and restartable, so after a crash the first sweep
+ * simply carries on: validating batches are validated again from scratch, finished ones are
+ * finalized, cancelling and expired ones are wound up.
+ *
+ *   validating -> in_progress (all lines queued) | failed (validation errors)
+ *   in_progress -> finalizing (every line answered) -> completed
+ *   in_progress past expires_at -> expired;  cancelling -> cancelled (with what did finish)
+ */
+export function createBatchSupervisor(deps: BatchSupervisorDeps): BatchSupervisor {
+  const { batches, lines, files, clock, logger } = deps;
+  const busy = new Map<string, Promise<void>>();
+  const nudged = new Set<string>();
+  let nudgeScheduled = false;
+  let timer: NodeJS.Timeout | null = null;
+  let isStopping = false;
+
+  function advance(batch: BatchRow): Promise<void> {
+    const running = busy.get(batch.id);
+    if (running !== undefined || isStopping) {
+      return running ?? Promise.resolve();
+    }
+    const step = runStep(batch)
+      .catch((thrown: unknown) => {
+        logger.error(
+          { err: coerceError(thrown), batchId: batch.id },
+          "batch step failed; it will be retried",
+        );
+      })
+      .finally(() => busy.delete(batch.id));
+    busy.set(batch.id, step);
+    return step;
+  }
+
+  async function runStep(batch: BatchRow): Promise<void> {
+    const now = unixSeconds(clock);
+    const isOverdue = batch.expiresAt <= now;
+    switch (batch.status) {
+      case "validating":
+        return isOverdue ? expire(batch) : validate(batch);
+      case "in_progress":
+        if (batch.expiredAt !== null || isOverdue) {
+          return expire(batch);
+        }
+        if (
+          batch.completedCount + batch.failedCount >= batch.totalCount &&
+          lines.countActive(batch.id) === 0
+        ) {
+          if (batches.beginFinalizing(batch.id, now)) {
+            return finalize(batch.id, "completed");
+          }
+        }
+        return;
+      case "finalizing":
+        return finalize(batch.id, "completed");
+      case "cancelling":
+        stopLines(batch.id);
+        return finalize(batch.id, "cancelled");
+      default:
+        return;
+    }
+  }
+
+  async function validate(batch: BatchRow): Promise<void> {
+    // A validation cut short by a crash left some held lines: start over.
+    lines.deleteAll(batch.id);
+    const result = await validateBatchInput(
+      { files, lines, router: deps.router, nowMs: () => clock.nowMs() },
+      batch,
+    );
+    const now = unixSeconds(clock);
+    deps.transaction(() => {
+      if (!result.ok) {
+        lines.deleteAll(batch.id);
+        batches.failValidation(batch.id, result.errors, now);
+      } else if (batches.startRunning(batch.id, result.total, result.model, now)) {
+        lines.releaseHeld(batch.id);
+      }
+    });
+    deps.executor.wake();
+    const after = batches.findById(batch.id);
+    if (after !== undefined && after.status !== "validating") {
+      nudge(batch.id); // cancelled meanwhile, or already runnable
+    }
+  }
+
+  async function expire(batch: BatchRow): Promise<void> {
+    batches.markExpired(batch.id, unixSeconds(clock));
+    stopLines(batch.id);
+    await finalize(batch.id, "expired");
+  }
+
+  /** Cancels what has not run and aborts what is running; late results are dropped by the lease guard. */
+  function stopLines(batchId: string) {
+    const { runningIds } = lines.cancelActive(batchId, clock.nowMs());
+    for (const id of runningIds) {
+      deps.executor.abort(id);
+    }
+  }
+
+  /**
+   * Writes the output file (succeeded lines) and the error file (failed lines, plus those that
+   * never ran, as `batch_cancelled` / `batch_expired`), then ends the batch in one guarded
+   * transaction. Run twice after a crash, it writes the files again; the batch ends once.
+   */
+  async function finalize(
+    batchId: string,
+    status: "completed" | "cancelled" | "expired",
+  ): Promise<void> {
+    const batch = batches.findById(batchId);
+    if (batch === undefined) {
+      return;
+    }
+    const unrunCode = status === "expired" ? "batch_expired" : "batch_cancelled";
+    const unrunMessage =
+      status === "expired"
+        ? "This request could not be executed before the completion window expired."
+        : "This request was not executed because the batch was cancelled.";
+    const expiresAt =
+      unixSeconds(clock) + (batch.outputExpiresAfterSeconds ?? DEFAULT_OUTPUT_TTL_SECONDS);
+    lines.fillUnrun(batchId, unrunCode, unrunMessage);
+    const write = async (name: string, isWanted: (status: string) => boolean) => {
+      let isEmpty = true;
+      async function* content() {
+        for (const line of lines.iterate(batchId)) {
+          if (line.result !== null && isWanted(line.status)) {
+            isEmpty = false;
+            yield `${JSON.stringify(line.result)}\n`;
+          }
+        }
+      }
+      const file = await files.createFromStream(batch.projectId, {
+        filename: `${batchId}_${name}.jsonl`,
+        purpose: "batch_output",
+        expiresAt,
+        content: content(),
+      });
+      if (isEmpty) {
+        await files.delete(batch.projectId, file.id);
+        return null;
+      }
+      return file.id;
+    };
+    const outputFileId = await write("output", (status) => status === "succeeded");
+    const errorFileId = await write("error", (status) => status !== "succeeded");
+    const unrun = lines.countUnrun(batchId);
+    let isFinished = false;
+    deps.transaction(() => {
+      isFinished = batches.finish(
+        batchId,
+        { status, outputFileId, errorFileId },
+        unixSeconds(clock),
+      );
+      if (isFinished) {
+        batches.countUnrun(batchId, unrun);
+      }
+    });
+    if (!isFinished) {
+      // Someone else ended it first: these files are not the batch's.
+      for (const id of [outputFileId, errorFileId]) {
+        if (id !== null) {
+          await files.delete(batch.projectId, id);
+        }
+      }
+    }
+  }
+
+  function nudge(batchId: string) {
+    nudged.add(batchId);
+    if (!nudgeScheduled && !isStopping) {
+      nudgeScheduled = true;
+      setImmediate(() => {
+        nudgeScheduled = false;
+        if (isStopping) {
+          return;
+        }
+        const ids = [...nudged];
+        nudged.clear();
+        for (const id of ids) {
+          const batch = batches.findById(id);
+          if (batch !== undefined) {
+            void advance(batch);
+          }
+        }
+      });
+    }
+  }
+
+  async function sweep(): Promise<void> {
+    const unsettled = batches.listUnsettled(unixSeconds(clock));
+    await Promise.all(unsettled.map((batch) => advance(batch)));
+  }
+
+  return {
+    start() {
+      void sweep();
+      timer = setInterval(() => void sweep(), deps.pollMs);
+      timer.unref();
+    },
+    async stop() {
+      isStopping = true;
+      if (timer !== null) {
+        clearInterval(timer);
+      }
+      await Promise.allSettled([...busy.values()]);
+    },
+    nudge,
+    sweep,
+  };
+}
