@@ -2,14 +2,19 @@ import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { Config } from "./config.js";
 import type { AppEnv } from "./http/app-env.js";
-import { authenticate } from "./http/auth.js";
+import { authenticate, authRoutes } from "./http/auth.js";
+import { batchesRoutes } from "./http/batches.js";
 import { chatCompletionsRoutes } from "./http/chat-completions.js";
 import { embeddingsRoutes } from "./http/embeddings.js";
 import { createErrorHandler } from "./http/errors.js";
+import { filesRoutes } from "./http/files.js";
 import { healthRoutes } from "./http/health.js";
+import { createLongPollLimiter, limitLongPolls } from "./http/long-poll-limit.js";
 import { modelsRoutes } from "./http/models.js";
+import { createRateLimiter } from "./http/rate-limit.js";
 import { requestId } from "./http/request-id.js";
 import { responsesRoutes } from "./http/responses.js";
+import { streamsRoutes } from "./http/streams.js";
 import { ApiError } from "./lib/api-error.js";
 import type { Logger } from "./lib/logger.js";
 import type { Services } from "./services/create-services.js";
@@ -34,6 +39,25 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.route("/health", healthRoutes({ health: services.health }));
 
   const v1 = new Hono<AppEnv>();
+  // Keys, rate limit and scopes for every /v1 route (the table is in http/scopes.ts).
+  v1.use(
+    authenticate({
+      apiKeys: services.apiKeys,
+      rateLimiter: createRateLimiter({
+        requestsPerMinute: config.limits.requestsPerMinute,
+        clock: services.clock,
+      }),
+    }),
+  );
+  v1.use(
+    limitLongPolls(createLongPollLimiter({ maxPerKey: config.limits.maxConcurrentLongPolls })),
+  );
+  v1.route("/auth", authRoutes());
+  // Uploads stream to disk under the files service's own limits (512 MB), so the files routes
+  // come before the JSON body limit below, which applies only to routes mounted after it.
+  v1.route("/files", filesRoutes({ files: services.files }));
+  // A JSONL body posted straight to /v1/batches streams to a file like an upload.
+  v1.route("/batches", batchesRoutes({ batches: services.batches }));
   v1.use(
     bodyLimit({
       maxSize: config.limits.maxBodyBytes,
@@ -44,11 +68,11 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       },
     }),
   );
-  v1.use(authenticate());
   v1.route("/responses", responsesRoutes({ responses: services.responses, logger }));
   v1.route("/chat/completions", chatCompletionsRoutes({ chat: services.chat, logger }));
   v1.route("/embeddings", embeddingsRoutes({ embeddings: services.embeddings }));
   v1.route("/models", modelsRoutes({ models: services.models }));
+  v1.route("/streams", streamsRoutes({ streams: services.streams }));
   app.route("/v1", v1);
   return app;
 }

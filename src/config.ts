@@ -1,6 +1,14 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { z } from "zod";
+import {
+  type ApiKeyScope,
+  DEFAULT_API_KEY_SCOPES,
+  hashApiKey,
+  maskApiKey,
+  PROJECT_ID_PATTERN,
+  parseScopeList,
+} from "./contract/api-keys.js";
 import type { LogLevel } from "./lib/logger.js";
 
 /**
@@ -17,6 +25,10 @@ export const EnvSchema = z.object({
   FERRY_DATA_DIR: z.string().trim().min(1).default("./data"),
   FERRY_CONFIG: z.string().trim().min(1).optional(),
   FERRY_LOG_LEVEL: z.enum(LOG_LEVELS).default("info"),
+  /** `KEY@PROJECT` or `KEY@PROJECT=scope+scope`, comma-separated; see parseApiKeysVariable. */
+  FERRY_API_KEYS: z.string().optional(),
+  /** Serve without API keys on a HOST other than loopback. */
+  FERRY_ALLOW_OPEN: z.stringbool().default(false),
 });
 
 const ModelListSchema = z
@@ -75,8 +87,16 @@ export const FileConfigSchema = z.strictObject({
         .min(1024)
         .max(512 * 1024 * 1024)
         .default(32 * 1024 * 1024),
+      /** Requests per minute per API key (a token bucket); 0 means unlimited. */
+      requests_per_minute: z.number().int().min(0).max(10_000_000).default(0),
+      /** Long-polls (wait_ms > 0) one API key may hold open at once. */
+      max_concurrent_long_polls: z.number().int().min(1).max(100_000).default(100),
     })
-    .default({ max_body_bytes: 32 * 1024 * 1024 }),
+    .default({
+      max_body_bytes: 32 * 1024 * 1024,
+      requests_per_minute: 0,
+      max_concurrent_long_polls: 100,
+    }),
   /** Tried in order: the first backend that serves a model gets it. None: the mock serves all. */
   backends: z
     .array(BackendConfigSchema)
@@ -103,6 +123,18 @@ export const FileConfigSchema = z.strictObject({
       commit_batch_size: z.number().int().min(1).max(10_000).default(256),
     })
     .default({ lease_ms: 10_000, poll_ms: 500, commit_batch_size: 256 }),
+  batches: z
+    .strictObject({
+      /** Replaces the length of every completion window ("24h" -> this), for tests and demos. */
+      window_seconds: z
+        .number()
+        .int()
+        .min(1)
+        .max(30 * 86_400)
+        .nullable()
+        .default(null),
+    })
+    .default({ window_seconds: null }),
   retry: z
     .strictObject({
       /** Attempts in all, the first included. */
@@ -124,7 +156,16 @@ export interface Config {
   readonly configFile: string | null;
   readonly logLevel: LogLevel;
   readonly mock: { readonly ttftMs: number; readonly tokensPerSecond: number };
-  readonly limits: { readonly maxBodyBytes: number };
+  readonly limits: {
+    readonly maxBodyBytes: number;
+    /** 0: unlimited. */
+    readonly requestsPerMinute: number;
+    readonly maxConcurrentLongPolls: number;
+  };
+  /** Keys from FERRY_API_KEYS, hashed as they are read; checked in memory, never stored. */
+  readonly apiKeys: readonly ConfiguredApiKey[];
+  /** FERRY_ALLOW_OPEN: run without keys even on a HOST other than loopback. */
+  readonly allowOpen: boolean;
   /** null: no backends configured, the mock serves every model. */
   readonly backends: readonly BackendConfig[] | null;
   readonly executor: {
@@ -137,6 +178,7 @@ export interface Config {
     readonly baseDelayMs: number;
     readonly maxDelayMs: number;
   };
+  readonly batches: { readonly windowSecondsOverride: number | null };
 }
 
 export type BackendConfig =
@@ -161,6 +203,15 @@ export type BackendConfig =
       readonly headers: Readonly<Record<string, string>>;
     };
 
+/** One FERRY_API_KEYS entry. The key itself is not kept, only its hash. */
+export interface ConfiguredApiKey {
+  readonly keyHash: string;
+  /** The key masked for logs and messages, e.g. `sk-ferr****…abcd`. */
+  readonly maskedKey: string;
+  readonly projectId: string;
+  readonly scopes: readonly ApiKeyScope[];
+}
+
 export interface ConfigIssue {
   /** The environment variable or config-file key at fault, e.g. `PORT` or `FERRY_CONFIG:mock.ttft_ms`. */
   readonly variable: string;
@@ -174,7 +225,10 @@ export class ConfigError extends Error {
   }
 }
 
-export type ConfigOverrides = Partial<Omit<Config, "mock" | "limits" | "executor" | "retry">> & {
+export type ConfigOverrides = Partial<
+  Omit<Config, "mock" | "limits" | "executor" | "retry" | "batches">
+> & {
+  batches?: Partial<Config["batches"]>;
   mock?: Partial<Config["mock"]>;
   limits?: Partial<Config["limits"]>;
   executor?: Partial<Config["executor"]>;
@@ -202,11 +256,14 @@ export function loadConfig(
   }
   const vars = parsedEnv.data;
   const file = readConfigFile(vars.FERRY_CONFIG);
-  const { mock, limits, executor, retry, ...plain } = overrides;
+  const { mock, limits, executor, retry, batches, ...plain } = overrides;
   const dataDir = path.resolve(plain.dataDir ?? vars.FERRY_DATA_DIR);
+  const apiKeys = parseApiKeysVariable(vars.FERRY_API_KEYS ?? "");
   return Object.freeze({
     port: vars.PORT,
     host: vars.HOST,
+    apiKeys,
+    allowOpen: vars.FERRY_ALLOW_OPEN,
     configFile: vars.FERRY_CONFIG ?? null,
     logLevel: vars.FERRY_LOG_LEVEL,
     ...plain,
@@ -217,7 +274,12 @@ export function loadConfig(
       tokensPerSecond: file.mock.tokens_per_second,
       ...mock,
     }),
-    limits: Object.freeze({ maxBodyBytes: file.limits.max_body_bytes, ...limits }),
+    limits: Object.freeze({
+      maxBodyBytes: file.limits.max_body_bytes,
+      requestsPerMinute: file.limits.requests_per_minute,
+      maxConcurrentLongPolls: file.limits.max_concurrent_long_polls,
+      ...limits,
+    }),
     backends: plain.backends ?? readBackends(file, env),
     executor: Object.freeze({
       leaseMs: file.executor.lease_ms,
@@ -225,6 +287,7 @@ export function loadConfig(
       commitBatchSize: file.executor.commit_batch_size,
       ...executor,
     }),
+    batches: Object.freeze({ windowSecondsOverride: file.batches.window_seconds, ...batches }),
     retry: Object.freeze({
       maxAttempts: file.retry.max_attempts,
       baseDelayMs: file.retry.base_delay_ms,
@@ -232,6 +295,74 @@ export function loadConfig(
       ...retry,
     }),
   });
+}
+
+/**
+ * FERRY_API_KEYS: comma-separated `KEY@PROJECT` (every resource scope) or
+ * `KEY@PROJECT=scope+scope`, e.g. `sk-a1@alpha,sk-a2@alpha=responses:read,sk-b1@beta`. Keys are
+ * hashed here and the text dropped; messages about a bad entry show the key masked.
+ */
+export function parseApiKeysVariable(text: string): ConfiguredApiKey[] {
+  const keys: ConfiguredApiKey[] = [];
+  const issues: ConfigIssue[] = [];
+  const seen = new Set<string>();
+  const entries = text.split(",").map((entry) => entry.trim());
+  entries.forEach((entry, index) => {
+    if (entry === "") {
+      return;
+    }
+    const at = entry.indexOf("@");
+    const key = (at === -1 ? entry : entry.slice(0, at)).trim();
+    const fail = (message: string) =>
+      issues.push({
+        variable: "FERRY_API_KEYS",
+        message: `entry ${index + 1} (${maskApiKey(key)}): ${message}`,
+      });
+    if (at === -1) {
+      fail("expected KEY@PROJECT or KEY@PROJECT=scope+scope");
+      return;
+    }
+    const rest = entry.slice(at + 1);
+    const equals = rest.indexOf("=");
+    const projectId = (equals === -1 ? rest : rest.slice(0, equals)).trim();
+    if (key === "" || /[\s=]/.test(key)) {
+      fail("the key must be non-empty, with no spaces, '@', ',' or '='");
+      return;
+    }
+    if (!PROJECT_ID_PATTERN.test(projectId)) {
+      fail(
+        `'${projectId}' is not a valid project: use 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit`,
+      );
+      return;
+    }
+    let scopes: readonly ApiKeyScope[] = DEFAULT_API_KEY_SCOPES;
+    if (equals !== -1) {
+      try {
+        scopes = parseScopeList(rest.slice(equals + 1), "+");
+      } catch (err) {
+        fail(err instanceof Error ? err.message : String(err));
+        return;
+      }
+    }
+    const keyHash = hashApiKey(key);
+    if (seen.has(keyHash)) {
+      fail("the same key is listed twice");
+      return;
+    }
+    seen.add(keyHash);
+    keys.push(
+      Object.freeze({
+        keyHash,
+        maskedKey: maskApiKey(key),
+        projectId,
+        scopes: Object.freeze(scopes),
+      }),
+    );
+  });
+  if (issues.length > 0) {
+    throw new ConfigError(issues);
+  }
+  return keys;
 }
 
 /** Backends from the file, with API keys read from the variables they name. */

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command } from "commander";
+import { keysCommand } from "./cli/keys.js";
 import { runMigrate } from "./cli/migrate.js";
 import { runServe } from "./cli/serve.js";
 
@@ -11,12 +12,16 @@ const program = new Command()
 
 program
   .command("serve", { isDefault: true })
-  .description("run the server (PORT, HOST, FERRY_DATA_DIR, FERRY_CONFIG, FERRY_LOG_LEVEL)")
+  .description(
+    "run the server (PORT, HOST, FERRY_DATA_DIR, FERRY_CONFIG, FERRY_LOG_LEVEL, FERRY_API_KEYS, FERRY_ALLOW_OPEN)",
+  )
   .action(runServe);
 
 program
   .command("migrate")
   .description("apply pending database migrations and exit")
   .action(runMigrate);
+
+program.addCommand(keysCommand());
 
 await program.parseAsync();

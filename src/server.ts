@@ -4,7 +4,7 @@ import { createBackendRouter } from "./backends/create-backends.js";
 import type { Config } from "./config.js";
 import { type Clock, systemClock } from "./lib/clock.js";
 import type { Logger } from "./lib/logger.js";
-import { createServices } from "./services/create-services.js";
+import { createServices, type Services } from "./services/create-services.js";
 import { openDatabase } from "./store/db.js";
 import { migrateDatabase } from "./store/migrate.js";
 
@@ -14,6 +14,8 @@ export interface RunningServer {
   /** e.g. http://127.0.0.1:8000 */
   readonly url: string;
   readonly port: number;
+  /** The services behind the app, for operational hooks and tests. */
+  readonly services: Services;
   close(): Promise<void>;
 }
 
@@ -33,6 +35,10 @@ export async function startServer(
     logger,
   });
   const app = createApp({ config, services, logger });
+  const removedUploads = await services.removeStaleUploads();
+  if (removedUploads > 0) {
+    logger.info({ removedUploads }, "deleted uploads left unfinished by a previous run");
+  }
 
   const server = await new Promise<ServerType>((resolve, reject) => {
     const listening = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () =>
@@ -40,7 +46,13 @@ export async function startServer(
     );
     listening.once("error", reject);
   });
-  services.executor.start();
+  // Longer than the idle timeout of common clients (undici, Node's agent, load balancers), so a
+  // client never reuses a connection at the moment the server closes it (ECONNRESET).
+  if ("keepAliveTimeout" in server) {
+    server.keepAliveTimeout = 65_000;
+    server.headersTimeout = 66_000;
+  }
+  services.start();
   const address = server.address();
   const port = typeof address === "object" && address !== null ? address.port : config.port;
   const host = config.host.includes(":") ? `[${config.host}]` : config.host;
@@ -49,6 +61,7 @@ export async function startServer(
   return {
     url: `http://${host}:${port}`,
     port,
+    services,
     close() {
       closing ??= (async () => {
         // Background work first: in-flight calls are aborted and their leases given back, and

@@ -15,6 +15,12 @@ const InputItemsQuerySchema = listQuerySchema({
   defaultOrder: "desc",
 });
 
+const ListQuerySchema = z.looseObject({
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  after: z.string().min(1).optional(),
+  stream_id: z.string().min(1).optional(),
+});
+
 const RetrieveQuerySchema = z.looseObject({
   stream: z.enum(["true", "false"]).optional(),
   starting_after: z.coerce.number().int().min(0).optional(),
@@ -42,6 +48,16 @@ export function responsesRoutes(deps: { responses: ResponsesService; logger: Log
         }
         return c.json(await responses.complete(prepared, controller.signal));
       });
+    })
+    .get("/", (c) => {
+      const query = readQuery(c, ListQuerySchema);
+      return c.json(
+        responses.list(c.get("projectId"), {
+          limit: query.limit,
+          after: query.after,
+          streamId: query.stream_id,
+        }),
+      );
     })
     .get("/:id", (c) => {
       const query = readQuery(c, RetrieveQuerySchema);

@@ -6,6 +6,7 @@ import { type Clock, unixSeconds } from "../lib/clock.js";
 import { newId } from "../lib/ids.js";
 import type { ResponseEventStore } from "../store/response-events.js";
 import type { ResponseOutcome, ResponseStore } from "../store/responses.js";
+import type { ResponseRow } from "../store/schema.js";
 import type { ClaimedWork } from "../store/work-items.js";
 import type { ResponseEventHub } from "./response-event-hub.js";
 import {
@@ -16,6 +17,7 @@ import {
   toResponseObject,
 } from "./response-object.js";
 import { streamResponseEvents } from "./response-stream.js";
+import type { StreamItems } from "./stream-items.js";
 
 /** What the queue row of a background response carries: the backend request, ready to send. */
 export interface ResponseWorkPayload {
@@ -39,15 +41,23 @@ export function createResponseWorkHandler(deps: {
   hub: ResponseEventHub;
   router: Router;
   clock: Clock;
+  streamItems: StreamItems;
 }): WorkHandler {
-  const { responses, events, hub, router, clock } = deps;
+  const { responses, events, hub, router, clock, streamItems } = deps;
 
-  function loadState(item: ClaimedWork): ResponseState {
+  function loadRow(item: ClaimedWork): ResponseRow {
     const row = responses.find(item.projectId, item.subjectId);
     if (row === undefined) {
       throw new Error(`response ${item.subjectId} no longer exists`);
     }
-    return { ...stateFromRow(row), status: "in_progress" };
+    return row;
+  }
+
+  /** Writes the outcome and, for a stream's item, its completion event: one transaction. */
+  function record(row: ResponseRow, state: ResponseState): void {
+    if (responses.finish(row.id, outcomeOf(state))) {
+      streamItems.record(row, state.status, state.usage);
+    }
   }
 
   function outcomeOf(state: ResponseState): ResponseOutcome {
@@ -76,11 +86,15 @@ export function createResponseWorkHandler(deps: {
       if (backend === null) {
         throw new Error(`backend '${item.backend}' is no longer configured`);
       }
-      const state = loadState(item);
+      const row = loadRow(item);
+      const state: ResponseState = { ...stateFromRow(row), status: "in_progress" };
       if (!payload.streamed) {
         const generation = await backend.generate(payload.generateRequest, signal);
         const final = finishedState(state, generation, newId("message"), unixSeconds(clock));
-        return { commit: () => responses.finish(item.subjectId, outcomeOf(final)) };
+        return {
+          commit: () => record(row, final),
+          afterCommit: () => streamItems.notify(row.streamId),
+        };
       }
 
       // Await the first event before publishing anything: a backend that fails at once is
@@ -120,7 +134,7 @@ export function createResponseWorkHandler(deps: {
       const last = terminal;
       return {
         commit: () => {
-          responses.finish(item.subjectId, outcomeOf(final));
+          record(row, final);
           events.insertMany(item.subjectId, last === null ? ran : [...ran, last]);
         },
         afterCommit: () => {
@@ -128,24 +142,25 @@ export function createResponseWorkHandler(deps: {
             hub.publish(item.subjectId, last);
           }
           hub.close(item.subjectId);
+          streamItems.notify(row.streamId);
         },
       };
     },
 
     onFailure(item, err): WorkOutcome {
       const payload = item.payload as unknown as ResponseWorkPayload;
-      let failed: ResponseState | null = null;
+      let row: ResponseRow;
       try {
-        failed = failedState(loadState(item), err);
+        row = loadRow(item);
       } catch {
-        failed = null; // deleted meanwhile: nothing to record
+        return { commit: () => {} }; // deleted meanwhile: nothing to record
       }
-      if (failed === null) {
-        return { commit: () => {} };
-      }
-      const state = failed;
+      const state = failedState({ ...stateFromRow(row), status: "in_progress" }, err);
       if (!payload.streamed) {
-        return { commit: () => responses.finish(item.subjectId, outcomeOf(state)) };
+        return {
+          commit: () => record(row, state),
+          afterCommit: () => streamItems.notify(row.streamId),
+        };
       }
       const channel = channelFor(item.subjectId);
       const event: ResponseStreamEvent = {
@@ -155,12 +170,13 @@ export function createResponseWorkHandler(deps: {
       };
       return {
         commit: () => {
-          responses.finish(item.subjectId, outcomeOf(state));
+          record(row, state);
           events.insertMany(item.subjectId, [event]);
         },
         afterCommit: () => {
           hub.publish(item.subjectId, event);
           hub.close(item.subjectId);
+          streamItems.notify(row.streamId);
         },
       };
     },

@@ -108,11 +108,12 @@ export function createChatCompletionsService(deps: {
     async complete(
       request: CreateChatCompletionRequest,
       signal: AbortSignal,
+      retry: RetryPolicy = deps.retry,
     ): Promise<ChatCompletionObject> {
       const { backend, choiceRequests, header } = prepare(request);
       const generations: Generation[] = await Promise.all(
         choiceRequests.map((choiceRequest) =>
-          withRetries(() => backend.generate(choiceRequest, signal), deps.retry, signal),
+          withRetries(() => backend.generate(choiceRequest, signal), retry, signal),
         ),
       );
       return {

@@ -1,19 +1,35 @@
+import path from "node:path";
 import type { Router } from "../backends/router.js";
 import type { Config } from "../config.js";
 import { createExecutor, type Executor } from "../executor/executor.js";
 import type { Clock } from "../lib/clock.js";
 import type { Logger } from "../lib/logger.js";
+import { createApiKeyStore } from "../store/api-keys.js";
+import { createBatchLineStore } from "../store/batch-lines.js";
+import { createBatchStore } from "../store/batches.js";
 import type { Db } from "../store/db.js";
+import { createFileBlobStore } from "../store/file-blobs.js";
+import { createFileStore } from "../store/files.js";
 import { createResponseEventStore } from "../store/response-events.js";
+import { createResponseListStore } from "../store/response-list.js";
 import { createResponseStore } from "../store/responses.js";
+import { createStreamStore } from "../store/streams.js";
 import { createWorkStore } from "../store/work-items.js";
+import { createApiKeysService, isOpenModeAllowed } from "./api-keys.js";
 import { createResponseWorkHandler, RESPONSE_WORK_KIND } from "./background-responses.js";
+import { BATCH_LINE_WORK_KIND, createBatchLineHandler } from "./batch-line-handler.js";
+import { createBatchSupervisor } from "./batch-supervisor.js";
+import { createBatchesService } from "./batches.js";
 import { createChatCompletionsService } from "./chat-completions.js";
 import { createEmbeddingsService } from "./embeddings.js";
+import { createFilesService } from "./files.js";
 import { createHealthService } from "./health.js";
 import { createModelsService } from "./models.js";
 import { createResponseEventHub } from "./response-event-hub.js";
 import { createResponsesService } from "./responses.js";
+import { createStreamItems } from "./stream-items.js";
+import { createStreamNotifier } from "./stream-notifier.js";
+import { createStreamsService } from "./streams.js";
 
 export interface ServicesDeps {
   readonly config: Config;
@@ -24,18 +40,72 @@ export interface ServicesDeps {
 }
 
 /**
- * Wires stores, the executor and the services over one database. The executor is created here
- * but not started: the server starts it, tests drive it with runOnce()/drain().
+ * Wires stores, the executor and the services over one database. Nothing runs in the
+ * background until `start()` (the server calls it); tests may instead drive the executor with
+ * runOnce()/drain() and the batch supervisor with sweep().
  */
 export function createServices(deps: ServicesDeps) {
   const { config, db, router, clock, logger } = deps;
   const transaction = (fn: () => void) => db.$client.transaction(fn)();
-  const store = createResponseStore(db);
+  const responseStore = createResponseStore(db);
   const events = createResponseEventStore(db);
   const work = createWorkStore(db);
   const hub = createResponseEventHub();
   const retry = config.retry;
-  const executor: Executor = createExecutor({
+  const streamStore = createStreamStore(db);
+  const notifier = createStreamNotifier();
+  const streamItems = createStreamItems({ streams: streamStore, notifier, clock });
+
+  // The executor runs handlers built from the services, and the services wake the executor:
+  // services see it through this late-bound view.
+  let executor: Executor | null = null;
+  const executorView = {
+    wake: () => executor?.wake(),
+    abort: (workItemId: number) => executor?.abort(workItemId),
+  };
+
+  const blobs = createFileBlobStore(path.join(config.dataDir, "files"));
+  const files = createFilesService({ store: createFileStore(db), blobs, clock });
+  const responses = createResponsesService({
+    store: responseStore,
+    events,
+    work,
+    hub,
+    router,
+    clock,
+    transaction,
+    executor: executorView,
+    retry,
+    list: createResponseListStore(db),
+    streamItems,
+    requireOpenStream: (projectId, streamId) => streams.requireOpen(projectId, streamId),
+    countStreamItem: (streamId) => streamStore.countItem(streamId),
+  });
+  const streams = createStreamsService({
+    streams: streamStore,
+    notifier,
+    clock,
+    findResponse: (responseId) =>
+      responses.findForEvent(responseId) as Record<string, unknown> | null,
+    cancelItems: (streamId) => responses.cancelStreamItems(streamId),
+  });
+  const chat = createChatCompletionsService({ router, clock, retry });
+  const embeddings = createEmbeddingsService({ router, retry });
+  const batchStore = createBatchStore(db);
+  const batchLines = createBatchLineStore(db);
+  const supervisor = createBatchSupervisor({
+    batches: batchStore,
+    lines: batchLines,
+    files,
+    router,
+    executor: executorView,
+    transaction,
+    clock,
+    logger,
+    pollMs: config.executor.pollMs,
+  });
+
+  executor = createExecutor({
     work,
     transaction,
     backends: router
@@ -43,38 +113,80 @@ export function createServices(deps: ServicesDeps) {
       .map((route) => ({ name: route.backend.name, limiter: route.limiter })),
     handlers: {
       [RESPONSE_WORK_KIND]: createResponseWorkHandler({
-        responses: store,
+        responses: responseStore,
         events,
         hub,
         router,
         clock,
+        streamItems,
+      }),
+      [BATCH_LINE_WORK_KIND]: createBatchLineHandler({
+        lines: batchLines,
+        batches: batchStore,
+        responses,
+        chat,
+        embeddings,
+        onLineCommitted: (batchId) => supervisor.nudge(batchId),
       }),
     },
     clock,
     logger,
     options: { ...config.executor, retry },
   });
+  const runningExecutor = executor;
+  let expiryTimer: NodeJS.Timeout | null = null;
+
   return {
-    executor,
+    executor: runningExecutor,
+    supervisor,
+    /** Deletes uploads a crash cut short; call before the server accepts requests. */
+    removeStaleUploads: () => blobs.removeStaleTemp(),
+    /** Starts background work: the executor, and the batch supervisor (which resumes unfinished batches). */
+    start() {
+      runningExecutor.start();
+      supervisor.start();
+      // Deferred responses past their window end expired; checked as often as the queue polls.
+      expiryTimer = setInterval(() => {
+        try {
+          responses.expireOverdue();
+        } catch (thrown) {
+          logger.error({ err: thrown }, "expiring deferred responses failed");
+        }
+      }, config.executor.pollMs);
+      expiryTimer.unref();
+    },
     /** Stops background work and ends live event streams, for shutdown. */
     async stop() {
-      await executor.stop();
+      if (expiryTimer !== null) {
+        clearInterval(expiryTimer);
+      }
+      await supervisor.stop();
+      await runningExecutor.stop();
       hub.closeAll();
     },
-    responses: createResponsesService({
-      store,
-      events,
-      work,
-      hub,
-      router,
+    responses,
+    streams,
+    notifier,
+    chat,
+    embeddings,
+    files,
+    batches: createBatchesService({
+      batches: batchStore,
+      lines: batchLines,
+      files,
+      supervisor,
       clock,
-      transaction,
-      executor,
-      retry,
+      windowSecondsOverride: config.batches.windowSecondsOverride,
     }),
-    chat: createChatCompletionsService({ router, clock, retry }),
-    embeddings: createEmbeddingsService({ router, retry }),
     models: createModelsService(router),
+    apiKeys: createApiKeysService({
+      store: createApiKeyStore(db),
+      clock,
+      configuredKeys: config.apiKeys,
+      openModeAllowed: isOpenModeAllowed(config),
+    }),
+    /** The services' clock, for HTTP-level timing such as rate limits. */
+    clock,
     health: createHealthService({ router, work }),
   };
 }

@@ -20,7 +20,11 @@ export interface EmbeddingList {
 
 export function createEmbeddingsService(deps: { router: Router; retry: RetryPolicy }) {
   return {
-    async create(request: CreateEmbeddingRequest, signal: AbortSignal): Promise<EmbeddingList> {
+    async create(
+      request: CreateEmbeddingRequest,
+      signal: AbortSignal,
+      retry: RetryPolicy = deps.retry,
+    ): Promise<EmbeddingList> {
       const resolved = resolveModel(deps.router, request.model);
       const inputs = normalizeEmbeddingInput(request.input);
       const result = await withRetries(
@@ -29,7 +33,7 @@ export function createEmbeddingsService(deps: { router: Router; retry: RetryPoli
             { model: resolved.upstreamModel, inputs, dimensions: request.dimensions ?? null },
             signal,
           ),
-        deps.retry,
+        retry,
         signal,
       );
       // The openai SDKs ask for base64 unless told otherwise and decode it as float32 LE.

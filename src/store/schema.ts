@@ -1,4 +1,11 @@
-import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import {
+  index,
+  integer,
+  primaryKey,
+  sqliteTable,
+  text,
+  uniqueIndex,
+} from "drizzle-orm/sqlite-core";
 
 /**
  * The drizzle schema is the one source of truth for tables; `npm run db:generate` derives the
@@ -17,6 +24,10 @@ export const responses = sqliteTable(
     createdAt: integer("created_at").notNull(),
     completedAt: integer("completed_at"),
     background: integer("background", { mode: "boolean" }).notNull().default(false),
+    /** The stream a deferred response belongs to (metadata.stream_id), if any. */
+    streamId: text("stream_id"),
+    /** A deferred response not finished by then (unix seconds) ends expired. */
+    expiresAt: integer("expires_at"),
     /** A background response created with stream=true: its events are kept for resuming. */
     streamed: integer("streamed", { mode: "boolean" }).notNull().default(false),
     previousResponseId: text("previous_response_id"),
@@ -30,7 +41,12 @@ export const responses = sqliteTable(
     error: text("error", { mode: "json" }).$type<{ code: string; message: string }>(),
     incompleteDetails: text("incomplete_details", { mode: "json" }).$type<{ reason: string }>(),
   },
-  (table) => [index("responses_project_created").on(table.projectId, table.createdAt, table.id)],
+  (table) => [
+    index("responses_project_created").on(table.projectId, table.createdAt, table.id),
+    index("responses_stream_created").on(table.streamId, table.createdAt, table.id),
+    index("responses_stream_status").on(table.streamId, table.status),
+    index("responses_active_expiry").on(table.status, table.expiresAt),
+  ],
 );
 
 export type ResponseRow = typeof responses.$inferSelect;
@@ -169,3 +185,85 @@ export const batches = sqliteTable(
 );
 
 export type BatchRow = typeof batches.$inferSelect;
+
+/**
+ * Streams: named groups of deferred responses whose completions are tailed as events. The
+ * finished-item counters move in the same transaction as each completion event; pending and
+ * running are counted from the queue when asked.
+ */
+export const streams = sqliteTable(
+  "streams",
+  {
+    id: text("id").primaryKey(),
+    projectId: text("project_id").notNull(),
+    name: text("name").notNull(),
+    window: text("window").notNull(),
+    status: text("status").notNull(),
+    createdAt: integer("created_at").notNull(),
+    updatedAt: integer("updated_at").notNull(),
+    cancelledAt: integer("cancelled_at"),
+    archivedAt: integer("archived_at"),
+    totalItems: integer("total_items").notNull().default(0),
+    completedItems: integer("completed_items").notNull().default(0),
+    failedItems: integer("failed_items").notNull().default(0),
+    cancelledItems: integer("cancelled_items").notNull().default(0),
+    promptTokens: integer("prompt_tokens").notNull().default(0),
+    completionTokens: integer("completion_tokens").notNull().default(0),
+    lastCompletionAt: integer("last_completion_at"),
+    latestCompletionSeq: integer("latest_completion_seq"),
+  },
+  (table) => [index("streams_project_created").on(table.projectId, table.createdAt, table.id)],
+);
+
+export type StreamRow = typeof streams.$inferSelect;
+
+/**
+ * One row per stream item that reached a terminal state, in completion order. `seq` is global
+ * and only grows, so a completion id (`cmpl_` + seq) is stable and sortable across restarts,
+ * and every cursor query is a range scan of (stream_id, seq).
+ */
+export const streamEvents = sqliteTable(
+  "stream_events",
+  {
+    seq: integer("seq").primaryKey({ autoIncrement: true }),
+    streamId: text("stream_id").notNull(),
+    responseId: text("response_id").notNull(),
+    customId: text("custom_id"),
+    status: text("status").notNull(),
+    promptTokens: integer("prompt_tokens"),
+    completionTokens: integer("completion_tokens"),
+    completedAt: integer("completed_at").notNull(),
+  },
+  (table) => [
+    index("stream_events_stream_seq").on(table.streamId, table.seq),
+    uniqueIndex("stream_events_response").on(table.responseId),
+  ],
+);
+
+export type StreamEventRow = typeof streamEvents.$inferSelect;
+
+/**
+ * API keys, stored as the SHA-256 of the whole key: the key itself is shown once at creation
+ * and never stored. `key_prefix` (`sk-ferry-abcd`) is for display only. A revoked key keeps its
+ * row (for `ferry keys list`) and never authenticates again.
+ */
+export const apiKeys = sqliteTable(
+  "api_keys",
+  {
+    id: text("id").primaryKey(),
+    projectId: text("project_id").notNull(),
+    name: text("name"),
+    scopes: text("scopes", { mode: "json" }).$type<string[]>().notNull(),
+    keyHash: text("key_hash").notNull(),
+    keyPrefix: text("key_prefix").notNull(),
+    createdAt: integer("created_at").notNull(),
+    lastUsedAt: integer("last_used_at"),
+    revokedAt: integer("revoked_at"),
+  },
+  (table) => [
+    uniqueIndex("api_keys_key_hash").on(table.keyHash),
+    index("api_keys_project_created").on(table.projectId, table.createdAt),
+  ],
+);
+
+export type ApiKeyRow = typeof apiKeys.$inferSelect;
