@@ -7,13 +7,14 @@ import { ApiError } from "../lib/api-error.js";
 import { type Clock, unixSeconds } from "../lib/clock.js";
 import { newId } from "../lib/ids.js";
 import type { ResponseEventStore } from "../store/response-events.js";
+import type { ResponseListStore } from "../store/response-list.js";
 import type { ResponseStore } from "../store/responses.js";
-import type { ResponseRow } from "../store/schema.js";
+import type { NewResponseRow, ResponseRow, StreamRow } from "../store/schema.js";
 import type { WorkStore } from "../store/work-items.js";
 import { itemsToChatMessages } from "../translate/responses-to-chat.js";
 import { RESPONSE_WORK_KIND, type ResponseWorkPayload } from "./background-responses.js";
 import { resolveModel } from "./models.js";
-import { type Page, type PageQuery, paginateById } from "./paginate.js";
+import { type Page, type PageQuery, paginateById, toPage } from "./paginate.js";
 import type { ResponseEventHub } from "./response-event-hub.js";
 import { normalizeInput, type StoredItem } from "./response-items.js";
 import {
@@ -26,10 +27,14 @@ import {
   toResponseObject,
 } from "./response-object.js";
 import { streamResponseEvents } from "./response-stream.js";
+import type { StreamItems } from "./stream-items.js";
 import { withRetries } from "./with-retries.js";
 
-/** Lane 0: background responses run before stream responses (1) and batch lines (2). */
+/** Lane 0: background responses run before deferred/stream responses (1) and batch lines (2). */
 export const BACKGROUND_RESPONSE_LANE = 0;
+export const DEFERRED_RESPONSE_LANE = 1;
+
+const WINDOW_SECONDS = { "1h": 3600, "24h": 86_400 } as const;
 
 export interface ResponsesServiceDeps {
   readonly store: ResponseStore;
@@ -42,6 +47,11 @@ export interface ResponsesServiceDeps {
   readonly executor: { wake(): void; abort(workItemId: number): void };
   /** Retries of sync calls; background work is retried by the executor with the same policy. */
   readonly retry: RetryPolicy;
+  readonly list: ResponseListStore;
+  readonly streamItems: StreamItems;
+  /** The open stream a deferred response joins; throws a 4xx for unknown, cancelled, archived. */
+  readonly requireOpenStream: (projectId: string, streamId: string) => StreamRow;
+  readonly countStreamItem: (streamId: string) => void;
 }
 
 /** A validated request, resolved to a backend and ready to run. */
@@ -53,6 +63,9 @@ export interface PreparedResponse {
   readonly background: boolean;
   readonly stream: boolean;
   readonly previousResponseId: string | null;
+  /** Deferred (metadata.stream_id / metadata.completion_window): joins a stream, ends expired after its window. */
+  readonly streamId: string | null;
+  readonly expiresAt: number | null;
   readonly params: ResponseParams;
   readonly metadata: Record<string, string>;
   readonly inputItems: StoredItem[];
@@ -121,8 +134,8 @@ export function createResponsesService(deps: ResponsesServiceDeps) {
     };
   }
 
-  function insertRow(prepared: PreparedResponse, state: ResponseState): void {
-    store.insert({
+  function rowFor(prepared: PreparedResponse, state: ResponseState): NewResponseRow {
+    return {
       id: state.id,
       projectId: prepared.projectId,
       status: state.status,
@@ -131,6 +144,8 @@ export function createResponsesService(deps: ResponsesServiceDeps) {
       completedAt: state.completedAt,
       background: state.background,
       streamed: prepared.background && prepared.stream,
+      streamId: prepared.streamId,
+      expiresAt: prepared.expiresAt,
       previousResponseId: state.previousResponseId,
       params: state.params as unknown as Record<string, unknown>,
       metadata: state.metadata,
@@ -139,12 +154,17 @@ export function createResponsesService(deps: ResponsesServiceDeps) {
       usage: state.usage as unknown as Record<string, unknown> | null,
       error: state.error,
       incompleteDetails: state.incompleteDetails,
-    });
+    };
   }
 
-  function saveIfStored(prepared: PreparedResponse, state: ResponseState): void {
+  function insertRow(prepared: PreparedResponse, state: ResponseState): void {
+    store.insert(rowFor(prepared, state));
+  }
+
+  /** Resolves once the row is committed: a client never gets an id that a crash could lose. */
+  async function saveIfStored(prepared: PreparedResponse, state: ResponseState): Promise<void> {
     if (prepared.store) {
-      insertRow(prepared, state);
+      await store.insertDurably(rowFor(prepared, state));
     }
   }
 
@@ -157,18 +177,61 @@ export function createResponsesService(deps: ResponsesServiceDeps) {
   }
 
   /** Stops a queued or running background response; returns whether it was active. */
-  function stopActive(id: string): boolean {
+  function stopActive(row: ResponseRow, outcome: "cancelled" | "expired" = "cancelled"): boolean {
     let workItemId: number | null = null;
     let changed = false;
     deps.transaction(() => {
-      changed = store.cancel(id);
-      workItemId = work.cancelSubject(id, clock.nowMs());
+      changed =
+        outcome === "cancelled"
+          ? store.cancel(row.id)
+          : store.finish(row.id, {
+              status: "failed",
+              completedAt: null,
+              output: [],
+              usage: null,
+              error: {
+                code: "server_error",
+                message: "This response did not finish within its completion window and expired.",
+              },
+              incompleteDetails: null,
+            });
+      workItemId = work.cancelSubject(row.id, clock.nowMs());
+      if (changed) {
+        deps.streamItems.record(row, outcome, null);
+      }
     });
     if (workItemId !== null) {
       deps.executor.abort(workItemId);
     }
-    hub.close(id);
+    hub.close(row.id);
+    deps.streamItems.notify(row.streamId);
     return changed;
+  }
+
+  /** metadata.stream_id and metadata.completion_window make a response deferred. */
+  function readDeferral(projectId: string, request: CreateResponseRequest) {
+    const metadata = request.metadata ?? {};
+    const streamId = metadata.stream_id;
+    const windowText = metadata.completion_window;
+    if (streamId === undefined && windowText === undefined) {
+      return null;
+    }
+    if (windowText !== undefined && !(windowText in WINDOW_SECONDS)) {
+      throw ApiError.invalid(
+        "metadata.completion_window",
+        `Invalid 'metadata.completion_window': '${windowText}'. Supported values are: '1h', '24h'.`,
+        "invalid_value",
+      );
+    }
+    if (request.store === false) {
+      throw ApiError.invalid(
+        "store",
+        "A deferred response (metadata.stream_id or metadata.completion_window) must be stored.",
+      );
+    }
+    const stream = streamId === undefined ? null : deps.requireOpenStream(projectId, streamId);
+    const window = (windowText ?? stream?.window ?? "24h") as keyof typeof WINDOW_SECONDS;
+    return { streamId: stream?.id ?? null, windowSeconds: WINDOW_SECONDS[window] };
   }
 
   /** Replays stored or live events after `startingAfter`, following a running response to its end. */
@@ -259,6 +322,7 @@ export function createResponsesService(deps: ResponsesServiceDeps) {
           "missing_required_parameter",
         );
       }
+      const deferral = readDeferral(projectId, request);
       const resolved = resolveModel(router, request.model);
       const params = paramsFromRequest(request);
       const previousResponseId = request.previous_response_id ?? null;
@@ -266,12 +330,15 @@ export function createResponsesService(deps: ResponsesServiceDeps) {
         previousResponseId === null ? [] : loadConversation(projectId, previousResponseId);
       const inputItems = normalizeInput(request.input);
       const metadata = request.metadata ?? {};
+      const createdAt = unixSeconds(clock);
       return {
         projectId,
         id: newId("response"),
-        createdAt: unixSeconds(clock),
+        createdAt,
         store: request.store ?? true,
-        background: request.background ?? false,
+        background: (request.background ?? false) || deferral !== null,
+        streamId: deferral?.streamId ?? null,
+        expiresAt: deferral === null ? null : createdAt + deferral.windowSeconds,
         stream: request.stream ?? false,
         previousResponseId,
         params,
@@ -291,10 +358,14 @@ export function createResponsesService(deps: ResponsesServiceDeps) {
     },
 
     /** Runs a prepared response to the end (retrying what is retryable) and stores it. */
-    async complete(prepared: PreparedResponse, signal: AbortSignal): Promise<ResponseObject> {
+    async complete(
+      prepared: PreparedResponse,
+      signal: AbortSignal,
+      retry: RetryPolicy = deps.retry,
+    ): Promise<ResponseObject> {
       const generation = await withRetries(
         () => prepared.backend.generate(prepared.generateRequest, signal),
-        deps.retry,
+        retry,
         signal,
       );
       const state = finishedState(
@@ -303,7 +374,7 @@ export function createResponsesService(deps: ResponsesServiceDeps) {
         newId("message"),
         unixSeconds(clock),
       );
-      saveIfStored(prepared, state);
+      await saveIfStored(prepared, state);
       return toResponseObject(state);
     },
 
@@ -335,7 +406,13 @@ export function createResponsesService(deps: ResponsesServiceDeps) {
         finish: (state, text, finishReason, usage) =>
           finishedState(state, { text, finishReason, usage }, messageId, unixSeconds(clock)),
         fail: failedState,
-        onEnd: (state) => saveIfStored(prepared, state),
+        // onEnd is synchronous (the terminal event follows it at once), so the stream stores its
+        // row with a synchronous insert rather than the group commit.
+        onEnd: (state) => {
+          if (prepared.store) {
+            insertRow(prepared, state);
+          }
+        },
       });
     },
 
@@ -357,12 +434,16 @@ export function createResponsesService(deps: ResponsesServiceDeps) {
       deps.transaction(() => {
         insertRow(prepared, state);
         events.insertMany(state.id, opening);
+        if (prepared.streamId !== null) {
+          deps.countStreamItem(prepared.streamId);
+        }
+        const isDeferred = prepared.expiresAt !== null;
         work.enqueue({
           kind: RESPONSE_WORK_KIND,
           subjectId: state.id,
           projectId: prepared.projectId,
-          lane: BACKGROUND_RESPONSE_LANE,
-          ownerKey: prepared.projectId,
+          lane: isDeferred ? DEFERRED_RESPONSE_LANE : BACKGROUND_RESPONSE_LANE,
+          ownerKey: prepared.streamId ?? prepared.projectId,
           backend: prepared.backend.name,
           payload: payload as unknown as Record<string, unknown>,
           nowMs: clock.nowMs(),
@@ -401,10 +482,58 @@ export function createResponsesService(deps: ResponsesServiceDeps) {
         );
       }
       if (ACTIVE_STATUSES.has(row.status)) {
-        stopActive(id);
+        stopActive(row);
       }
       // Cancelling again, or a response that already finished, answers its current state.
       return toResponseObject(stateFromRow(findOrThrow(projectId, id)));
+    },
+
+    /** `GET /v1/responses`: newest first, optionally one stream's. */
+    list(
+      projectId: string,
+      query: { limit: number; after?: string | undefined; streamId?: string | undefined },
+    ): Page<ResponseObject> {
+      const after = query.after === undefined ? null : (store.find(projectId, query.after) ?? null);
+      if (query.after !== undefined && after === null) {
+        throw ApiError.invalid(
+          "after",
+          `No response found with id '${query.after}'; 'after' must be the id of a response.`,
+        );
+      }
+      const rows = deps.list.list(projectId, {
+        after,
+        limit: query.limit + 1,
+        streamId: query.streamId,
+      });
+      return toPage(
+        rows.slice(0, query.limit).map((row) => toResponseObject(stateFromRow(row))),
+        rows.length > query.limit,
+      );
+    },
+
+    /** Cancels every queued and running response of a stream (the stream was cancelled). */
+    cancelStreamItems(streamId: string): void {
+      for (const id of deps.list.activeIdsOfStream(streamId)) {
+        const row = store.findById(id);
+        if (row !== undefined && ACTIVE_STATUSES.has(row.status)) {
+          stopActive(row);
+        }
+      }
+    },
+
+    /** Ends deferred responses whose completion window has passed; returns how many. */
+    expireOverdue(): number {
+      const overdue = deps.list.overdue(unixSeconds(clock), 500);
+      for (const row of overdue) {
+        stopActive(row, "expired");
+      }
+      return overdue.length;
+    },
+
+    /** The Response a stream event carries (any project: the caller checked the stream's). */
+    findForEvent(responseId: string): ResponseObject | null {
+      const row = store.findById(responseId);
+      return row === undefined ? null : toResponseObject(stateFromRow(row));
     },
 
     retrieve(projectId: string, id: string): ResponseObject {
@@ -414,7 +543,7 @@ export function createResponsesService(deps: ResponsesServiceDeps) {
     delete(projectId: string, id: string): { id: string; object: "response"; deleted: true } {
       const row = findOrThrow(projectId, id);
       if (ACTIVE_STATUSES.has(row.status) && row.background) {
-        stopActive(id);
+        stopActive(row);
       }
       if (!store.delete(projectId, id)) {
         throw ApiError.notFound(`Response with id '${id}' not found.`);

@@ -1,10 +1,18 @@
-import { and, eq, inArray } from "drizzle-orm";
+import { and, eq, getTableColumns, inArray, is, SQL } from "drizzle-orm";
 import type { Db } from "./db.js";
+import { createGroupCommit } from "./group-commit.js";
 import { type NewResponseRow, type ResponseRow, responses } from "./schema.js";
 
 /** Queries on the responses table. The only place that knows how responses are stored. */
 export interface ResponseStore {
+  /** Inserts at once: for callers that write the row inside their own transaction. */
   insert(row: NewResponseRow): void;
+  /**
+   * Inserts in the next group commit (see group-commit.ts). Resolves once the row is committed,
+   * so a caller that awaits it never answers a client about a row that could still be lost.
+   * Not for use inside a transaction.
+   */
+  insertDurably(row: NewResponseRow): Promise<void>;
   find(projectId: string, id: string): ResponseRow | undefined;
   /** Any project's row: for internal callers that already hold an authorised id. */
   findById(id: string): ResponseRow | undefined;
@@ -28,10 +36,39 @@ export type ResponseOutcome = Pick<
 
 const ACTIVE = ["queued", "in_progress"];
 
+// The insert is the hot path of every stored response, so it skips drizzle's per-call query
+// building: one statement prepared up front, with values encoded the way drizzle encodes them
+// (each column's mapToDriverValue; null stays NULL; an omitted value takes the column's default),
+// from the drizzle schema, so a new column is picked up without touching this code.
+const INSERT_COLUMNS = Object.entries(getTableColumns(responses));
+for (const [key, column] of INSERT_COLUMNS) {
+  if (is(column.default, SQL) || column.defaultFn !== undefined) {
+    throw new Error(`responses.${key}: the prepared insert supports only plain defaults`);
+  }
+}
+const INSERT_SQL =
+  `insert into "responses" (${INSERT_COLUMNS.map(([, column]) => `"${column.name}"`).join(", ")}) ` +
+  `values (${INSERT_COLUMNS.map(() => "?").join(", ")})`;
+
+function toInsertValues(row: NewResponseRow): unknown[] {
+  const fields = row as Record<string, unknown>;
+  return INSERT_COLUMNS.map(([key, column]) => {
+    const value = fields[key] === undefined ? column.default : fields[key];
+    return value === undefined || value === null ? null : column.mapToDriverValue(value);
+  });
+}
+
 export function createResponseStore(db: Db): ResponseStore {
+  const insertStatement = db.$client.prepare(INSERT_SQL);
+  const durableInserts = createGroupCommit<unknown[]>(db.$client, (values) =>
+    insertStatement.run(values),
+  );
   return {
     insert(row) {
-      db.insert(responses).values(row).run();
+      insertStatement.run(toInsertValues(row));
+    },
+    insertDurably(row) {
+      return durableInserts.add(toInsertValues(row));
     },
     find(projectId, id) {
       return db

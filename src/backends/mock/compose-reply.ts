@@ -51,14 +51,21 @@ const STOPWORDS = new Set(
   ).split(" "),
 );
 
+/** What the reply depends on, as one string: equal seeds give equal replies (a cache key). */
+export function replySeed(
+  model: string,
+  messages: readonly ChatMessage[],
+  choiceIndex = 0,
+): string {
+  return `${model}\u0000${choiceIndex}\u0000${JSON.stringify(messages)}`;
+}
+
 export function composeReply(
   model: string,
   messages: readonly ChatMessage[],
   choiceIndex = 0,
 ): string {
-  const random = createSeededRandom(
-    `${model}\u0000${choiceIndex}\u0000${JSON.stringify(messages)}`,
-  );
+  const random = createSeededRandom(replySeed(model, messages, choiceIndex));
   const topic = findTopic(messages);
   const pick = (pool: readonly string[]) => pool[random.int(pool.length)] ?? "";
   const sentences = [pick(OPENINGS)];

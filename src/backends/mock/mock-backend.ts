@@ -8,8 +8,9 @@ import {
   type Generation,
   type GenerationEvent,
 } from "../backend.js";
-import { composeReply } from "./compose-reply.js";
+import { composeReply, replySeed } from "./compose-reply.js";
 import { embedVector } from "./embed-vector.js";
+import { createLruCache } from "./lru-cache.js";
 import { mockErrorFor, readMockKnobs } from "./mock-knobs.js";
 import {
   countChatTokens,
@@ -27,6 +28,17 @@ export interface MockBackendOptions {
   readonly tokensPerSecond: number;
 }
 
+/** A composed reply and its tokens; shared by cache hits, so never mutated. */
+interface Reply {
+  readonly text: string;
+  readonly tokens: readonly number[];
+}
+
+// Bounds on the caches: entries, and the length of a key worth keeping (a long conversation is
+// kept at most MAX_CACHED_KEY_CHARS * CACHE_ENTRIES characters, ~20 MB per cache at worst).
+const CACHE_ENTRIES = 1000;
+const MAX_CACHED_KEY_CHARS = 10_000;
+
 /**
  * The built-in backend: answers any model name, deterministically from the input, with usage
  * counted by a real tokenizer. Test knobs come from request metadata (see mock-knobs.ts).
@@ -35,6 +47,36 @@ export interface MockBackendOptions {
 export function createMockBackend(options: MockBackendOptions): Backend {
   const name = options.name ?? "mock";
   const tokenDelayMs = options.tokensPerSecond > 0 ? 1000 / options.tokensPerSecond : 0;
+  // Clients (and benchmarks) send the same conversations again and again; composing a reply and
+  // running the BPE tokenizer over it is most of the mock's cost, so both are remembered.
+  const replies = createLruCache<string, Reply>(CACHE_ENTRIES);
+  const contentTokens = createLruCache<string, number>(CACHE_ENTRIES);
+
+  function replyFor(request: GenerateRequest): Reply {
+    const seed = replySeed(request.model, request.messages, request.choiceIndex);
+    const cached = replies.get(seed);
+    if (cached !== undefined) {
+      return cached;
+    }
+    const text = composeReply(request.model, request.messages, request.choiceIndex);
+    const reply = { text, tokens: encodeText(text) };
+    if (seed.length <= MAX_CACHED_KEY_CHARS) {
+      replies.set(seed, reply);
+    }
+    return reply;
+  }
+
+  function countContentTokens(content: string): number {
+    const cached = contentTokens.get(content);
+    if (cached !== undefined) {
+      return cached;
+    }
+    const count = countTextTokens(content);
+    if (content.length <= MAX_CACHED_KEY_CHARS) {
+      contentTokens.set(content, count);
+    }
+    return count;
+  }
 
   /** Everything about an answer except its pacing: the same for generate and streamGenerate. */
   async function prepare(request: GenerateRequest, signal: AbortSignal) {
@@ -43,17 +85,16 @@ export function createMockBackend(options: MockBackendOptions): Backend {
     if (knobs.errorStatus !== null) {
       throw mockErrorFor(knobs.errorStatus);
     }
-    const fullText = composeReply(request.model, request.messages, request.choiceIndex);
-    let tokens = encodeText(fullText);
-    const isCut = request.maxOutputTokens !== null && tokens.length > request.maxOutputTokens;
-    if (isCut) {
-      tokens = tokens.slice(0, request.maxOutputTokens ?? 0);
-    }
+    const reply = replyFor(request);
+    const isCut = request.maxOutputTokens !== null && reply.tokens.length > request.maxOutputTokens;
+    const tokens = isCut ? reply.tokens.slice(0, request.maxOutputTokens ?? 0) : reply.tokens;
     return {
+      // All of the reply's tokens decode to its text; only a cut reply needs decoding (null).
+      text: isCut ? null : reply.text,
       tokens,
       finishReason: isCut ? ("length" as const) : ("stop" as const),
       usage: {
-        inputTokens: countChatTokens(request.messages),
+        inputTokens: countChatTokens(request.messages, countContentTokens),
         outputTokens: tokens.length,
         cachedInputTokens: 0,
         reasoningTokens: 0,
@@ -67,7 +108,7 @@ export function createMockBackend(options: MockBackendOptions): Backend {
       const prepared = await prepare(request, signal);
       await sleep(tokenDelayMs * prepared.tokens.length, signal);
       return {
-        text: decodeTokens(prepared.tokens),
+        text: prepared.text ?? decodeTokens(prepared.tokens),
         finishReason: prepared.finishReason,
         usage: prepared.usage,
       };

@@ -15,10 +15,14 @@ export function countTextTokens(text: string): number {
   return countTokens(text);
 }
 
-export function countChatTokens(messages: readonly ChatMessage[]): number {
+/** `countText` counts one message's content; pass a cached counter to skip repeated BPE runs. */
+export function countChatTokens(
+  messages: readonly ChatMessage[],
+  countText: (text: string) => number = countTextTokens,
+): number {
   let total = TOKENS_PRIMING_REPLY;
   for (const message of messages) {
-    total += TOKENS_PER_MESSAGE + countTokens(message.content);
+    total += TOKENS_PER_MESSAGE + countText(message.content);
   }
   return total;
 }

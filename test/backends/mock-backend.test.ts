@@ -1,0 +1,63 @@
+import { describe, expect, it } from "vitest";
+import type { GenerateRequest } from "../../src/backends/backend.js";
+import { createLruCache } from "../../src/backends/mock/lru-cache.js";
+import { createMockBackend } from "../../src/backends/mock/mock-backend.js";
+
+const signal = new AbortController().signal;
+
+function request(content: string, maxOutputTokens: number | null = null): GenerateRequest {
+  return {
+    model: "gpt-4o-mini",
+    messages: [{ role: "user", content }],
+    maxOutputTokens,
+    temperature: null,
+    topP: null,
+    metadata: {},
+  };
+}
+
+async function streamedText(backend: ReturnType<typeof createMockBackend>, req: GenerateRequest) {
+  let text = "";
+  for await (const event of backend.streamGenerate(req, signal)) {
+    text += event.type === "delta" ? event.text : "";
+  }
+  return text;
+}
+
+describe("mock backend", () => {
+  it("answers a repeated conversation the same way (cached) as a fresh backend does", async () => {
+    const warm = createMockBackend({ ttftMs: 0, tokensPerSecond: 0 });
+    const req = request("Why is the sky blue? Über große Städte 東京");
+    const first = await warm.generate(req, signal);
+    const again = await warm.generate(req, signal);
+    const fresh = await createMockBackend({ ttftMs: 0, tokensPerSecond: 0 }).generate(req, signal);
+    expect(again).toEqual(first);
+    expect(fresh).toEqual(first);
+    expect(await streamedText(warm, req)).toBe(first.text);
+  });
+
+  it("cuts at max_output_tokens the same way whether or not the reply is cached", async () => {
+    const backend = createMockBackend({ ttftMs: 0, tokensPerSecond: 0 });
+    const full = await backend.generate(request("How long should I boil an egg?"), signal);
+    const cut = await backend.generate(request("How long should I boil an egg?", 5), signal);
+    expect(cut.finishReason).toBe("length");
+    expect(cut.usage.outputTokens).toBe(5);
+    expect(full.text.startsWith(cut.text)).toBe(true);
+    expect(await streamedText(backend, request("How long should I boil an egg?", 5))).toBe(
+      cut.text,
+    );
+  });
+});
+
+describe("createLruCache", () => {
+  it("forgets the least recently used entry first", () => {
+    const cache = createLruCache<string, number>(2);
+    cache.set("a", 1);
+    cache.set("b", 2);
+    expect(cache.get("a")).toBe(1);
+    cache.set("c", 3);
+    expect(cache.get("b")).toBeUndefined();
+    expect(cache.get("a")).toBe(1);
+    expect(cache.get("c")).toBe(3);
+  });
+});
