@@ -57,7 +57,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   // come before the JSON body limit below, which applies only to routes mounted after it.
   v1.route("/files", filesRoutes({ files: services.files }));
   // A JSONL body posted straight to /v1/batches streams to a file like an upload.
-  v1.route("/batches", batchesRoutes({ batches: services.batches }));
+  v1.route("/batches", batchesRoutes({ batches: services.batches, maxJsonBodyBytes: config.limits.maxBodyBytes }));
   v1.use(
     bodyLimit({
       maxSize: config.limits.maxBodyBytes,

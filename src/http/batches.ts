@@ -1,4 +1,5 @@
-import { Hono } from "hono";
+import { Hono, type MiddlewareHandler } from "hono";
+import { bodyLimit } from "hono/body-limit";
 import { stream } from "hono/streaming";
 import { z } from "zod";
 import {
@@ -6,6 +7,7 @@ import {
   CompletionWindowSchema,
   CreateBatchRequestSchema,
 } from "../contract/batches-request.js";
+import { ApiError } from "../lib/api-error.js";
 import type { BatchesService } from "../services/batches.js";
 import type { AppEnv } from "./app-env.js";
 import { readJsonBody, readQuery } from "./json-body.js";
@@ -27,12 +29,37 @@ const JSONL_TYPES = [
   "application/jsonlines",
 ];
 
-export function batchesRoutes(deps: { batches: BatchesService }) {
+function contentTypeOf(header: string | undefined): string {
+  return (header ?? "").split(";")[0]?.trim().toLowerCase() ?? "";
+}
+
+/**
+ * A JSONL body streams to a file (bounded by the batch file limit); a JSON body is parsed in
+ * memory, so it gets the same limit as every other JSON route.
+ */
+function limitJsonBodies(maxBytes: number): MiddlewareHandler<AppEnv> {
+  const limit = bodyLimit({
+    maxSize: maxBytes,
+    onError: () => {
+      throw ApiError.tooLarge(
+        `The request body is larger than the limit of ${maxBytes} bytes; send large batches as a file or a JSONL body.`,
+      );
+    },
+  });
+  return async function jsonBatchBodyLimit(c, next) {
+    if (JSONL_TYPES.includes(contentTypeOf(c.req.header("content-type")))) {
+      await next();
+      return;
+    }
+    return limit(c, next);
+  };
+}
+
+export function batchesRoutes(deps: { batches: BatchesService; maxJsonBodyBytes: number }) {
   const { batches } = deps;
   return new Hono<AppEnv>()
-    .post("/", async (c) => {
-      const contentType =
-        (c.req.header("content-type") ?? "").split(";")[0]?.trim().toLowerCase() ?? "";
+    .post("/", limitJsonBodies(deps.maxJsonBodyBytes), async (c) => {
+      const contentType = contentTypeOf(c.req.header("content-type"));
       if (JSONL_TYPES.includes(contentType)) {
         const query = readQuery(c, JsonlQuerySchema);
         return c.json(

@@ -77,7 +77,8 @@ describe("the route table", () => {
       );
     }
     // And the table lists nothing that is not a route (a typo would otherwise go unnoticed).
-    expect([...listedRoutes()].sort()).toEqual([...routes].sort());
+    // (A route with its own middleware is registered twice; count it once.)
+    expect([...listedRoutes()].sort()).toEqual([...new Set(routes)].sort());
   });
 });
 
