@@ -221,7 +221,7 @@ describe("an OpenAI-compatible upstream", () => {
   });
 
   it("never has more than max_concurrency calls in flight (4, with 100 queued)", async () => {
-    const { upstream, server } = await start(() => ({ kind: "default", delayMs: 15 }), {
+    const { upstream, server } = await start(() => ({ kind: "default", delayMs: 40 }), {
       maxConcurrency: 4,
     });
     const created = await Promise.all(
