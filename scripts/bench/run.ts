@@ -1,4 +1,7 @@
+import { backgroundResponses } from "./background-responses.js";
+import { batch50k } from "./batch-50k.js";
 import type { Benchmark } from "./lib/benchmark.js";
+import { longPoll } from "./long-poll.js";
 import { syncResponses } from "./sync-responses.js";
 
 /**
@@ -7,7 +10,9 @@ import { syncResponses } from "./sync-responses.js";
  *
  * Add a benchmark by writing scripts/bench/<name>.ts exporting a `Benchmark` and listing it here.
  */
-const BENCHMARKS: readonly Benchmark[] = [syncResponses];
+const BENCHMARKS: readonly Benchmark[] = [syncResponses, backgroundResponses, batch50k, longPoll];
+
+const DEFAULT_TIME_LIMIT_MS = 15 * 60_000;
 
 async function main(args: readonly string[]): Promise<number> {
   if (args.includes("--help") || args.includes("-h") || args.includes("--list")) {
@@ -30,6 +35,13 @@ async function main(args: readonly string[]): Promise<number> {
   const failed: string[] = [];
   for (const bench of selected) {
     console.log(`\n=== ${bench.name}: ${bench.description}`);
+    const timeLimitMs = bench.timeLimitMs ?? DEFAULT_TIME_LIMIT_MS;
+    const watchdog = setTimeout(() => {
+      console.error(
+        `${bench.name} did not finish within ${timeLimitMs / 1000} s; stopping the bench run`,
+      );
+      process.exit(1);
+    }, timeLimitMs);
     try {
       const outcome = await bench.run();
       if (!outcome.isPass) {
@@ -39,6 +51,8 @@ async function main(args: readonly string[]): Promise<number> {
       // One broken bench should not hide the others' figures.
       console.error(`${bench.name} could not run:`, err instanceof Error ? err.message : err);
       failed.push(bench.name);
+    } finally {
+      clearTimeout(watchdog);
     }
   }
   console.log(

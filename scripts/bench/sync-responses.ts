@@ -3,7 +3,7 @@ import path from "node:path";
 import { startBareHono } from "./lib/bare-hono.js";
 import type { Benchmark } from "./lib/benchmark.js";
 import type { ChildServer } from "./lib/child-server.js";
-import { findMainProfile, rankSelfTime } from "./lib/cpu-profile.js";
+import { printProfile } from "./lib/cpu-profile.js";
 import { buildFerry, startFerry } from "./lib/ferry-server.js";
 import {
   findLoadProblems,
@@ -219,26 +219,4 @@ function row(name: string, summary: LoadSummary): string[] {
     String(summary.errors),
     String(summary.timeouts),
   ];
-}
-
-async function printProfile(profileDir: string): Promise<void> {
-  const file = await findMainProfile(profileDir);
-  if (file === null) {
-    console.log(`no .cpuprofile found in ${profileDir}`);
-    return;
-  }
-  const rows = await rankSelfTime(file);
-  console.log(`\nferry top self time (${path.relative(process.cwd(), file)}):`);
-  console.log(
-    formatTable(
-      ["function", "self ms", "self %", "total ms", "location"],
-      rows.map((r) => [
-        r.fn,
-        fixed(r.selfMs, 0),
-        fixed(r.percent, 1),
-        fixed(r.totalMs, 0),
-        r.location,
-      ]),
-    ),
-  );
 }

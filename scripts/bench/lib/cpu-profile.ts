@@ -1,6 +1,7 @@
 import { readdir, readFile, stat } from "node:fs/promises";
 import path from "node:path";
 import { REPO_ROOT } from "./paths.js";
+import { fixed, formatTable } from "./report.js";
 
 /**
  * Reads a V8 `.cpuprofile` (from `node --cpu-prof`) and ranks functions by self time, which
@@ -119,4 +120,30 @@ function shortenUrl(url: string): string {
     return file.slice(nodeModules + "/node_modules/".length);
   }
   return file.startsWith(REPO_ROOT) ? path.relative(REPO_ROOT, file) : file;
+}
+
+/**
+ * Prints the top self-time functions of the main-thread profile in `profileDir` (a server run
+ * with `--cpu-prof --cpu-prof-dir=<profileDir>` and stopped, so that it wrote the file).
+ */
+export async function printProfile(profileDir: string, label = "ferry"): Promise<void> {
+  const file = await findMainProfile(profileDir);
+  if (file === null) {
+    console.log(`no .cpuprofile found in ${profileDir}`);
+    return;
+  }
+  const rows = await rankSelfTime(file);
+  console.log(`\n${label} top self time (${path.relative(process.cwd(), file)}):`);
+  console.log(
+    formatTable(
+      ["function", "self ms", "self %", "total ms", "location"],
+      rows.map((r) => [
+        r.fn,
+        fixed(r.selfMs, 0),
+        fixed(r.percent, 1),
+        fixed(r.totalMs, 0),
+        r.location,
+      ]),
+    ),
+  );
 }

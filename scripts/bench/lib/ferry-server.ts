@@ -1,12 +1,11 @@
 import { spawn } from "node:child_process";
-import { rmSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
-import { tmpdir } from "node:os";
 import path from "node:path";
 import { type ChildServer, startChildServer } from "./child-server.js";
 import { findFreePort } from "./free-port.js";
 import { REPO_ROOT } from "./paths.js";
+import { createTempDir } from "./temp-dir.js";
 
 const BUILD_TIMEOUT_MS = 120_000;
 const DEFAULT_ENTRY = path.join(REPO_ROOT, "dist", "main.js");
@@ -47,6 +46,8 @@ async function compileFerry(): Promise<void> {
 
 export interface FerryServer extends ChildServer {
   readonly dataDir: string;
+  /** The FERRY_CONFIG file it was started with, or null. */
+  readonly configFile: string | null;
 }
 
 export interface StartFerryOptions {
@@ -54,6 +55,21 @@ export interface StartFerryOptions {
   readonly nodeArgs?: readonly string[];
   /** The compiled entry point; another build (a patched copy, an older commit) to compare. */
   readonly entry?: string;
+  /**
+   * The FERRY_CONFIG file's contents (snake_case, as documented in src/config.ts), written to a
+   * temp file that goes with the data directory. Omitted: no file, the defaults.
+   */
+  readonly config?: Record<string, unknown>;
+  /** More environment for the child; it wins over the defaults below (e.g. FERRY_LOG_LEVEL). */
+  readonly env?: Record<string, string>;
+}
+
+/**
+ * BENCH_FERRY_NODE_ARGS: node flags for every ferry a bench starts, split on spaces, e.g.
+ * `--heap-prof --heap-prof-dir=/tmp/heap` or `--trace-gc`, to look into one run.
+ */
+function readExtraNodeArgs(): string[] {
+  return (process.env.BENCH_FERRY_NODE_ARGS ?? "").split(" ").filter((arg) => arg !== "");
 }
 
 /**
@@ -62,37 +78,51 @@ export interface StartFerryOptions {
  */
 export async function startFerry(options: StartFerryOptions = {}): Promise<FerryServer> {
   const port = await findFreePort();
-  const dataDir = await mkdtemp(path.join(tmpdir(), "ferry-bench-"));
-  // If the bench dies (Ctrl-C, an uncaught error), 'exit' still runs synchronous code.
-  const removeDataDir = () => rmSync(dataDir, { recursive: true, force: true });
-  process.once("exit", removeDataDir);
+  // <temp>/data is ferry's data directory; <temp>/ferry-config.json its FERRY_CONFIG.
+  const temp = await createTempDir("ferry-bench-");
+  const dataDir = path.join(temp.path, "data");
+  let configFile: string | null = null;
   let server: ChildServer;
   try {
+    await mkdir(dataDir);
+    if (options.config !== undefined) {
+      configFile = path.join(temp.path, "ferry-config.json");
+      await writeFile(configFile, `${JSON.stringify(options.config, null, 2)}\n`);
+    }
     server = await startChildServer({
       name: "ferry",
       command: process.execPath,
-      args: [...(options.nodeArgs ?? []), options.entry ?? DEFAULT_ENTRY, "serve"],
+      args: [
+        ...readExtraNodeArgs(),
+        ...(options.nodeArgs ?? []),
+        options.entry ?? DEFAULT_ENTRY,
+        "serve",
+      ],
       env: {
         PORT: String(port),
         HOST: "127.0.0.1",
         FERRY_DATA_DIR: dataDir,
         FERRY_LOG_LEVEL: "warn",
+        // Set even when empty (ferry reads "" as unset): a FERRY_CONFIG or FERRY_API_KEYS in the
+        // caller's shell must not change what is measured. Benches run in open mode.
+        FERRY_CONFIG: configFile ?? "",
+        FERRY_API_KEYS: "",
+        ...options.env,
       },
       url: `http://127.0.0.1:${port}`,
       healthPath: "/health",
     });
   } catch (err) {
-    process.off("exit", removeDataDir);
-    await rm(dataDir, { recursive: true, force: true });
+    await temp.remove();
     throw err;
   }
   return {
     ...server,
     dataDir,
+    configFile,
     async stop(graceMs) {
       await server.stop(graceMs);
-      process.off("exit", removeDataDir);
-      await rm(dataDir, { recursive: true, force: true });
+      await temp.remove();
     },
   };
 }

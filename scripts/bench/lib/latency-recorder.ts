@@ -57,3 +57,20 @@ export function createLatencyRecorder(initialCapacity = 1 << 16): LatencyRecorde
     },
   };
 }
+
+/** The usual summary of a recorder, in milliseconds. */
+export interface Percentiles {
+  readonly p50: number;
+  readonly p90: number;
+  readonly p99: number;
+  readonly max: number;
+}
+
+export function percentilesOf(recorder: LatencyRecorder): Percentiles {
+  return {
+    p50: recorder.percentile(50),
+    p90: recorder.percentile(90),
+    p99: recorder.percentile(99),
+    max: recorder.max(),
+  };
+}
