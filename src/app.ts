@@ -1,9 +1,9 @@
 import { Hono } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import type { Config } from "./config.js";
 import type { AppEnv } from "./http/app-env.js";
 import { authenticate, authRoutes } from "./http/auth.js";
 import { batchesRoutes } from "./http/batches.js";
+import { limitBody } from "./http/body-limit.js";
 import { chatCompletionsRoutes } from "./http/chat-completions.js";
 import { embeddingsRoutes } from "./http/embeddings.js";
 import { createErrorHandler } from "./http/errors.js";
@@ -57,17 +57,11 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   // come before the JSON body limit below, which applies only to routes mounted after it.
   v1.route("/files", filesRoutes({ files: services.files }));
   // A JSONL body posted straight to /v1/batches streams to a file like an upload.
-  v1.route("/batches", batchesRoutes({ batches: services.batches, maxJsonBodyBytes: config.limits.maxBodyBytes }));
-  v1.use(
-    bodyLimit({
-      maxSize: config.limits.maxBodyBytes,
-      onError: () => {
-        throw ApiError.tooLarge(
-          `The request body is larger than the limit of ${config.limits.maxBodyBytes} bytes.`,
-        );
-      },
-    }),
+  v1.route(
+    "/batches",
+    batchesRoutes({ batches: services.batches, maxJsonBodyBytes: config.limits.maxBodyBytes }),
   );
+  v1.use(limitBody(config.limits.maxBodyBytes));
   v1.route("/responses", responsesRoutes({ responses: services.responses, logger }));
   v1.route("/chat/completions", chatCompletionsRoutes({ chat: services.chat, logger }));
   v1.route("/embeddings", embeddingsRoutes({ embeddings: services.embeddings }));

@@ -98,6 +98,7 @@ export function createApiKeysService(deps: ApiKeysServiceDeps) {
     });
   }
   let isKeyed = deps.openModeAllowed !== true || configured.size > 0;
+  let openCheckedAtMs = Number.NEGATIVE_INFINITY;
   const cache = new Map<string, { identity: Identity; loadedAtMs: number }>();
 
   function loadStored(keyHash: string): Identity | null {
@@ -122,8 +123,13 @@ export function createApiKeysService(deps: ApiKeysServiceDeps) {
   return {
     /** True while the server runs open: no key is needed and every request is OPEN_IDENTITY. */
     isOpen(): boolean {
-      if (!isKeyed && store.hasActive()) {
-        isKeyed = true;
+      // Asked on every request: the database is looked at once per cache period at most, so a
+      // key made by the CLI in another process ends open mode within that period (a key made
+      // here ends it at once, in create()).
+      const nowMs = clock.nowMs();
+      if (!isKeyed && nowMs - openCheckedAtMs >= cacheTtlMs) {
+        openCheckedAtMs = nowMs;
+        isKeyed = store.hasActive();
       }
       return !isKeyed;
     },
@@ -189,6 +195,7 @@ export function createApiKeysService(deps: ApiKeysServiceDeps) {
       if (row === undefined) {
         throw new Error(`API key ${id} was not stored`);
       }
+      isKeyed = true;
       return { key, info: toApiKeyInfo(row) };
     },
 
