@@ -33,7 +33,7 @@ export function responsesRoutes(deps: { responses: ResponsesService; logger: Log
       const request = await readJsonBody(c, CreateResponseRequestSchema);
       const prepared = responses.prepare(c.get("projectId"), request);
       if (prepared.background) {
-        const queued = responses.enqueue(prepared);
+        const queued = await responses.enqueue(prepared);
         if (!prepared.stream) {
           return c.json(queued);
         }

@@ -10,6 +10,7 @@ import { createBatchStore } from "../store/batches.js";
 import type { Db } from "../store/db.js";
 import { createFileBlobStore } from "../store/file-blobs.js";
 import { createFileStore } from "../store/files.js";
+import { createGroupCommit } from "../store/group-commit.js";
 import { createResponseEventStore } from "../store/response-events.js";
 import { createResponseListStore } from "../store/response-list.js";
 import { createResponseStore } from "../store/responses.js";
@@ -52,6 +53,7 @@ export function createServices(deps: ServicesDeps) {
   const work = createWorkStore(db);
   const hub = createResponseEventHub();
   const retry = config.retry;
+  const commitSoon = createGroupCommit<() => void>(db.$client, (write) => write());
   const streamStore = createStreamStore(db);
   const notifier = createStreamNotifier();
   const streamItems = createStreamItems({ streams: streamStore, notifier, clock });
@@ -80,6 +82,7 @@ export function createServices(deps: ServicesDeps) {
     streamItems,
     requireOpenStream: (projectId, streamId) => streams.requireOpen(projectId, streamId),
     countStreamItem: (streamId) => streamStore.countItem(streamId),
+    commitSoon: (write) => commitSoon.add(write),
   });
   const streams = createStreamsService({
     streams: streamStore,

@@ -52,6 +52,8 @@ export interface ResponsesServiceDeps {
   /** The open stream a deferred response joins; throws a 4xx for unknown, cancelled, archived. */
   readonly requireOpenStream: (projectId: string, streamId: string) => StreamRow;
   readonly countStreamItem: (streamId: string) => void;
+  /** Runs `write` in the next group-commit transaction; resolves once it has committed. */
+  readonly commitSoon: (write: () => void) => Promise<void>;
 }
 
 /** A validated request, resolved to a backend and ready to run. */
@@ -420,7 +422,7 @@ export function createResponsesService(deps: ResponsesServiceDeps) {
      * Queues a background response: the row, its opening events (when streamed) and its work
      * item are written in one transaction, so a crash leaves all of it or none.
      */
-    enqueue(prepared: PreparedResponse): ResponseObject {
+    async enqueue(prepared: PreparedResponse): Promise<ResponseObject> {
       const state = initialState(prepared, "queued");
       const streamed = prepared.stream;
       const opening: ResponseStreamEvent[] = streamed
@@ -431,7 +433,7 @@ export function createResponsesService(deps: ResponsesServiceDeps) {
           }))
         : [];
       const payload: ResponseWorkPayload = { generateRequest: prepared.generateRequest, streamed };
-      deps.transaction(() => {
+      const write = () => {
         insertRow(prepared, state);
         events.insertMany(state.id, opening);
         if (prepared.streamId !== null) {
@@ -448,7 +450,15 @@ export function createResponsesService(deps: ResponsesServiceDeps) {
           payload: payload as unknown as Record<string, unknown>,
           nowMs: clock.nowMs(),
         });
-      });
+      };
+      if (prepared.streamId === null) {
+        // Many concurrent submits share one commit; the client hears "queued" only after it.
+        await deps.commitSoon(write);
+      } else {
+        // A stream item is written in the same tick its stream was checked open, so a stream
+        // cancelled meanwhile can never gain an item.
+        deps.transaction(write);
+      }
       if (streamed) {
         hub.ensure(state.id, () => [...opening]);
       }

@@ -1,4 +1,4 @@
-import { and, eq, getTableColumns, inArray, is, SQL } from "drizzle-orm";
+import { and, eq, getTableColumns, inArray, is, SQL, sql } from "drizzle-orm";
 import type { Db } from "./db.js";
 import { createGroupCommit } from "./group-commit.js";
 import { type NewResponseRow, type ResponseRow, responses } from "./schema.js";
@@ -63,6 +63,36 @@ export function createResponseStore(db: Db): ResponseStore {
   const durableInserts = createGroupCommit<unknown[]>(db.$client, (values) =>
     insertStatement.run(values),
   );
+  // The executor reads and finishes a row per background response: prepared once, not rebuilt.
+  const findStatement = db
+    .select()
+    .from(responses)
+    .where(
+      and(
+        eq(responses.id, sql.placeholder("id")),
+        eq(responses.projectId, sql.placeholder("projectId")),
+      ),
+    )
+    .prepare();
+  const findByIdStatement = db
+    .select()
+    .from(responses)
+    .where(eq(responses.id, sql.placeholder("id")))
+    .prepare();
+  const finishStatement = db
+    .update(responses)
+    .set({
+      status: sql`${sql.placeholder("status")}`,
+      completedAt: sql`${sql.placeholder("completedAt")}`,
+      output: sql`${sql.placeholder("output")}`,
+      usage: sql`${sql.placeholder("usage")}`,
+      error: sql`${sql.placeholder("error")}`,
+      incompleteDetails: sql`${sql.placeholder("incompleteDetails")}`,
+    })
+    .where(and(eq(responses.id, sql.placeholder("id")), inArray(responses.status, ACTIVE)))
+    .prepare();
+  const json = (value: unknown) =>
+    value === null || value === undefined ? null : JSON.stringify(value);
   return {
     insert(row) {
       insertStatement.run(toInsertValues(row));
@@ -71,14 +101,10 @@ export function createResponseStore(db: Db): ResponseStore {
       return durableInserts.add(toInsertValues(row));
     },
     find(projectId, id) {
-      return db
-        .select()
-        .from(responses)
-        .where(and(eq(responses.id, id), eq(responses.projectId, projectId)))
-        .get();
+      return findStatement.get({ id, projectId });
     },
     findById(id) {
-      return db.select().from(responses).where(eq(responses.id, id)).get();
+      return findByIdStatement.get({ id });
     },
     delete(projectId, id) {
       const result = db
@@ -94,11 +120,16 @@ export function createResponseStore(db: Db): ResponseStore {
         .run();
     },
     finish(id, outcome) {
-      const result = db
-        .update(responses)
-        .set(outcome)
-        .where(and(eq(responses.id, id), inArray(responses.status, ACTIVE)))
-        .run();
+      // Placeholders skip drizzle's column mapping, so the JSON columns are encoded here.
+      const result = finishStatement.run({
+        id,
+        status: outcome.status,
+        completedAt: outcome.completedAt ?? null,
+        output: json(outcome.output),
+        usage: json(outcome.usage),
+        error: json(outcome.error),
+        incompleteDetails: json(outcome.incompleteDetails),
+      });
       return result.changes > 0;
     },
     cancel(id) {
