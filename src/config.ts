@@ -68,6 +68,15 @@ export const BackendConfigSchema = z.discriminatedUnion("type", [
   OpenAIBackendSchema,
 ]);
 
+/** Finished responses and batches are kept 24 hours by default (the OctoAI guide's promise). */
+const DEFAULT_RETENTION_SECONDS = 86_400;
+const RetentionSecondsSchema = z
+  .number()
+  .int()
+  .min(0)
+  .max(10 * 365 * 86_400)
+  .nullable();
+
 /** The optional JSON file. snake_case like the API; unknown keys are errors so typos surface. */
 export const FileConfigSchema = z.strictObject({
   mock: z
@@ -135,6 +144,23 @@ export const FileConfigSchema = z.strictObject({
         .default(null),
     })
     .default({ window_seconds: null }),
+  retention: z
+    .strictObject({
+      /**
+       * How long a finished response is kept (with its events, its work item and its stream
+       * event), counted from when it finished. 0 or null: forever.
+       */
+      responses_seconds: RetentionSecondsSchema.default(DEFAULT_RETENTION_SECONDS),
+      /** How long a finished batch (its row and its lines) is kept. 0 or null: forever. */
+      batches_seconds: RetentionSecondsSchema.default(DEFAULT_RETENTION_SECONDS),
+      /** How often the sweeper looks for expired data (and for files past their expires_at). */
+      sweep_interval_seconds: z.number().int().min(1).max(86_400).default(60),
+    })
+    .default({
+      responses_seconds: DEFAULT_RETENTION_SECONDS,
+      batches_seconds: DEFAULT_RETENTION_SECONDS,
+      sweep_interval_seconds: 60,
+    }),
   retry: z
     .strictObject({
       /** Attempts in all, the first included. */
@@ -179,6 +205,12 @@ export interface Config {
     readonly maxDelayMs: number;
   };
   readonly batches: { readonly windowSecondsOverride: number | null };
+  /** null: kept forever. Files follow their own expires_at whatever this says. */
+  readonly retention: {
+    readonly responsesSeconds: number | null;
+    readonly batchesSeconds: number | null;
+    readonly sweepIntervalMs: number;
+  };
 }
 
 export type BackendConfig =
@@ -226,9 +258,10 @@ export class ConfigError extends Error {
 }
 
 export type ConfigOverrides = Partial<
-  Omit<Config, "mock" | "limits" | "executor" | "retry" | "batches">
+  Omit<Config, "mock" | "limits" | "executor" | "retry" | "batches" | "retention">
 > & {
   batches?: Partial<Config["batches"]>;
+  retention?: Partial<Config["retention"]>;
   mock?: Partial<Config["mock"]>;
   limits?: Partial<Config["limits"]>;
   executor?: Partial<Config["executor"]>;
@@ -256,7 +289,7 @@ export function loadConfig(
   }
   const vars = parsedEnv.data;
   const file = readConfigFile(vars.FERRY_CONFIG);
-  const { mock, limits, executor, retry, batches, ...plain } = overrides;
+  const { mock, limits, executor, retry, batches, retention, ...plain } = overrides;
   const dataDir = path.resolve(plain.dataDir ?? vars.FERRY_DATA_DIR);
   const apiKeys = parseApiKeysVariable(vars.FERRY_API_KEYS ?? "");
   return Object.freeze({
@@ -288,6 +321,12 @@ export function loadConfig(
       ...executor,
     }),
     batches: Object.freeze({ windowSecondsOverride: file.batches.window_seconds, ...batches }),
+    retention: Object.freeze({
+      responsesSeconds: file.retention.responses_seconds || null,
+      batchesSeconds: file.retention.batches_seconds || null,
+      sweepIntervalMs: file.retention.sweep_interval_seconds * 1000,
+      ...retention,
+    }),
     retry: Object.freeze({
       maxAttempts: file.retry.max_attempts,
       baseDelayMs: file.retry.base_delay_ms,

@@ -46,7 +46,11 @@ export function createRouter(routes: readonly BackendRoute[]): Router {
   return {
     resolve(model) {
       for (const route of routes) {
-        const alias = route.aliases?.[model];
+        // Own keys only: a model named "constructor" or "__proto__" is a name, not a property.
+        const alias =
+          route.aliases !== undefined && Object.hasOwn(route.aliases, model)
+            ? route.aliases[model]
+            : undefined;
         if (alias !== undefined) {
           return { backend: route.backend, upstreamModel: alias };
         }

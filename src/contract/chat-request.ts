@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { MetadataSchema } from "./metadata.js";
+import { ModelNameSchema } from "./model-name.js";
 
 /**
  * `POST /v1/chat/completions` (CreateChatCompletionRequest in the official spec). All of OpenAI's
@@ -81,7 +82,7 @@ export const ChatMessageSchema = z.discriminatedUnion("role", [
 export type ChatMessageInput = z.infer<typeof ChatMessageSchema>;
 
 export const CreateChatCompletionRequestSchema = z.strictObject({
-  model: z.string().min(1),
+  model: ModelNameSchema,
   messages: z.array(ChatMessageSchema).min(1, "messages must contain at least one message"),
   max_tokens: z.number().int().min(1).nullable().optional(),
   max_completion_tokens: z.number().int().min(1).nullable().optional(),

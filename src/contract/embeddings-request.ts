@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { ModelNameSchema } from "./model-name.js";
 
 /** `POST /v1/embeddings` (CreateEmbeddingRequest). OpenAI's limits: 2048 inputs per request. */
 export const MAX_EMBEDDING_INPUTS = 2048;
@@ -6,7 +7,7 @@ export const MAX_EMBEDDING_INPUTS = 2048;
 const TokenArraySchema = z.array(z.number().int().min(0)).min(1, "a token array must not be empty");
 
 export const CreateEmbeddingRequestSchema = z.strictObject({
-  model: z.string().min(1),
+  model: ModelNameSchema,
   input: z.union([
     z.string().min(1, "input must not be an empty string"),
     z.array(z.string().min(1, "input strings must not be empty")).min(1).max(MAX_EMBEDDING_INPUTS),

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { MetadataSchema } from "./metadata.js";
+import { ModelNameSchema } from "./model-name.js";
 
 /**
  * `POST /v1/responses` as OpenAI defines it (CreateResponse in the official spec). Every field
@@ -124,7 +125,7 @@ const ReasoningConfigSchema = z.strictObject({
 });
 
 export const CreateResponseRequestSchema = z.strictObject({
-  model: z.string().min(1),
+  model: ModelNameSchema,
   input: z.union([z.string(), z.array(InputItemSchema)]).optional(),
   instructions: z.string().nullable().optional(),
   max_output_tokens: z.number().int().min(16).nullable().optional(),

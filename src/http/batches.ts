@@ -1,5 +1,4 @@
 import { Hono, type MiddlewareHandler } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import { stream } from "hono/streaming";
 import { z } from "zod";
 import {
@@ -7,9 +6,9 @@ import {
   CompletionWindowSchema,
   CreateBatchRequestSchema,
 } from "../contract/batches-request.js";
-import { ApiError } from "../lib/api-error.js";
 import type { BatchesService } from "../services/batches.js";
 import type { AppEnv } from "./app-env.js";
+import { limitBody } from "./body-limit.js";
 import { readJsonBody, readQuery } from "./json-body.js";
 import { listQuerySchema } from "./pagination.js";
 
@@ -35,17 +34,15 @@ function contentTypeOf(header: string | undefined): string {
 
 /**
  * A JSONL body streams to a file (bounded by the batch file limit); a JSON body is parsed in
- * memory, so it gets the same limit as every other JSON route.
+ * memory, so it gets the same limit as every other JSON route. (limitBody, not hono's bodyLimit:
+ * that one opens the body stream even when content-length decides, and a body stream opened
+ * but never read, as when the body is refused for its content type, stalls the connection.)
  */
 function limitJsonBodies(maxBytes: number): MiddlewareHandler<AppEnv> {
-  const limit = bodyLimit({
-    maxSize: maxBytes,
-    onError: () => {
-      throw ApiError.tooLarge(
-        `The request body is larger than the limit of ${maxBytes} bytes; send large batches as a file or a JSONL body.`,
-      );
-    },
-  });
+  const limit = limitBody(
+    maxBytes,
+    `The request body is larger than the limit of ${maxBytes} bytes; send large batches as a file or a JSONL body.`,
+  );
   return async function jsonBatchBodyLimit(c, next) {
     if (JSONL_TYPES.includes(contentTypeOf(c.req.header("content-type")))) {
       await next();

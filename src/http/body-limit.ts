@@ -11,9 +11,11 @@ const BODYLESS_METHODS = new Set(["GET", "HEAD", "DELETE", "OPTIONS"]);
  * hono's bodyLimit alone would read `c.req.raw.body`, which makes @hono/node-server build a full
  * web Request and stream for every request, a tenth of the cost of a small POST.
  */
-export function limitBody(maxBytes: number): MiddlewareHandler {
-  const tooLarge = () =>
-    ApiError.tooLarge(`The request body is larger than the limit of ${maxBytes} bytes.`);
+export function limitBody(
+  maxBytes: number,
+  message = `The request body is larger than the limit of ${maxBytes} bytes.`,
+): MiddlewareHandler {
+  const tooLarge = () => ApiError.tooLarge(message);
   const countStreamedBody = bodyLimit({
     maxSize: maxBytes,
     onError: () => {

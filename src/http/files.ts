@@ -17,12 +17,20 @@ export function filesRoutes(deps: { files: FilesService }) {
   const { files } = deps;
   return new Hono<AppEnv>()
     .post("/", async (c) => {
-      const file = await files.upload(c.get("projectId"), {
-        contentType: c.req.header("content-type") ?? null,
-        body: c.req.raw.body,
-        signal: c.req.raw.signal,
-      });
-      return c.json(file);
+      try {
+        const file = await files.upload(c.get("projectId"), {
+          contentType: c.req.header("content-type") ?? null,
+          body: c.req.raw.body,
+          signal: c.req.raw.signal,
+        });
+        return c.json(file);
+      } catch (thrown) {
+        // A refused upload may leave the rest of its body unread, and the server then drops
+        // the connection: say so, or a keep-alive client sends its next request down a socket
+        // that is about to close ("other side closed").
+        c.header("connection", "close");
+        throw thrown;
+      }
     })
     .get("/", (c) => {
       const { purpose, limit, order, after } = readQuery(c, ListFilesQuerySchema);

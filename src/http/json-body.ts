@@ -1,25 +1,53 @@
 import type { Context } from "hono";
 import type { z } from "zod";
 import { ApiError, apiErrorFromZod } from "../lib/api-error.js";
+import { isJsonNestedDeeperThan, MAX_JSON_DEPTH } from "../lib/json-depth.js";
 
 const NOT_JSON =
   "We could not parse the JSON body of your request. (HINT: This likely means you aren't using " +
   "your HTTP library correctly. The API expects a JSON payload, but what was sent was not valid " +
   "JSON. Send the body with 'Content-Type: application/json'.)";
 
+// JSON is UTF-8 (RFC 8259). A lenient decoder would turn invalid bytes into U+FFFD and store them.
+const UTF8 = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * The declared types a JSON body may come with: JSON itself, none at all, and the form type that
+ * `curl -d` sends when no type is given. Anything else (text/plain, XML, multipart) is refused
+ * rather than guessed at.
+ */
+function isJsonMediaType(mediaType: string): boolean {
+  return (
+    mediaType === "" ||
+    mediaType === "application/json" ||
+    mediaType.endsWith("+json") ||
+    mediaType === "application/x-www-form-urlencoded"
+  );
+}
+
 /**
  * Reads the request body as JSON and validates it with `schema`. Every failure is a 400 in the
- * envelope: not JSON, not an object, or a field that does not fit (with `param` naming it).
+ * envelope: a content type that is not JSON, bytes that are not UTF-8, not JSON, nested deeper
+ * than MAX_JSON_DEPTH, not an object, or a field that does not fit (with `param` naming it).
  */
 export async function readJsonBody<S extends z.ZodType>(
   c: Context,
   schema: S,
 ): Promise<z.infer<S>> {
-  const contentType = c.req.header("content-type") ?? "";
-  if (contentType.startsWith("multipart/form-data")) {
-    throw ApiError.invalid(null, `${NOT_JSON} Got a multipart/form-data body.`);
+  const mediaType = (c.req.header("content-type") ?? "").split(";")[0]?.trim().toLowerCase() ?? "";
+  if (!isJsonMediaType(mediaType)) {
+    throw ApiError.invalid(null, `${NOT_JSON} Got a ${mediaType.slice(0, 100)} body.`);
   }
-  const text = await c.req.text();
+  const bytes = await c.req.arrayBuffer();
+  let text: string;
+  try {
+    text = UTF8.decode(bytes);
+  } catch {
+    throw ApiError.invalid(
+      null,
+      "The request body is not valid UTF-8; send JSON encoded as UTF-8.",
+    );
+  }
   let body: unknown;
   try {
     body = JSON.parse(text);
@@ -28,6 +56,12 @@ export async function readJsonBody<S extends z.ZodType>(
   }
   if (typeof body !== "object" || body === null || Array.isArray(body)) {
     throw ApiError.invalid(null, "The request body must be a JSON object.");
+  }
+  if (isJsonNestedDeeperThan(text, MAX_JSON_DEPTH)) {
+    throw ApiError.invalid(
+      null,
+      `The request body nests arrays and objects more than ${MAX_JSON_DEPTH} levels deep.`,
+    );
   }
   const parsed = schema.safeParse(body);
   if (!parsed.success) {

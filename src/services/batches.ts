@@ -4,6 +4,7 @@ import type { BatchEndpoint, CreateBatchRequest } from "../contract/batches-requ
 import { ApiError } from "../lib/api-error.js";
 import { type Clock, unixSeconds } from "../lib/clock.js";
 import { newId } from "../lib/ids.js";
+import { isJsonNestedDeeperThan } from "../lib/json-depth.js";
 import type { BatchLineStore } from "../store/batch-lines.js";
 import type { BatchStore } from "../store/batches.js";
 import type { BatchRow } from "../store/schema.js";
@@ -185,7 +186,14 @@ export function createBatchesService(deps: BatchesServiceDeps) {
         } catch {
           return text;
         }
-        if (typeof json !== "object" || json === null || Array.isArray(json)) {
+        // Kept as they are, too: validation reports them with their line numbers (and a line
+        // nested too deeply would overflow JSON.stringify below).
+        if (
+          typeof json !== "object" ||
+          json === null ||
+          Array.isArray(json) ||
+          isJsonNestedDeeperThan(text)
+        ) {
           return text;
         }
         const record = json as Record<string, unknown>;

@@ -346,6 +346,7 @@ async function receiveForm(request: UploadRequest, writeFile: WriteFile): Promis
   let problem: ApiError | null = null;
   let filePartCount = 0;
   let pending: { filename: string; isBatchLimit: boolean; write: Promise<unknown> } | null = null;
+  let writtenStream: Readable | null = null;
   let written: WrittenBlob | null = null;
   let writeError: Error | null = null;
   const stop = new AbortController();
@@ -364,6 +365,10 @@ async function receiveForm(request: UploadRequest, writeFile: WriteFile): Promis
     }
   });
   parser.on("file", (name, stream, info) => {
+    // A body that ends inside this part makes busboy emit 'error' on the part's stream too (the
+    // parser's own error reaches the pipeline below). Unheard, that would crash the process:
+    // for a part that is skipped, or one whose write already stopped (too large).
+    stream.on("error", () => {});
     filePartCount += 1;
     problem ??= checkFilePart(name, info.filename, filePartCount, fields.get("purpose"));
     const filename = info.filename;
@@ -373,6 +378,7 @@ async function receiveForm(request: UploadRequest, writeFile: WriteFile): Promis
     }
     // The batch limit applies at once if purpose came first; otherwise checkForm applies it.
     const isBatchLimit = fields.get("purpose") === "batch";
+    writtenStream = stream;
     const write = writeFile(stream, { isBatchLimit }).then(
       (blob) => {
         written = blob;
@@ -400,6 +406,10 @@ async function receiveForm(request: UploadRequest, writeFile: WriteFile): Promis
     await pipeline(Readable.fromWeb(body as WebReadableStream<Uint8Array>), parser, { signal });
   } catch (thrown) {
     bodyError = coerceError(thrown);
+    // busboy can still hand out a part after its own error (a malformed header before it), and
+    // once the pipeline has stopped, that part never ends: end its write, or it waits forever
+    // (the request hangs, the temp file stays open).
+    (writtenStream as Readable | null)?.destroy(bodyError);
   }
   // TypeScript cannot see the assignments made in the callbacks.
   const part = pending as {

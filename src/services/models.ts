@@ -1,4 +1,5 @@
 import type { ResolvedModel, Router } from "../backends/router.js";
+import { isValidModelName } from "../contract/model-name.js";
 import { ApiError } from "../lib/api-error.js";
 
 /** OpenAI's Model object. `created` is unix seconds; ferry has no release dates, so it is fixed. */
@@ -48,7 +49,8 @@ export function createModelsService(router: Router) {
       if (listed !== undefined) {
         return toObject(listed.id, listed.ownedBy);
       }
-      const resolved = router.resolve(id);
+      // A name no request could use (too long, control characters) is no model, wildcard or not.
+      const resolved = isValidModelName(id) ? router.resolve(id) : null;
       if (resolved === null) {
         throw ApiError.notFound(
           `The model '${id}' does not exist or you do not have access to it.`,

@@ -1,5 +1,5 @@
 import type { FileHandle } from "node:fs/promises";
-import { mkdir, open, readdir, rename, rm } from "node:fs/promises";
+import { mkdir, open, opendir, readdir, rename, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import type { Readable } from "node:stream";
 import { coerceError } from "../lib/coerce-error.js";
@@ -37,6 +37,13 @@ export interface FileBlobStore {
    * were removed.
    */
   removeStaleTemp(): Promise<number>;
+  /**
+   * The complete files on disk, in directory order (never uploads in progress, which live under
+   * `tmp/`): for the retention sweeper, which removes those whose row is gone.
+   */
+  listStored(): AsyncIterable<{ readonly id: string; readonly storagePath: string }>;
+  /** When a stored file's bytes were last written (unix ms), or null if it is gone. */
+  modifiedAtMs(storagePath: string): Promise<number | null>;
 }
 
 export type BlobSource = AsyncIterable<Uint8Array | string> | NodeJS.ReadableStream;
@@ -153,6 +160,36 @@ export function createFileBlobStore(dir: string): FileBlobStore {
       const stale = names.filter((name) => name.endsWith(TEMP_SUFFIX));
       await Promise.all(stale.map((name) => rm(path.join(tempDir, name), { force: true })));
       return stale.length;
+    },
+
+    async *listStored() {
+      let dir: Awaited<ReturnType<typeof opendir>>;
+      try {
+        dir = await opendir(filesDir);
+      } catch (thrown) {
+        const err = coerceError(thrown) as NodeJS.ErrnoException;
+        if (err.code === "ENOENT") {
+          return;
+        }
+        throw err;
+      }
+      for await (const entry of dir) {
+        if (entry.isFile() && SAFE_ID.test(entry.name)) {
+          yield { id: entry.name, storagePath: `${path.basename(filesDir)}/${entry.name}` };
+        }
+      }
+    },
+
+    async modifiedAtMs(storagePath) {
+      try {
+        return (await stat(resolveStoragePath(storagePath))).mtimeMs;
+      } catch (thrown) {
+        const err = coerceError(thrown) as NodeJS.ErrnoException;
+        if (err.code === "ENOENT") {
+          return null;
+        }
+        throw err;
+      }
     },
   };
 }

@@ -30,7 +30,7 @@ function numberedUpstream(): Promise<FakeUpstream> {
     calls++;
     return {
       kind: "json",
-      delayMs: 20 + (calls % 5) * 10,
+      delayMs: 40 + (calls % 5) * 10,
       body: {
         id: `chatcmpl-${calls}`,
         object: "chat.completion",
@@ -79,16 +79,18 @@ describe("crash recovery", () => {
       first.kill("SIGKILL");
     });
     const firstUrl = await waitForListening(first);
-    const ids: string[] = [];
-    for (let i = 0; i < TOTAL; i++) {
-      const res = await fetch(`${firstUrl}/v1/responses`, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ model: "m", input: `request ${i}`, background: true }),
-      });
-      expect(res.status).toBe(200);
-      ids.push(((await res.json()) as { id: string }).id);
-    }
+    // All at once, so the queue is full long before the upstream has answered them all.
+    const ids = await Promise.all(
+      Array.from({ length: TOTAL }, async (_, i) => {
+        const res = await fetch(`${firstUrl}/v1/responses`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ model: "m", input: `request ${i}`, background: true }),
+        });
+        expect(res.status).toBe(200);
+        return ((await res.json()) as { id: string }).id;
+      }),
+    );
     // Mid-run: some answered, most not.
     await upstream.waitForRequests(40);
     first.kill("SIGKILL");

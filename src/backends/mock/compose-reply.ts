@@ -81,6 +81,8 @@ export function composeReply(
     .replaceAll("{topic}", topic);
 }
 
+const MAX_TOPIC_WORD_CHARS = 40;
+
 /** Up to three distinctive words of the last user message, in the order the user wrote them. */
 function findTopic(messages: readonly ChatMessage[]): string {
   const lastUser = [...messages].reverse().find((message) => message.role === "user");
@@ -88,7 +90,9 @@ function findTopic(messages: readonly ChatMessage[]): string {
   const picked: string[] = [];
   for (const word of words) {
     const lower = word.toLowerCase();
-    if (word.length >= 4 && !STOPWORDS.has(lower) && !picked.includes(lower)) {
+    // A "word" of thousands of letters is no topic (and would make the reply as long).
+    const isWordLength = word.length >= 4 && word.length <= MAX_TOPIC_WORD_CHARS;
+    if (isWordLength && !STOPWORDS.has(lower) && !picked.includes(lower)) {
       picked.push(lower);
     }
     if (picked.length === 3) {
