@@ -20,10 +20,26 @@ import { decideRetry, type RetryPolicy } from "./retry.js";
  */
 
 export interface WorkOutcome {
-  /** Writes the result. Runs inside the results transaction, only if the lease is still ours. */
-  commit(): void;
+  /** Kept as the work item's own result (JSON), written by the statement that finishes it. */
+  readonly result?: Record<string, unknown>;
+  /**
+   * Writes the rest of the outcome (other tables, accumulated counters). Runs inside the results
+   * transaction, only if the lease is still ours.
+   */
+  commit(transaction: ResultsTransaction): void;
   /** Runs after that transaction committed (wake waiters, publish events). */
   afterCommit?(): void;
+}
+
+/** What a results transaction offers the outcomes committed in it. */
+export interface ResultsTransaction {
+  /**
+   * The accumulator for `key` in this transaction, made by `create` on first use. `write` (the
+   * first caller's) runs once, after every outcome's commit and still inside the transaction: one
+   * statement per key (a batch's counters, say) instead of one per result. Since it is written in
+   * the same transaction as the results it sums, a rollback takes both: they cannot disagree.
+   */
+  accumulate<T>(key: string, create: () => T, write: (value: T) => void): T;
 }
 
 export interface WorkHandler {
@@ -136,7 +152,12 @@ export function createExecutor(deps: ExecutorDeps): Executor {
   function notifyClaimed(claimed: readonly ClaimedWork[]) {
     const byKind = new Map<string, ClaimedWork[]>();
     for (const item of claimed) {
-      byKind.set(item.kind, [...(byKind.get(item.kind) ?? []), item]);
+      const items = byKind.get(item.kind);
+      if (items === undefined) {
+        byKind.set(item.kind, [item]);
+      } else {
+        items.push(item);
+      }
     }
     for (const [kind, items] of byKind) {
       const handler = deps.handlers[kind];
@@ -221,17 +242,22 @@ export function createExecutor(deps: ExecutorDeps): Executor {
     try {
       deps.transaction(() => {
         const nowMs = clock.nowMs();
+        const transaction = createResultsTransaction();
         for (const entry of batch) {
-          if (work.finish(entry.item.id, leaseOwner, entry.status, nowMs, entry.error)) {
-            entry.outcome.commit();
-            committed.push(entry.outcome);
+          const { item, status, error, outcome } = entry;
+          if (work.finish(item.id, leaseOwner, status, nowMs, error, outcome.result ?? null)) {
+            outcome.commit(transaction);
+            committed.push(outcome);
           }
         }
+        transaction.writeAccumulated();
       });
     } catch (thrown) {
       // Nothing of this batch was written (one transaction). The rows stay running under our
-      // lease; when it expires they run again, so the results are delayed, never lost.
+      // lease, which the heartbeat no longer extends (they are neither running nor pending):
+      // once it expires they are re-queued and run again, so the results are delayed, never lost.
       logger.error({ err: coerceError(thrown), count: batch.length }, "committing results failed");
+      settleIfIdle();
       return;
     }
     for (const outcome of committed) {
@@ -304,12 +330,14 @@ export function createExecutor(deps: ExecutorDeps): Executor {
         wake();
       }, options.pollMs);
       pollTimer.unref();
-      // Only the owner extends its leases, and well before they run out.
+      // Only the owner extends its leases, well before they run out, and only of the rows it is
+      // still running or about to commit.
       heartbeatTimer = setInterval(
         () => {
-          if (running.size > 0) {
+          if (running.size > 0 || pending.length > 0) {
+            const ids = [...running.keys(), ...pending.map((entry) => entry.item.id)];
             try {
-              work.heartbeat(leaseOwner, clock.nowMs() + options.leaseMs);
+              work.heartbeat(leaseOwner, ids, clock.nowMs() + options.leaseMs);
             } catch (thrown) {
               logger.error({ err: coerceError(thrown) }, "lease heartbeat failed");
             }
@@ -346,5 +374,26 @@ export function createExecutor(deps: ExecutorDeps): Executor {
       return new Promise((resolve) => idleWaiters.push(resolve));
     },
     inFlight: () => running.size,
+  };
+}
+
+/** One results transaction's accumulators; lives and dies with that transaction. */
+function createResultsTransaction(): ResultsTransaction & { writeAccumulated(): void } {
+  const accumulators = new Map<string, { value: unknown; write: (value: unknown) => void }>();
+  return {
+    accumulate<T>(key: string, create: () => T, write: (value: T) => void): T {
+      const existing = accumulators.get(key);
+      if (existing !== undefined) {
+        return existing.value as T;
+      }
+      const value = create();
+      accumulators.set(key, { value, write: write as (value: unknown) => void });
+      return value;
+    },
+    writeAccumulated() {
+      for (const { value, write } of accumulators.values()) {
+        write(value);
+      }
+    },
   };
 }

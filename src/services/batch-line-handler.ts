@@ -1,11 +1,10 @@
 import { BackendError } from "../backends/backend.js";
-import { BATCH_ENDPOINTS, type BatchEndpoint } from "../contract/batches-request.js";
+import type { BatchEndpoint } from "../contract/batches-request.js";
 import type { WorkHandler, WorkOutcome } from "../executor/executor.js";
 import type { RetryPolicy } from "../executor/retry.js";
 import { ApiError } from "../lib/api-error.js";
 import { newId } from "../lib/ids.js";
-import type { BatchLineStore } from "../store/batch-lines.js";
-import type { BatchStore, LineUsage } from "../store/batches.js";
+import type { BatchStore, LineCounts, LineUsage } from "../store/batches.js";
 import type { ClaimedWork } from "../store/work-items.js";
 import type { ChatCompletionsService } from "./chat-completions.js";
 import type { EmbeddingsService } from "./embeddings.js";
@@ -19,6 +18,7 @@ export const BATCH_LINE_LANE = 2;
 export interface BatchLinePayload {
   readonly customId: string;
   readonly endpoint: BatchEndpoint;
+  /** The body as its endpoint's schema parsed it when the batch was validated. */
   readonly body: Record<string, unknown>;
 }
 
@@ -29,11 +29,11 @@ const SINGLE_ATTEMPT: RetryPolicy = { maxAttempts: 1, baseDelayMs: 0, maxDelayMs
 /**
  * Runs batch lines: the line's body goes through the same service as a live request to its
  * endpoint, and the answer becomes the output line, in OpenAI's format:
- * `{id, custom_id, response: {status_code, request_id, body}, error}`. The result and the
- * batch's counters are written in the executor's results transaction, once.
+ * `{id, custom_id, response: {status_code, request_id, body}, error}`. The line (the work
+ * item's result) and the batch's counters are written in the executor's results transaction,
+ * once.
  */
 export function createBatchLineHandler(deps: {
-  lines: BatchLineStore;
   batches: BatchStore;
   responses: ResponsesService;
   chat: ChatCompletionsService;
@@ -42,7 +42,8 @@ export function createBatchLineHandler(deps: {
   onLineCommitted(batchId: string): void;
 }): WorkHandler {
   async function answer(item: ClaimedWork, payload: BatchLinePayload, signal: AbortSignal) {
-    const body = BATCH_ENDPOINTS[payload.endpoint].parse(payload.body);
+    // Parsed once, at validation; a second zod parse per line would only make garbage.
+    const body = payload.body;
     switch (payload.endpoint) {
       case "/v1/responses": {
         const request = body as Parameters<ResponsesService["prepare"]>[1];
@@ -75,12 +76,28 @@ export function createBatchLineHandler(deps: {
     isSuccess: boolean,
     usage: LineUsage | null,
   ): WorkOutcome {
+    const batchId = item.subjectId;
     return {
-      commit: () => {
-        deps.lines.setResult(item.id, line);
-        deps.batches.countLine(item.subjectId, isSuccess, usage);
+      result: line,
+      commit: (transaction) => {
+        // Summed per batch and written once at the end of the results transaction: the
+        // counters move in the same transaction as the results, so they always agree.
+        const counts = transaction.accumulate(`batch-counts:${batchId}`, zeroCounts, (sum) =>
+          deps.batches.countLines(batchId, sum),
+        );
+        if (isSuccess) {
+          counts.completed++;
+        } else {
+          counts.failed++;
+        }
+        if (usage !== null) {
+          counts.inputTokens += usage.inputTokens;
+          counts.cachedTokens += usage.cachedTokens;
+          counts.outputTokens += usage.outputTokens;
+          counts.reasoningTokens += usage.reasoningTokens;
+        }
       },
-      afterCommit: () => deps.onLineCommitted(item.subjectId),
+      afterCommit: () => deps.onLineCommitted(batchId),
     };
   }
 
@@ -130,6 +147,17 @@ export function errorLine(customId: string, err: Error): Record<string, unknown>
       },
     },
     error: null,
+  };
+}
+
+function zeroCounts(): LineCounts {
+  return {
+    completed: 0,
+    failed: 0,
+    inputTokens: 0,
+    cachedTokens: 0,
+    outputTokens: 0,
+    reasoningTokens: 0,
   };
 }
 

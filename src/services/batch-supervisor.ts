@@ -11,6 +11,8 @@ import type { FilesService } from "./files.js";
 
 /** Output files are kept 30 days unless the batch says otherwise (OpenAI's default). */
 const DEFAULT_OUTPUT_TTL_SECONDS = 30 * 24 * 3600;
+/** Characters per write of an output or error file (V8 keeps strings under 128 KiB young). */
+const CHUNK_CHARS = 32 * 1024;
 
 export interface BatchSupervisorDeps {
   readonly batches: BatchStore;
@@ -155,30 +157,30 @@ export function createBatchSupervisor(deps: BatchSupervisorDeps): BatchSuperviso
     const expiresAt =
       unixSeconds(clock) + (batch.outputExpiresAfterSeconds ?? DEFAULT_OUTPUT_TTL_SECONDS);
     lines.fillUnrun(batchId, unrunCode, unrunMessage);
-    const write = async (name: string, isWanted: (status: string) => boolean) => {
-      let isEmpty = true;
+    // Each file streams its lines' stored JSON text straight from the database; a file with no
+    // lines is not created at all.
+    const write = async (file: "output" | "error") => {
+      const pages = lines.resultPages(batchId, file);
+      const first = pages.next();
+      if (first.done === true) {
+        return null;
+      }
       async function* content() {
-        for (const line of lines.iterate(batchId)) {
-          if (line.result !== null && isWanted(line.status)) {
-            isEmpty = false;
-            yield `${JSON.stringify(line.result)}\n`;
-          }
+        yield* toJsonlChunks(first.value);
+        for (const page of pages) {
+          yield* toJsonlChunks(page);
         }
       }
-      const file = await files.createFromStream(batch.projectId, {
-        filename: `${batchId}_${name}.jsonl`,
+      const created = await files.createFromStream(batch.projectId, {
+        filename: `${batchId}_${file}.jsonl`,
         purpose: "batch_output",
         expiresAt,
         content: content(),
       });
-      if (isEmpty) {
-        await files.delete(batch.projectId, file.id);
-        return null;
-      }
-      return file.id;
+      return created.id;
     };
-    const outputFileId = await write("output", (status) => status === "succeeded");
-    const errorFileId = await write("error", (status) => status !== "succeeded");
+    const outputFileId = await write("output");
+    const errorFileId = await write("error");
     const unrun = lines.countUnrun(batchId);
     let isFinished = false;
     deps.transaction(() => {
@@ -243,4 +245,25 @@ export function createBatchSupervisor(deps: BatchSupervisorDeps): BatchSuperviso
     nudge,
     sweep,
   };
+}
+
+/**
+ * JSONL in chunks of about CHUNK_CHARS: few writes, and no string or buffer so large that V8
+ * puts it in the large-object space, where it would stay until the next full GC.
+ */
+function* toJsonlChunks(texts: readonly string[]): Generator<string> {
+  let chunk: string[] = [];
+  let chars = 0;
+  for (const text of texts) {
+    chunk.push(text);
+    chars += text.length + 1;
+    if (chars >= CHUNK_CHARS) {
+      yield `${chunk.join("\n")}\n`;
+      chunk = [];
+      chars = 0;
+    }
+  }
+  if (chunk.length > 0) {
+    yield `${chunk.join("\n")}\n`;
+  }
 }

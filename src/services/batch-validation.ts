@@ -7,6 +7,7 @@ import {
   MAX_BATCH_LINES,
 } from "../contract/batches-request.js";
 import { ApiError, apiErrorFromZod } from "../lib/api-error.js";
+import { isJsonNestedDeeperThan, MAX_JSON_DEPTH } from "../lib/json-depth.js";
 import type { BatchLineStore, NewBatchLine } from "../store/batch-lines.js";
 import type { BatchErrorEntry } from "../store/batches.js";
 import type { BatchRow } from "../store/schema.js";
@@ -133,6 +134,15 @@ export async function validateBatchInput(
       report("invalid_json_line", "This line is not parseable as valid JSON.", line);
       continue;
     }
+    // Stored lines are re-serialised, and JSON.stringify overflows the stack on deep nesting.
+    if (isJsonNestedDeeperThan(text)) {
+      report(
+        "invalid_json_line",
+        `This line nests arrays and objects more than ${MAX_JSON_DEPTH} levels deep.`,
+        line,
+      );
+      continue;
+    }
     const envelope = BatchInputLineSchema.safeParse(json);
     if (!envelope.success) {
       const issue = apiErrorFromZod(envelope.error);
@@ -182,7 +192,12 @@ export async function validateBatchInput(
       );
       continue;
     }
-    const payload: BatchLinePayload = { customId, endpoint, body };
+    // The schema's output, not the raw body: the line handler runs it as is, with no second parse.
+    const payload: BatchLinePayload = {
+      customId,
+      endpoint,
+      body: parsed.data as Record<string, unknown>,
+    };
     chunk.push({ line, customId, payload: payload as unknown as Record<string, unknown> });
     if (chunk.length >= CHUNK_LINES) {
       flush();

@@ -14,6 +14,7 @@ import { createGroupCommit } from "../store/group-commit.js";
 import { createResponseEventStore } from "../store/response-events.js";
 import { createResponseListStore } from "../store/response-list.js";
 import { createResponseStore } from "../store/responses.js";
+import { createRetentionStore } from "../store/retention.js";
 import { createStreamStore } from "../store/streams.js";
 import { createWorkStore } from "../store/work-items.js";
 import { createApiKeysService, isOpenModeAllowed } from "./api-keys.js";
@@ -28,6 +29,7 @@ import { createHealthService } from "./health.js";
 import { createModelsService } from "./models.js";
 import { createResponseEventHub } from "./response-event-hub.js";
 import { createResponsesService } from "./responses.js";
+import { createRetentionSweeper } from "./retention.js";
 import { createStreamItems } from "./stream-items.js";
 import { createStreamNotifier } from "./stream-notifier.js";
 import { createStreamsService } from "./streams.js";
@@ -124,7 +126,6 @@ export function createServices(deps: ServicesDeps) {
         streamItems,
       }),
       [BATCH_LINE_WORK_KIND]: createBatchLineHandler({
-        lines: batchLines,
         batches: batchStore,
         responses,
         chat,
@@ -138,10 +139,19 @@ export function createServices(deps: ServicesDeps) {
   });
   const runningExecutor = executor;
   let expiryTimer: NodeJS.Timeout | null = null;
+  const retention = createRetentionSweeper({
+    store: createRetentionStore(db),
+    blobs,
+    clock,
+    logger,
+    policy: config.retention,
+  });
 
   return {
     executor: runningExecutor,
     supervisor,
+    /** Deletes expired data; runs on a timer after start(), and tests call sweep() directly. */
+    retention,
     /** Deletes uploads a crash cut short; call before the server accepts requests. */
     removeStaleUploads: () => blobs.removeStaleTemp(),
     /** Starts background work: the executor, and the batch supervisor (which resumes unfinished batches). */
@@ -157,12 +167,14 @@ export function createServices(deps: ServicesDeps) {
         }
       }, config.executor.pollMs);
       expiryTimer.unref();
+      retention.start();
     },
     /** Stops background work and ends live event streams, for shutdown. */
     async stop() {
       if (expiryTimer !== null) {
         clearInterval(expiryTimer);
       }
+      await retention.stop();
       await supervisor.stop();
       await runningExecutor.stop();
       hub.closeAll();

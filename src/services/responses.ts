@@ -218,7 +218,8 @@ export function createResponsesService(deps: ResponsesServiceDeps) {
     if (streamId === undefined && windowText === undefined) {
       return null;
     }
-    if (windowText !== undefined && !(windowText in WINDOW_SECONDS)) {
+    // Own keys only: `"constructor" in WINDOW_SECONDS` is true.
+    if (windowText !== undefined && !Object.hasOwn(WINDOW_SECONDS, windowText)) {
       throw ApiError.invalid(
         "metadata.completion_window",
         `Invalid 'metadata.completion_window': '${windowText}'. Supported values are: '1h', '24h'.`,

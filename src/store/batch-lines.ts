@@ -34,13 +34,17 @@ export interface BatchLineStore {
   /** held -> queued for every line of the batch. */
   releaseHeld(batchId: string): number;
   deleteAll(batchId: string): void;
-  setResult(workItemId: number, result: Record<string, unknown>): void;
   /** Lines not yet finished: held, queued or running. */
   countActive(batchId: string): number;
   /** Cancels every queued and running line; returns the ids that were running (to abort them). */
   cancelActive(batchId: string, nowMs: number): { runningIds: number[]; cancelled: number };
   /** Every line in input order, streamed from the database (never all in memory). */
   iterate(batchId: string): IterableIterator<FinishedLine>;
+  /**
+   * The results of one file's lines, as stored (JSON text, never parsed), in input order, a page
+   * at a time: "output" = succeeded lines, "error" = failed lines and lines that never ran.
+   */
+  resultPages(batchId: string, file: "output" | "error"): IterableIterator<string[]>;
   countUnrun(batchId: string): number;
   /**
    * Gives every line that never ran its error-file line (`response: null`, `error: {code,
@@ -61,7 +65,6 @@ export function createBatchLineStore(db: Db): BatchLineStore {
   const deleteLines = sqlite.prepare(
     `DELETE FROM work_items WHERE subject_id = ? AND kind = 'batch_line'`,
   );
-  const setResultStatement = sqlite.prepare(`UPDATE work_items SET result = ? WHERE id = ?`);
   const countActiveStatement = sqlite.prepare(
     `SELECT COUNT(*) AS n FROM work_items WHERE subject_id = ? AND status IN ('held', 'queued', 'running')`,
   );
@@ -78,6 +81,23 @@ export function createBatchLineStore(db: Db): BatchLineStore {
      WHERE subject_id = ? AND kind = 'batch_line' AND status IN ('succeeded', 'failed', 'cancelled') AND id > ?
      ORDER BY id LIMIT ${PAGE_SIZE}`,
   );
+  // In id order with no sort, however many lines the batch has: the output file through
+  // work_items_subject (subject_id, status, and the rowid that every index ends with), the error
+  // file (two statuses) through work_items_subject_order (subject_id, id).
+  const resultPageStatements = {
+    output: sqlite.prepare(
+      `SELECT id, result FROM work_items
+       WHERE subject_id = ? AND kind = 'batch_line' AND status = 'succeeded' AND id > ?
+         AND result IS NOT NULL
+       ORDER BY id LIMIT ${PAGE_SIZE}`,
+    ),
+    error: sqlite.prepare(
+      `SELECT id, result FROM work_items
+       WHERE subject_id = ? AND kind = 'batch_line' AND status IN ('failed', 'cancelled') AND id > ?
+         AND result IS NOT NULL
+       ORDER BY id LIMIT ${PAGE_SIZE}`,
+    ),
+  };
   const countUnrunStatement = sqlite.prepare(
     `SELECT COUNT(*) AS n FROM work_items WHERE subject_id = ? AND kind = 'batch_line' AND status = 'cancelled'`,
   );
@@ -137,9 +157,6 @@ export function createBatchLineStore(db: Db): BatchLineStore {
     deleteAll(batchId) {
       deleteLines.run(batchId);
     },
-    setResult(workItemId, result) {
-      setResultStatement.run(JSON.stringify(result), workItemId);
-    },
     countActive: (batchId) => (countActiveStatement.get(batchId) as { n: number }).n,
     cancelActive: (batchId, nowMs) => cancelTransaction(batchId, nowMs),
     *iterate(batchId) {
@@ -164,6 +181,22 @@ export function createBatchLineStore(db: Db): BatchLineStore {
         }
         const last = page.at(-1);
         if (last === undefined || page.length < PAGE_SIZE) {
+          return;
+        }
+        afterId = last.id;
+      }
+    },
+    *resultPages(batchId, file) {
+      const statement = resultPageStatements[file];
+      let afterId = 0;
+      for (;;) {
+        const page = statement.all(batchId, afterId) as { id: number; result: string }[];
+        const last = page.at(-1);
+        if (last === undefined) {
+          return;
+        }
+        yield page.map((row) => row.result);
+        if (page.length < PAGE_SIZE) {
           return;
         }
         afterId = last.id;

@@ -18,6 +18,12 @@ export interface LineUsage {
   reasoningTokens: number;
 }
 
+/** Finished lines and their usage, summed: what some lines add to their batch's counters. */
+export interface LineCounts extends LineUsage {
+  completed: number;
+  failed: number;
+}
+
 /**
  * Batch rows and their state changes. Every change is guarded by the state it leaves, so two
  * paths racing to move a batch (a cancel and a finalize, say) cannot both win.
@@ -32,8 +38,8 @@ export interface BatchStore {
   failValidation(id: string, errors: BatchErrorEntry[], nowSeconds: number): boolean;
   /** validating -> in_progress once every line is queued. */
   startRunning(id: string, total: number, model: string | null, nowSeconds: number): boolean;
-  /** Counts one finished line; runs in the same transaction as the line's result. */
-  countLine(id: string, isSuccess: boolean, usage: LineUsage | null): void;
+  /** Counts finished lines; runs in the same transaction as those lines' results. */
+  countLines(id: string, counts: LineCounts): void;
   /** Counts lines that never ran (cancelled or expired) as failed, at finalization. */
   countUnrun(id: string, count: number): void;
   /** validating | in_progress -> cancelling. */
@@ -58,6 +64,15 @@ export interface BatchStore {
 
 export function createBatchStore(db: Db): BatchStore {
   const changed = (result: { changes: number }) => result.changes > 0;
+  // Prepared once: it runs for every results transaction of a running batch.
+  const countLinesStatement = db.$client.prepare(
+    `UPDATE batches
+     SET completed_count = completed_count + @completed, failed_count = failed_count + @failed,
+         input_tokens = input_tokens + @inputTokens, cached_tokens = cached_tokens + @cachedTokens,
+         output_tokens = output_tokens + @outputTokens,
+         reasoning_tokens = reasoning_tokens + @reasoningTokens
+     WHERE id = @id`,
+  );
   return {
     insert(row) {
       db.insert(batches).values(row).run();
@@ -106,18 +121,8 @@ export function createBatchStore(db: Db): BatchStore {
           .run(),
       );
     },
-    countLine(id, isSuccess, usage) {
-      db.update(batches)
-        .set({
-          completedCount: sql`${batches.completedCount} + ${isSuccess ? 1 : 0}`,
-          failedCount: sql`${batches.failedCount} + ${isSuccess ? 0 : 1}`,
-          inputTokens: sql`${batches.inputTokens} + ${usage?.inputTokens ?? 0}`,
-          cachedTokens: sql`${batches.cachedTokens} + ${usage?.cachedTokens ?? 0}`,
-          outputTokens: sql`${batches.outputTokens} + ${usage?.outputTokens ?? 0}`,
-          reasoningTokens: sql`${batches.reasoningTokens} + ${usage?.reasoningTokens ?? 0}`,
-        })
-        .where(eq(batches.id, id))
-        .run();
+    countLines(id, counts) {
+      countLinesStatement.run({ ...counts, id });
     },
     countUnrun(id, count) {
       db.update(batches)

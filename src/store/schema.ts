@@ -93,6 +93,8 @@ export const workItems = sqliteTable(
     index("work_items_claim").on(table.status, table.backend, table.lane, table.ownerKey, table.id),
     index("work_items_lease").on(table.status, table.leaseExpiresAtMs),
     index("work_items_subject").on(table.subjectId, table.status),
+    // A subject's rows in id (= input line) order: pages a batch's lines without sorting them.
+    index("work_items_subject_order").on(table.subjectId, table.id),
     uniqueIndex("work_items_item_key").on(table.subjectId, table.itemKey),
   ],
 );

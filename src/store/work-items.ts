@@ -54,15 +54,19 @@ export interface WorkStore {
   enqueue(work: NewWork): number;
   /** Claims up to `limit` ready rows of one backend: highest-priority lane first, round-robin between owners. */
   claim(request: ClaimRequest): ClaimedWork[];
-  /** Extends the leases of every row this owner runs. */
-  heartbeat(leaseOwner: string, leaseExpiresAtMs: number): number;
-  /** Marks a running row finished; false when the lease was lost (then the result must be dropped). */
+  /** Extends the leases of these rows, where this owner still holds them. */
+  heartbeat(leaseOwner: string, ids: readonly number[], leaseExpiresAtMs: number): number;
+  /**
+   * Marks a running row finished, with its result (JSON) if it keeps one; false when the lease
+   * was lost (then the result must be dropped).
+   */
   finish(
     id: number,
     leaseOwner: string,
     status: "succeeded" | "failed",
     nowMs: number,
     error: string | null,
+    result?: Record<string, unknown> | null,
   ): boolean;
   /** Puts a running row back in the queue to run again at `notBeforeMs` (a retry). */
   retryLater(id: number, leaseOwner: string, notBeforeMs: number, error: string): boolean;
@@ -100,13 +104,21 @@ export function createWorkStore(db: Db): WorkStore {
      VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?)`,
   );
 
+  // Loose index scans over work_items_claim (status, backend, lane, owner_key, id): the distinct
+  // lanes, then the distinct owners of a lane, in a handful of index seeks each however many
+  // rows are queued (a 50,000-line batch is one owner). A plain DISTINCT would walk every queued
+  // row on every claim.
   const lanesWithWork = sqlite.prepare(
-    `SELECT DISTINCT lane FROM work_items WHERE status = 'queued' AND backend = ? ORDER BY lane`,
+    `WITH RECURSIVE lanes(lane) AS (
+       SELECT MIN(lane) FROM work_items WHERE status = 'queued' AND backend = @backend
+       UNION ALL
+       SELECT (SELECT MIN(lane) FROM work_items
+               WHERE status = 'queued' AND backend = @backend AND lane > lanes.lane)
+       FROM lanes WHERE lanes.lane IS NOT NULL
+     )
+     SELECT lane FROM lanes WHERE lane IS NOT NULL`,
   );
 
-  // A loose index scan: the distinct owners of a lane in a handful of index seeks, however many
-  // rows each owner has queued (a 50,000-line batch is one owner). A plain DISTINCT would walk
-  // every queued row.
   const ownersInLane = sqlite.prepare(
     `WITH RECURSIVE owners(key) AS (
        SELECT MIN(owner_key) FROM work_items WHERE status = 'queued' AND backend = @backend AND lane = @lane
@@ -118,26 +130,32 @@ export function createWorkStore(db: Db): WorkStore {
      SELECT key FROM owners WHERE key IS NOT NULL LIMIT ${MAX_OWNERS_PER_CLAIM}`,
   );
 
-  const readyOfOwner = sqlite.prepare(
-    `SELECT id FROM work_items
-     WHERE status = 'queued' AND backend = ? AND lane = ? AND owner_key = ? AND not_before_ms <= ?
-     ORDER BY id LIMIT ?`,
-  );
-
-  const markRunning = sqlite.prepare(
+  // One owner's share in one statement: its oldest ready rows, marked running under our lease.
+  // The `status = 'queued'` in the subquery is what makes a row claimable once: the claim runs in
+  // an IMMEDIATE transaction, so no other writer can claim it between the SELECT and the UPDATE.
+  const claimOfOwner = sqlite.prepare(
     `UPDATE work_items
-     SET status = 'running', lease_owner = ?, lease_expires_at_ms = ?, attempts = attempts + 1
-     WHERE id = ? AND status = 'queued'
+     SET status = 'running', lease_owner = @leaseOwner, lease_expires_at_ms = @leaseExpiresAtMs,
+         attempts = attempts + 1
+     WHERE id IN (
+       SELECT id FROM work_items
+       WHERE status = 'queued' AND backend = @backend AND lane = @lane AND owner_key = @owner
+         AND not_before_ms <= @nowMs
+       ORDER BY id LIMIT @limit)
      RETURNING id, kind, subject_id, project_id, lane, owner_key, backend, attempts, payload`,
   );
 
+  // By id, not by owner alone: a row whose result could not be committed is no longer in the
+  // owner's hands, and its lease must run out so that it is re-queued.
   const heartbeatStatement = sqlite.prepare(
-    `UPDATE work_items SET lease_expires_at_ms = ? WHERE lease_owner = ? AND status = 'running'`,
+    `UPDATE work_items SET lease_expires_at_ms = ?
+     WHERE lease_owner = ? AND status = 'running' AND id IN (SELECT value FROM json_each(?))`,
   );
 
   const finishStatement = sqlite.prepare(
     `UPDATE work_items
-     SET status = ?, finished_at_ms = ?, last_error = ?, lease_owner = NULL, lease_expires_at_ms = NULL
+     SET status = ?, finished_at_ms = ?, last_error = ?, result = ?, lease_owner = NULL,
+         lease_expires_at_ms = NULL
      WHERE id = ? AND lease_owner = ? AND status = 'running'`,
   );
 
@@ -170,50 +188,46 @@ export function createWorkStore(db: Db): WorkStore {
   );
 
   const claimTransaction = sqlite.transaction((request: ClaimRequest): ClaimedWork[] => {
-    const ids: number[] = [];
-    const lanes = lanesWithWork.all(request.backend) as { lane: number }[];
+    const { backend, leaseOwner, nowMs } = request;
+    const leaseExpiresAtMs = nowMs + request.leaseMs;
+    const claimed: ClaimedWork[] = [];
+    const lanes = lanesWithWork.all({ backend }) as { lane: number }[];
     for (const { lane } of lanes) {
-      if (ids.length >= request.limit) {
+      if (claimed.length >= request.limit) {
         break;
       }
       const owners = rotateAfter(
-        (ownersInLane.all({ backend: request.backend, lane }) as { key: string }[]).map(
-          (row) => row.key,
-        ),
+        (ownersInLane.all({ backend, lane }) as { key: string }[]).map((row) => row.key),
         request.lastOwnerByLane.get(lane),
       );
       // Fill the remaining capacity in rounds, one share per owner per round, so that with more
       // owners than slots each claim serves the next owners in turn.
       const share = Math.max(
         1,
-        Math.ceil((request.limit - ids.length) / Math.max(owners.length, 1)),
+        Math.ceil((request.limit - claimed.length) / Math.max(owners.length, 1)),
       );
       for (const owner of owners) {
-        const room = request.limit - ids.length;
+        const room = request.limit - claimed.length;
         if (room <= 0) {
           break;
         }
-        const ready = readyOfOwner.all(
-          request.backend,
+        const rows = claimOfOwner.all({
+          leaseOwner,
+          leaseExpiresAtMs,
+          backend,
           lane,
           owner,
-          request.nowMs,
-          Math.min(share, room),
-        ) as {
-          id: number;
-        }[];
-        if (ready.length > 0) {
-          ids.push(...ready.map((row) => row.id));
+          nowMs,
+          limit: Math.min(share, room),
+        }) as RawRow[];
+        if (rows.length > 0) {
+          // RETURNING's order is unspecified: run each owner's rows oldest first.
+          rows.sort((a, b) => a.id - b.id);
+          for (const row of rows) {
+            claimed.push(toClaimed(row));
+          }
           request.lastOwnerByLane.set(lane, owner);
         }
-      }
-    }
-    const leaseExpiresAtMs = request.nowMs + request.leaseMs;
-    const claimed: ClaimedWork[] = [];
-    for (const id of ids) {
-      const row = markRunning.get(request.leaseOwner, leaseExpiresAtMs, id) as RawRow | undefined;
-      if (row !== undefined) {
-        claimed.push(toClaimed(row));
       }
     }
     return claimed;
@@ -236,11 +250,12 @@ export function createWorkStore(db: Db): WorkStore {
     claim(request) {
       return request.limit <= 0 ? [] : claimTransaction.immediate(request);
     },
-    heartbeat(leaseOwner, leaseExpiresAtMs) {
-      return heartbeatStatement.run(leaseExpiresAtMs, leaseOwner).changes;
+    heartbeat(leaseOwner, ids, leaseExpiresAtMs) {
+      return heartbeatStatement.run(leaseExpiresAtMs, leaseOwner, JSON.stringify(ids)).changes;
     },
-    finish(id, leaseOwner, status, nowMs, error) {
-      return finishStatement.run(status, nowMs, error, id, leaseOwner).changes === 1;
+    finish(id, leaseOwner, status, nowMs, error, result = null) {
+      const resultText = result === null ? null : JSON.stringify(result);
+      return finishStatement.run(status, nowMs, error, resultText, id, leaseOwner).changes === 1;
     },
     retryLater(id, leaseOwner, notBeforeMs, error) {
       return retryStatement.run(notBeforeMs, error, id, leaseOwner).changes === 1;

@@ -1,0 +1,1 @@
+CREATE INDEX `work_items_subject_order` ON `work_items` (`subject_id`,`id`);
