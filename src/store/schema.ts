@@ -1,3 +1,4 @@
+import { sql } from "drizzle-orm";
 import {
   index,
   integer,
@@ -43,9 +44,17 @@ export const responses = sqliteTable(
   },
   (table) => [
     index("responses_project_created").on(table.projectId, table.createdAt, table.id),
-    index("responses_stream_created").on(table.streamId, table.createdAt, table.id),
-    index("responses_stream_status").on(table.streamId, table.status),
-    index("responses_active_expiry").on(table.status, table.expiresAt),
+    // Partial: only stream items and deferred responses carry these columns, and a sync
+    // response (the hot insert path) then pays for none of these indexes.
+    index("responses_stream_created")
+      .on(table.streamId, table.createdAt, table.id)
+      .where(sql`${table.streamId} IS NOT NULL`),
+    index("responses_stream_status")
+      .on(table.streamId, table.status)
+      .where(sql`${table.streamId} IS NOT NULL`),
+    index("responses_active_expiry")
+      .on(table.status, table.expiresAt)
+      .where(sql`${table.expiresAt} IS NOT NULL`),
   ],
 );
 
