@@ -1,9 +1,9 @@
 import { rm } from "node:fs/promises";
 import path from "node:path";
 import type { Benchmark } from "./lib/benchmark.js";
-import { printProfile } from "./lib/cpu-profile.js";
 import { startFakeUpstream } from "./lib/fake-upstream.js";
 import { buildFerry, type FerryServer, startFerry } from "./lib/ferry-server.js";
+import { finishBenchmark } from "./lib/finish.js";
 import { createHttpClient, type HttpClient } from "./lib/http-client.js";
 import {
   createLatencyRecorder,
@@ -13,15 +13,7 @@ import {
 } from "./lib/latency-recorder.js";
 import { PROFILES_DIR } from "./lib/paths.js";
 import { readCpuSeconds } from "./lib/process-stats.js";
-import {
-  type Check,
-  describeMachine,
-  fixed,
-  formatChecks,
-  formatMachine,
-  formatTable,
-  writeResult,
-} from "./lib/report.js";
+import { type Check, describeMachine, fixed, formatMachine, formatTable } from "./lib/report.js";
 import { sleep } from "./lib/sleep.js";
 
 /**
@@ -250,36 +242,29 @@ export const backgroundResponses: Benchmark = {
       `\nferry's added latency: p50 ${fixed(overhead.addedP50Ms)} ms, p90 ${fixed(overhead.addedP90Ms)} ms ` +
         `(GETs per sample: ${fixed(overhead.meanPollsPerSample, 1)} on average; no target)`,
     );
-    for (const problem of problems) {
-      console.log(`problem: ${problem}`);
-    }
-    console.log(formatChecks(checks));
-
-    if (isProfiling) {
-      await printProfile(profileDir);
-    }
-
-    const file = await writeResult(NAME, {
-      benchmark: NAME,
-      date: new Date().toISOString(),
-      machine,
-      load: {
-        responses: TOTAL,
-        clients: CLIENTS,
-        warmupResponses: WARMUP_RESPONSES,
-        model: MODEL,
-        backend: "mock, zero delay",
-        completionObservedBy: "GET /health idle (queued 0, in_flight 0), verified by list pages",
-      },
-      isProfiling,
-      targets: { minCompletedPerSecond: MIN_COMPLETED_PER_SECOND },
-      throughput,
-      overhead,
-      problems,
+    await finishBenchmark(NAME, {
       checks,
-      pass: isPass,
+      problems,
+      profileDir: isProfiling ? profileDir : null,
+      result: {
+        machine,
+        load: {
+          responses: TOTAL,
+          clients: CLIENTS,
+          warmupResponses: WARMUP_RESPONSES,
+          model: MODEL,
+          backend: "mock, zero delay",
+          completionObservedBy: "GET /health idle (queued 0, in_flight 0), verified by list pages",
+        },
+        isProfiling,
+        targets: { minCompletedPerSecond: MIN_COMPLETED_PER_SECOND },
+        throughput,
+        overhead,
+        problems,
+        checks,
+        pass: isPass,
+      },
     });
-    console.log(`\nwrote ${path.relative(process.cwd(), file)}`);
     return { isPass };
   },
 };

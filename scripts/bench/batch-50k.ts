@@ -5,19 +5,11 @@ import path from "node:path";
 import OpenAI from "openai";
 import type { Batch } from "openai/resources/batches";
 import type { Benchmark } from "./lib/benchmark.js";
-import { printProfile } from "./lib/cpu-profile.js";
 import { buildFerry, type FerryServer, startFerry } from "./lib/ferry-server.js";
+import { finishBenchmark } from "./lib/finish.js";
 import { PROFILES_DIR } from "./lib/paths.js";
 import { readMemoryBytes, startRssSampler, toMegabytes } from "./lib/process-stats.js";
-import {
-  type Check,
-  describeMachine,
-  fixed,
-  formatChecks,
-  formatMachine,
-  formatTable,
-  writeResult,
-} from "./lib/report.js";
+import { type Check, describeMachine, fixed, formatMachine, formatTable } from "./lib/report.js";
 import { sleep } from "./lib/sleep.js";
 import { createTempDir } from "./lib/temp-dir.js";
 
@@ -240,32 +232,27 @@ export const batch50k: Benchmark = {
         ],
       ),
     );
-    console.log(formatChecks(checks));
-
-    if (isProfiling) {
-      await printProfile(profileDir);
-    }
-
-    const file = await writeResult(NAME, {
-      benchmark: NAME,
-      date: new Date().toISOString(),
-      machine,
-      load: {
-        lines: LINES,
-        model: MODEL,
-        endpoint: "/v1/chat/completions",
-        backend: "mock, zero delay",
-        pollMs: POLL_MS,
-        bigUploadBytes: big.bytes,
-      },
-      isProfiling,
-      targets: { minLinesPerSecond: MIN_LINES_PER_SECOND, maxPeakRssMb: MAX_PEAK_RSS_MB },
-      batch,
-      bigUpload: big,
+    await finishBenchmark(NAME, {
       checks,
-      pass: isPass,
+      profileDir: isProfiling ? profileDir : null,
+      result: {
+        machine,
+        load: {
+          lines: LINES,
+          model: MODEL,
+          endpoint: "/v1/chat/completions",
+          backend: "mock, zero delay",
+          pollMs: POLL_MS,
+          bigUploadBytes: big.bytes,
+        },
+        isProfiling,
+        targets: { minLinesPerSecond: MIN_LINES_PER_SECOND, maxPeakRssMb: MAX_PEAK_RSS_MB },
+        batch,
+        bigUpload: big,
+        checks,
+        pass: isPass,
+      },
     });
-    console.log(`\nwrote ${path.relative(process.cwd(), file)}`);
     return { isPass };
   },
 };

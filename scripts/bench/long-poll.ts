@@ -2,13 +2,13 @@ import { setMaxListeners } from "node:events";
 import { rm } from "node:fs/promises";
 import path from "node:path";
 import type { Benchmark } from "./lib/benchmark.js";
-import { printProfile } from "./lib/cpu-profile.js";
 import {
   buildFerry,
   type FerryServer,
   type StartFerryOptions,
   startFerry,
 } from "./lib/ferry-server.js";
+import { finishBenchmark } from "./lib/finish.js";
 import { createHttpClient, type HttpClient, type HttpReply } from "./lib/http-client.js";
 import { createLatencyRecorder, type Percentiles, percentilesOf } from "./lib/latency-recorder.js";
 import { PROFILES_DIR } from "./lib/paths.js";
@@ -19,15 +19,7 @@ import {
   startRssSampler,
   toMegabytes,
 } from "./lib/process-stats.js";
-import {
-  type Check,
-  describeMachine,
-  fixed,
-  formatChecks,
-  formatMachine,
-  formatTable,
-  writeResult,
-} from "./lib/report.js";
+import { type Check, describeMachine, fixed, formatMachine, formatTable } from "./lib/report.js";
 import { sleep } from "./lib/sleep.js";
 
 /**
@@ -228,40 +220,35 @@ export const longPoll: Benchmark = {
     for (const example of [...wake.missExamples, ...idle.earlyExamples]) {
       console.log(`problem: ${example}`);
     }
-    console.log(formatChecks(checks));
-
-    if (isProfiling) {
-      await printProfile(profileDir);
-    }
-
-    const file = await writeResult(NAME, {
-      benchmark: NAME,
-      date: new Date().toISOString(),
-      machine,
-      config: config ?? null,
-      load: {
-        wakeRounds: WAKE_ROUNDS,
-        wakeWarmupRounds: WAKE_WARMUP_ROUNDS,
-        settleBeforeSubmitMs: SETTLE_BEFORE_SUBMIT_MS,
-        idlePolls: IDLE_POLLS,
-        idleWaitMs: IDLE_WAIT_MS,
-        idleHoldMs: IDLE_HOLD_MS,
-        backend: "mock, zero delay",
-      },
-      isProfiling,
-      targets: {
-        maxWakeP50Ms: MAX_WAKE_P50_MS,
-        maxWakeP99Ms: MAX_WAKE_P99_MS,
-        maxIdleCpuPercent: MAX_IDLE_CPU_PERCENT,
-        maxIdleRssIncreaseMb: MAX_IDLE_RSS_INCREASE_MB,
-      },
-      wake,
-      idle,
-      notes,
+    await finishBenchmark(NAME, {
       checks,
-      pass: isPass,
+      profileDir: isProfiling ? profileDir : null,
+      result: {
+        machine,
+        config: config ?? null,
+        load: {
+          wakeRounds: WAKE_ROUNDS,
+          wakeWarmupRounds: WAKE_WARMUP_ROUNDS,
+          settleBeforeSubmitMs: SETTLE_BEFORE_SUBMIT_MS,
+          idlePolls: IDLE_POLLS,
+          idleWaitMs: IDLE_WAIT_MS,
+          idleHoldMs: IDLE_HOLD_MS,
+          backend: "mock, zero delay",
+        },
+        isProfiling,
+        targets: {
+          maxWakeP50Ms: MAX_WAKE_P50_MS,
+          maxWakeP99Ms: MAX_WAKE_P99_MS,
+          maxIdleCpuPercent: MAX_IDLE_CPU_PERCENT,
+          maxIdleRssIncreaseMb: MAX_IDLE_RSS_INCREASE_MB,
+        },
+        wake,
+        idle,
+        notes,
+        checks,
+        pass: isPass,
+      },
     });
-    console.log(`\nwrote ${path.relative(process.cwd(), file)}`);
     return { isPass };
   },
 };

@@ -3,8 +3,8 @@ import path from "node:path";
 import { startBareHono } from "./lib/bare-hono.js";
 import type { Benchmark } from "./lib/benchmark.js";
 import type { ChildServer } from "./lib/child-server.js";
-import { printProfile } from "./lib/cpu-profile.js";
 import { buildFerry, startFerry } from "./lib/ferry-server.js";
+import { finishBenchmark } from "./lib/finish.js";
 import {
   findLoadProblems,
   type LoadRequest,
@@ -13,15 +13,7 @@ import {
   runLoad,
 } from "./lib/load.js";
 import { PROFILES_DIR } from "./lib/paths.js";
-import {
-  type Check,
-  describeMachine,
-  fixed,
-  formatChecks,
-  formatMachine,
-  formatTable,
-  writeResult,
-} from "./lib/report.js";
+import { type Check, describeMachine, fixed, formatMachine, formatTable } from "./lib/report.js";
 
 /**
  * Sync `POST /v1/responses` throughput: ferry (mock backend, stored in SQLite) against a bare
@@ -115,30 +107,23 @@ export const syncResponses: Benchmark = {
       ),
     );
     console.log(`\nratio ferry/bare: ${fixed(ratio, 3)}`);
-    for (const problem of problems) {
-      console.log(`problem: ${problem}`);
-    }
-    console.log(formatChecks(checks));
-
-    if (isProfiling) {
-      await printProfile(profileDir);
-    }
-
-    const file = await writeResult(NAME, {
-      benchmark: NAME,
-      date: new Date().toISOString(),
-      machine,
-      load: { connections: CONNECTIONS, ...seconds, requestVariants: REQUESTS.length },
-      isProfiling,
-      targets: { minRatio: MIN_RATIO, maxP99Ms: MAX_P99_MS },
-      bare,
-      ferry,
-      ratio,
-      problems,
+    await finishBenchmark(NAME, {
       checks,
-      pass: isPass,
+      problems,
+      profileDir: isProfiling ? profileDir : null,
+      result: {
+        machine,
+        load: { connections: CONNECTIONS, ...seconds, requestVariants: REQUESTS.length },
+        isProfiling,
+        targets: { minRatio: MIN_RATIO, maxP99Ms: MAX_P99_MS },
+        bare,
+        ferry,
+        ratio,
+        problems,
+        checks,
+        pass: isPass,
+      },
     });
-    console.log(`\nwrote ${path.relative(process.cwd(), file)}`);
     return { isPass };
   },
 };
