@@ -3,19 +3,19 @@ import { CreateChatCompletionRequestSchema } from "../contract/chat-request.js";
 import type { Logger } from "../lib/logger.js";
 import type { ChatCompletionsService } from "../services/chat-completions.js";
 import type { AppEnv } from "./app-env.js";
-import { abortOnClientGone } from "./client-gone.js";
+import { abortOnClientGone, whileClientConnected } from "./client-gone.js";
 import { readJsonBody } from "./json-body.js";
 import { writeSse } from "./sse.js";
 
 export function chatCompletionsRoutes(deps: { chat: ChatCompletionsService; logger: Logger }) {
   return new Hono<AppEnv>().post("/", async (c) => {
     const request = await readJsonBody(c, CreateChatCompletionRequestSchema);
-    return abortOnClientGone(c, async (controller) => {
-      if (request.stream === true) {
+    if (request.stream === true) {
+      return abortOnClientGone(c, async (controller) => {
         const chunks = await deps.chat.stream(request, controller.signal);
         return writeSse(c, chunks, { controller, framing: "data-only", logger: deps.logger });
-      }
-      return c.json(await deps.chat.complete(request, controller.signal));
-    });
+      });
+    }
+    return c.json(await whileClientConnected(c, (signal) => deps.chat.complete(request, signal)));
   });
 }

@@ -4,7 +4,7 @@ import { CreateResponseRequestSchema } from "../contract/responses-request.js";
 import type { Logger } from "../lib/logger.js";
 import type { ResponsesService } from "../services/responses.js";
 import type { AppEnv } from "./app-env.js";
-import { abortOnClientGone } from "./client-gone.js";
+import { abortOnClientGone, whileClientConnected } from "./client-gone.js";
 import { readJsonBody, readQuery } from "./json-body.js";
 import { listQuerySchema } from "./pagination.js";
 import { writeSse } from "./sse.js";
@@ -41,13 +41,15 @@ export function responsesRoutes(deps: { responses: ResponsesService; logger: Log
         const events = responses.events(c.get("projectId"), queued.id, -1, controller.signal);
         return writeSse(c, events, { controller, framing: "named", logger });
       }
-      return abortOnClientGone(c, async (controller) => {
-        if (prepared.stream) {
+      if (prepared.stream) {
+        return abortOnClientGone(c, async (controller) => {
           const events = await responses.stream(prepared, controller.signal);
           return writeSse(c, events, { controller, framing: "named", logger });
-        }
-        return c.json(await responses.complete(prepared, controller.signal));
-      });
+        });
+      }
+      return c.json(
+        await whileClientConnected(c, (signal) => responses.complete(prepared, signal)),
+      );
     })
     .get("/", (c) => {
       const query = readQuery(c, ListQuerySchema);

@@ -2,7 +2,7 @@ import { Hono } from "hono";
 import { z } from "zod";
 import type { StreamsService } from "../services/streams.js";
 import type { AppEnv } from "./app-env.js";
-import { abortOnClientGone } from "./client-gone.js";
+import { whileClientConnected } from "./client-gone.js";
 import { readJsonBody, readQuery } from "./json-body.js";
 import { acquireLongPoll } from "./long-poll-limit.js";
 
@@ -51,9 +51,9 @@ export function streamsRoutes(deps: { streams: StreamsService }) {
       // Each key holds a bounded number of waiting requests; a wait costs a connection only.
       const release = query.wait_ms > 0 ? acquireLongPoll(c) : () => {};
       try {
-        return await abortOnClientGone(c, async (controller) =>
-          c.json(
-            await streams.events(
+        return c.json(
+          await whileClientConnected(c, (signal) =>
+            streams.events(
               c.get("projectId"),
               c.req.param("id"),
               {
@@ -62,7 +62,7 @@ export function streamsRoutes(deps: { streams: StreamsService }) {
                 endingBefore: query.ending_before,
                 waitMs: query.wait_ms,
               },
-              controller.signal,
+              signal,
             ),
           ),
         );
