@@ -24,6 +24,7 @@ import {
   type ResponseParams,
   type ResponseState,
   stateFromRow,
+  storedParams,
   toResponseObject,
 } from "./response-object.js";
 import { streamResponseEvents } from "./response-stream.js";
@@ -149,7 +150,7 @@ export function createResponsesService(deps: ResponsesServiceDeps) {
       streamId: prepared.streamId,
       expiresAt: prepared.expiresAt,
       previousResponseId: state.previousResponseId,
-      params: state.params as unknown as Record<string, unknown>,
+      params: storedParams(state.params),
       metadata: state.metadata,
       inputItems: prepared.inputItems,
       output: state.output,

@@ -205,6 +205,8 @@ describe("POST /v1/responses", () => {
     const response = await createResponse({ input: "Tell me about lighthouses", ...settings });
     expectMatchesComponent("Response", response);
     expect(response).toMatchObject(settings);
+    // The row keeps only the settings that differ from the defaults; it reads back whole.
+    expect(await getJson<ResponseBody>(`/v1/responses/${response.id}`)).toEqual(response);
   });
 
   it("fills OpenAI's defaults for settings the request left out", async () => {
