@@ -5,6 +5,7 @@ import type { Config } from "./config.js";
 import { type Clock, systemClock } from "./lib/clock.js";
 import type { Logger } from "./lib/logger.js";
 import { createServices, type Services } from "./services/create-services.js";
+import { startCheckpointer } from "./store/checkpointer.js";
 import { openDatabase } from "./store/db.js";
 import { migrateDatabase } from "./store/migrate.js";
 
@@ -27,6 +28,10 @@ export async function startServer(
 ): Promise<RunningServer> {
   const db = openDatabase(config.databasePath);
   migrateDatabase(db);
+  const checkpointer =
+    config.databasePath === ":memory:"
+      ? null
+      : startCheckpointer(db.$client, config.databasePath, logger);
   const services = createServices({
     config,
     db,
@@ -79,6 +84,7 @@ export async function startServer(
             }
           }, SHUTDOWN_GRACE_MS).unref();
         });
+        await checkpointer?.close();
         db.$client.close();
       })();
       return closing;

@@ -1,6 +1,6 @@
 import { and, desc, eq, lt, or, sql } from "drizzle-orm";
 import type { Db } from "./db.js";
-import { type StreamEventRow, type StreamRow, streamEvents, streams } from "./schema.js";
+import { type StreamEventRow, type StreamRow, streams } from "./schema.js";
 
 export type NewStreamRow = typeof streams.$inferInsert;
 
