@@ -60,4 +60,26 @@ describe("createLruCache", () => {
     expect(cache.get("a")).toBe(1);
     expect(cache.get("c")).toBe(3);
   });
+
+  it("never evicts an entry read within the last half of its capacity in writes", () => {
+    const cache = createLruCache<number, number>(100);
+    for (let key = 0; key < 100; key++) {
+      cache.set(key, key);
+    }
+    // Key 0 is the oldest and key 80 fairly new; both are read, then 100 more keys arrive in
+    // steps, each read again within 50 writes.
+    for (let next = 100; next < 200; next += 25) {
+      expect(cache.get(0)).toBe(0);
+      expect(cache.get(80)).toBe(80);
+      for (let key = next; key < next + 25; key++) {
+        cache.set(key, key);
+      }
+    }
+    expect(cache.get(0)).toBe(0);
+    expect(cache.get(80)).toBe(80);
+    // The entries never read went, oldest first: 100 slots hold 0, 80 and the newest 98.
+    expect(cache.get(1)).toBeUndefined();
+    expect(cache.get(101)).toBeUndefined();
+    expect(cache.get(199)).toBe(199);
+  });
 });
