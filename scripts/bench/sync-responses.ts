@@ -7,10 +7,12 @@ import { buildFerry, startFerry } from "./lib/ferry-server.js";
 import { finishBenchmark } from "./lib/finish.js";
 import {
   findLoadProblems,
+  type InterleavedSummary,
   type LoadRequest,
   type LoadSummary,
   readLoadSeconds,
-  runLoad,
+  roundSecondsFor,
+  runInterleavedLoad,
 } from "./lib/load.js";
 import { PROFILES_DIR } from "./lib/paths.js";
 import { type Check, describeMachine, fixed, formatMachine, formatTable } from "./lib/report.js";
@@ -20,6 +22,10 @@ import { type Check, describeMachine, fixed, formatMachine, formatTable } from "
  * Hono endpoint on the same machine in the same run, so the ratio cancels out machine speed.
  * Targets: ferry reaches at least 0.35 of the bare requests/s, with p99 under 20 ms.
  *
+ * The two take turns (ROUNDS rounds, see runInterleavedLoad): on a shared host the speed
+ * available drifts by tens of percent within a minute, and back-to-back runs would put that
+ * drift into the ratio. The ratio is ferry's requests over bare's, over all rounds.
+ *
  * BENCH_CPU_PROF=1 also runs ferry under `node --cpu-prof` and prints its top self-time functions
  * (the profiler costs some throughput, so judge the targets on a run without it).
  */
@@ -28,6 +34,7 @@ const NAME = "sync-responses";
 const CONNECTIONS = 32;
 const MIN_RATIO = 0.35;
 const MAX_P99_MS = 20;
+const ROUNDS = 5;
 
 const QUESTIONS = [
   "What is the capital of France?",
@@ -64,17 +71,26 @@ export const syncResponses: Benchmark = {
     );
 
     await buildFerry();
-    const bare = await measure(startBareHono, seconds, isBareReply);
     const profileDir = path.join(PROFILES_DIR, NAME);
     if (isProfiling) {
       await rm(profileDir, { recursive: true, force: true });
     }
-    const ferry = await measure(
-      () =>
-        startFerry({ nodeArgs: isProfiling ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [] }),
+    const [bare, ferry] = await measureInTurns(
+      [
+        { start: startBareHono, isExpectedReply: isBareReply },
+        {
+          start: () =>
+            startFerry({
+              nodeArgs: isProfiling ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [],
+            }),
+          isExpectedReply: isCompletedResponse,
+        },
+      ],
       seconds,
-      isCompletedResponse,
     );
+    if (bare === undefined || ferry === undefined) {
+      throw new Error("expected a summary for each target");
+    }
 
     const ratio = ferry.requestsPerSecond / bare.requestsPerSecond;
     const problems = [...findLoadProblems("bare-hono", bare), ...findLoadProblems("ferry", ferry)];
@@ -106,14 +122,34 @@ export const syncResponses: Benchmark = {
         [row("bare-hono", bare), row("ferry", ferry)],
       ),
     );
-    console.log(`\nratio ferry/bare: ${fixed(ratio, 3)}`);
+    console.log("");
+    console.log(
+      formatTable(
+        ["round", "bare req/s", "ferry req/s", "ratio"],
+        bare.roundRequestsPerSecond.map((bareRate, index) => {
+          const ferryRate = ferry.roundRequestsPerSecond[index] ?? 0;
+          return [
+            String(index + 1),
+            fixed(bareRate, 0),
+            fixed(ferryRate, 0),
+            fixed(bareRate > 0 ? ferryRate / bareRate : 0, 3),
+          ];
+        }),
+      ),
+    );
+    console.log(`\nratio ferry/bare (all rounds): ${fixed(ratio, 3)}`);
     await finishBenchmark(NAME, {
       checks,
       problems,
       profileDir: isProfiling ? profileDir : null,
       result: {
         machine,
-        load: { connections: CONNECTIONS, ...seconds, requestVariants: REQUESTS.length },
+        load: {
+          connections: CONNECTIONS,
+          ...seconds,
+          rounds: ROUNDS,
+          requestVariants: REQUESTS.length,
+        },
         isProfiling,
         targets: { minRatio: MIN_RATIO, maxP99Ms: MAX_P99_MS },
         bare,
@@ -128,28 +164,44 @@ export const syncResponses: Benchmark = {
   },
 };
 
+interface Target {
+  readonly start: () => Promise<ChildServer>;
+  /** A fast wrong answer is not throughput: each target must first answer a real request right. */
+  readonly isExpectedReply: (body: unknown) => boolean;
+}
+
 /**
- * Starts one target, checks that it answers a real request correctly (a fast wrong answer is not
- * throughput), loads it, and always stops it, so only one server competes for the CPU at a time.
+ * Starts every target, probes each, loads them in turns, and always stops them. Only the target
+ * being loaded does any work; the other sits idle on its port.
  */
-async function measure(
-  start: () => Promise<ChildServer>,
+async function measureInTurns(
+  targets: readonly Target[],
   seconds: { warmupSeconds: number; durationSeconds: number },
-  isExpectedReply: (body: unknown) => boolean,
-): Promise<LoadSummary> {
-  const server = await start();
+): Promise<InterleavedSummary[]> {
+  const servers: ChildServer[] = [];
   try {
-    await probe(server, isExpectedReply);
-    console.log(`measuring ${server.name} (pid ${server.pid}) at ${server.url} ...`);
-    return await runLoad({
-      url: server.url,
-      connections: CONNECTIONS,
-      ...seconds,
-      requests: REQUESTS,
-      headers: HEADERS,
-    });
+    for (const target of targets) {
+      const server = await target.start();
+      servers.push(server);
+      await probe(server, target.isExpectedReply);
+      console.log(`started ${server.name} (pid ${server.pid}) at ${server.url}`);
+    }
+    console.log(
+      `measuring in ${ROUNDS} rounds of ${roundSecondsFor({ ...seconds, rounds: ROUNDS })} s per target ...`,
+    );
+    return await runInterleavedLoad(
+      servers.map((server) => server.url),
+      {
+        connections: CONNECTIONS,
+        ...seconds,
+        rounds: ROUNDS,
+        settleMs: 1000,
+        requests: REQUESTS,
+        headers: HEADERS,
+      },
+    );
   } finally {
-    await server.stop();
+    await Promise.all(servers.map((server) => server.stop()));
   }
 }
 

@@ -1,5 +1,6 @@
 import autocannon from "autocannon";
 import { createLatencyRecorder, type LatencyRecorder } from "./latency-recorder.js";
+import { sleep } from "./sleep.js";
 
 /**
  * Closed-loop HTTP load with autocannon: `connections` keep-alive connections, each sending its
@@ -42,6 +43,84 @@ export async function runLoad(options: LoadOptions): Promise<LoadSummary> {
   }
   const latencies = createLatencyRecorder();
   return summarize(await fire(options, options.durationSeconds, latencies), latencies);
+}
+
+export interface InterleavedLoadOptions extends Omit<LoadOptions, "url"> {
+  /**
+   * Each target's measured time is split into this many rounds, the targets taking turns.
+   * autocannon runs whole seconds, so a round lasts durationSeconds/rounds rounded (at least 1).
+   */
+  readonly rounds: number;
+  /**
+   * Pause before each turn, so work a target left behind (a WAL checkpoint, a GC) finishes
+   * before the next target is measured instead of slowing it.
+   */
+  readonly settleMs: number;
+}
+
+/** One target's summary over every round, and its requests/s in each round. */
+export interface InterleavedSummary extends LoadSummary {
+  readonly roundRequestsPerSecond: readonly number[];
+}
+
+/**
+ * Loads several targets (all running, only one loaded at a time) in turns: warm-up for each, then
+ * `rounds` rounds in which each target gets durationSeconds/rounds. On a shared host the speed
+ * available drifts over a run; taking turns lets the drift fall on every target alike, where
+ * back-to-back runs put all of it on whichever target ran second and skew their ratio.
+ */
+export async function runInterleavedLoad(
+  urls: readonly string[],
+  options: InterleavedLoadOptions,
+): Promise<InterleavedSummary[]> {
+  if (options.warmupSeconds > 0) {
+    for (const url of urls) {
+      await fire({ ...options, url }, options.warmupSeconds, createLatencyRecorder());
+    }
+  }
+  const roundSeconds = roundSecondsFor(options);
+  const perTarget = urls.map(() => ({
+    latencies: createLatencyRecorder(),
+    results: [] as autocannon.Result[],
+  }));
+  for (let round = 0; round < options.rounds; round += 1) {
+    for (const [index, url] of urls.entries()) {
+      await sleep(options.settleMs);
+      const target = perTarget[index];
+      if (target !== undefined) {
+        target.results.push(await fire({ ...options, url }, roundSeconds, target.latencies));
+      }
+    }
+  }
+  return perTarget.map(({ latencies, results }) => {
+    const sum = (pick: (result: autocannon.Result) => number) =>
+      results.reduce((total, result) => total + pick(result), 0);
+    const totalRequests = sum((result) => result.requests.total);
+    const durationSeconds = sum((result) => result.duration);
+    return {
+      requestsPerSecond: durationSeconds > 0 ? totalRequests / durationSeconds : 0,
+      roundRequestsPerSecond: results.map((result) =>
+        result.duration > 0 ? result.requests.total / result.duration : 0,
+      ),
+      latencyMs: {
+        p50: latencies.percentile(50),
+        p90: latencies.percentile(90),
+        p99: latencies.percentile(99),
+        max: latencies.max(),
+        mean: latencies.mean(),
+      },
+      totalRequests,
+      durationSeconds,
+      non2xx: sum((result) => result.non2xx),
+      errors: sum((result) => result.errors),
+      timeouts: sum((result) => result.timeouts),
+    };
+  });
+}
+
+/** Whole seconds per round (autocannon's duration is whole seconds). */
+export function roundSecondsFor(options: { durationSeconds: number; rounds: number }): number {
+  return Math.max(1, Math.round(options.durationSeconds / options.rounds));
 }
 
 // autocannon stops itself after `duration`; this only catches a run that never reports back.
