@@ -29,11 +29,10 @@ describe("responses", () => {
   });
 
   it("streams with create({stream: true}) and the responses.stream() helper", async () => {
-    const stream = await s.openai.responses.create({
-      model: "gpt-4o-mini",
-      input: "Stream me a reply",
-      stream: true,
-    });
+    const { data: stream, response: http } = await s.openai.responses
+      .create({ model: "gpt-4o-mini", input: "Stream me a reply", stream: true })
+      .withResponse();
+    expect(http.headers.get("x-request-id")).toMatch(/^req_/);
     const types: string[] = [];
     let text = "";
     let completedText = "";
