@@ -9,7 +9,7 @@ import { embeddingsRoutes } from "./http/embeddings.js";
 import { createErrorHandler } from "./http/errors.js";
 import { filesRoutes } from "./http/files.js";
 import { healthRoutes } from "./http/health.js";
-import { createLongPollLimiter, limitLongPolls } from "./http/long-poll-limit.js";
+import { createLongPollLimiter } from "./http/long-poll-limit.js";
 import { modelsRoutes } from "./http/models.js";
 import { createRateLimiter } from "./http/rate-limit.js";
 import { requestId } from "./http/request-id.js";
@@ -49,9 +49,6 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       }),
     }),
   );
-  v1.use(
-    limitLongPolls(createLongPollLimiter({ maxPerKey: config.limits.maxConcurrentLongPolls })),
-  );
   v1.route("/auth", authRoutes());
   // Uploads stream to disk under the files service's own limits (512 MB), so the files routes
   // come before the JSON body limit below, which applies only to routes mounted after it.
@@ -66,7 +63,13 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   v1.route("/chat/completions", chatCompletionsRoutes({ chat: services.chat, logger }));
   v1.route("/embeddings", embeddingsRoutes({ embeddings: services.embeddings }));
   v1.route("/models", modelsRoutes({ models: services.models }));
-  v1.route("/streams", streamsRoutes({ streams: services.streams }));
+  v1.route(
+    "/streams",
+    streamsRoutes({
+      streams: services.streams,
+      longPolls: createLongPollLimiter({ maxPerKey: config.limits.maxConcurrentLongPolls }),
+    }),
+  );
   app.route("/v1", v1);
   return app;
 }

@@ -1,12 +1,5 @@
-import type { Context, MiddlewareHandler } from "hono";
+import type { Context } from "hono";
 import { ApiError } from "../lib/api-error.js";
-
-declare module "hono" {
-  interface ContextVariableMap {
-    /** Set on /v1 by limitLongPolls(); read by acquireLongPoll(). */
-    longPollLimiter: LongPollLimiter | undefined;
-  }
-}
 
 /** Counts the long-polls each key holds open. */
 export interface LongPollLimiter {
@@ -48,25 +41,16 @@ export function createLongPollLimiter(options: { maxPerKey: number }): LongPollL
   };
 }
 
-/** Makes the limiter available to acquireLongPoll() on every request below it. */
-export function limitLongPolls(limiter: LongPollLimiter): MiddlewareHandler {
-  return async function longPollLimitMiddleware(c, next) {
-    c.set("longPollLimiter", limiter);
-    await next();
-  };
-}
-
 // Open mode has no key: every client shares one allowance.
 const OPEN_MODE_LIMIT_KEY = "open";
 
 /**
  * Takes one of the calling key's long-poll slots, for a request that will wait (wait_ms > 0).
  * Returns the release function, to call once when the wait ends however it ends (`finally`);
- * throws a 429 when the key already holds its maximum. Without limitLongPolls() above the
- * route (a route tested on its own) there is no limit.
+ * throws a 429 when the key already holds its maximum. Without a limiter (a route tested on its
+ * own) there is no limit.
  */
-export function acquireLongPoll(c: Context): () => void {
-  const limiter = c.get("longPollLimiter");
+export function acquireLongPoll(c: Context, limiter: LongPollLimiter | undefined): () => void {
   if (limiter === undefined) {
     return () => {};
   }

@@ -4,7 +4,7 @@ import type { StreamsService } from "../services/streams.js";
 import type { AppEnv } from "./app-env.js";
 import { whileClientConnected } from "./client-gone.js";
 import { readJsonBody, readQuery } from "./json-body.js";
-import { acquireLongPoll } from "./long-poll-limit.js";
+import { acquireLongPoll, type LongPollLimiter } from "./long-poll-limit.js";
 
 const CreateStreamSchema = z.strictObject({
   name: z.string().trim().min(1).max(256),
@@ -33,8 +33,12 @@ const EventsQuerySchema = z
     path: ["ending_before"],
   });
 
-export function streamsRoutes(deps: { streams: StreamsService }) {
-  const { streams } = deps;
+export function streamsRoutes(deps: {
+  streams: StreamsService;
+  /** Caps the long-polls each key holds open; omitted, no cap (a route tested on its own). */
+  longPolls?: LongPollLimiter;
+}) {
+  const { streams, longPolls } = deps;
   return new Hono<AppEnv>()
     .post("/", async (c) => {
       const request = await readJsonBody(c, CreateStreamSchema);
@@ -49,7 +53,7 @@ export function streamsRoutes(deps: { streams: StreamsService }) {
     .get("/:id/events", async (c) => {
       const query = readQuery(c, EventsQuerySchema);
       // Each key holds a bounded number of waiting requests; a wait costs a connection only.
-      const release = query.wait_ms > 0 ? acquireLongPoll(c) : () => {};
+      const release = query.wait_ms > 0 ? acquireLongPoll(c, longPolls) : () => {};
       try {
         return c.json(
           await whileClientConnected(c, (signal) =>

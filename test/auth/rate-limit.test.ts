@@ -4,11 +4,7 @@ import { parseApiKeysVariable } from "../../src/config.js";
 import type { AppEnv } from "../../src/http/app-env.js";
 import { authenticate } from "../../src/http/auth.js";
 import { createErrorHandler } from "../../src/http/errors.js";
-import {
-  acquireLongPoll,
-  createLongPollLimiter,
-  limitLongPolls,
-} from "../../src/http/long-poll-limit.js";
+import { acquireLongPoll, createLongPollLimiter } from "../../src/http/long-poll-limit.js";
 import { createRateLimiter, formatResetDuration } from "../../src/http/rate-limit.js";
 import type { Clock } from "../../src/lib/clock.js";
 import { createSilentLogger } from "../../src/lib/logger.js";
@@ -202,9 +198,9 @@ describe("long-poll limiting", () => {
       const app = new Hono<AppEnv>();
       app.onError(createErrorHandler(createSilentLogger()));
       app.use("/v1/*", authenticate({ apiKeys: world.t.services.apiKeys }));
-      app.use("/v1/*", limitLongPolls(createLongPollLimiter({ maxPerKey: 2 })));
+      const limiter = createLongPollLimiter({ maxPerKey: 2 });
       app.get("/v1/streams/:id/events", async (c) => {
-        const release = acquireLongPoll(c);
+        const release = acquireLongPoll(c, limiter);
         try {
           await new Promise<void>((resolve) => gates.push(resolve));
           return c.json({ object: "list", data: [] });
@@ -241,10 +237,10 @@ describe("long-poll limiting", () => {
     }
   });
 
-  it("does not limit when limitLongPolls is not installed", async () => {
+  it("does not limit without a limiter", async () => {
     const app = new Hono<AppEnv>();
     app.get("/poll", (c) => {
-      const releases = [acquireLongPoll(c), acquireLongPoll(c), acquireLongPoll(c)];
+      const releases = [1, 2, 3].map(() => acquireLongPoll(c, undefined));
       for (const release of releases) {
         release();
       }
