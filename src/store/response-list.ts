@@ -1,4 +1,4 @@
-import { and, desc, eq, inArray, lt, lte, or } from "drizzle-orm";
+import { and, desc, eq, inArray, lt, lte, or, sql } from "drizzle-orm";
 import type { Db } from "./db.js";
 import { type ResponseRow, responses } from "./schema.js";
 
@@ -21,12 +21,17 @@ export function createResponseListStore(db: Db): ResponseListStore {
   return {
     list(projectId, options) {
       const { after } = options;
+      // Newest first: by created_at, then by rowid (insertion order) within a second, the order
+      // responses_project_time keeps its entries in, so a page is one walk down that index.
       const cursor =
         after === null
           ? undefined
           : or(
               lt(responses.createdAt, after.createdAt),
-              and(eq(responses.createdAt, after.createdAt), lt(responses.id, after.id)),
+              and(
+                eq(responses.createdAt, after.createdAt),
+                sql`${responses}.rowid < (SELECT rowid FROM ${responses} WHERE ${responses.id} = ${after.id})`,
+              ),
             );
       return db
         .select()
@@ -38,7 +43,7 @@ export function createResponseListStore(db: Db): ResponseListStore {
             cursor,
           ),
         )
-        .orderBy(desc(responses.createdAt), desc(responses.id))
+        .orderBy(desc(responses.createdAt), desc(sql`${responses}.rowid`))
         .limit(options.limit)
         .all();
     },

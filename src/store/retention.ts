@@ -87,7 +87,7 @@ export interface RetentionStore {
 export function createRetentionStore(db: Db): RetentionStore {
   const sqlite = db.$client;
 
-  // One project at a time through responses_project_created (project_id, created_at, id): the
+  // One project at a time through responses_project_time (project_id, created_at): the
   // recursive CTE finds the distinct projects in a few index seeks, and for each only the rows
   // created before the cutoff are read (a response cannot finish before it was created). A plain
   // scan would read the whole table, JSON columns and all, on every sweep.
