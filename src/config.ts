@@ -29,6 +29,8 @@ export const EnvSchema = z.object({
   FERRY_API_KEYS: z.string().optional(),
   /** Serve without API keys on a HOST other than loopback. */
   FERRY_ALLOW_OPEN: z.stringbool().default(false),
+  /** How far the JS heap may grow past its live size before a full GC (lib/heap-growth.ts). */
+  FERRY_HEAP_GROWING_PERCENT: z.coerce.number().int().min(0).max(400).default(50),
 });
 
 const ModelListSchema = z
@@ -192,6 +194,8 @@ export interface Config {
   readonly apiKeys: readonly ConfiguredApiKey[];
   /** FERRY_ALLOW_OPEN: run without keys even on a HOST other than loopback. */
   readonly allowOpen: boolean;
+  /** FERRY_HEAP_GROWING_PERCENT; 0 leaves V8's own heap growth. */
+  readonly heapGrowingPercent: number;
   /** null: no backends configured, the mock serves every model. */
   readonly backends: readonly BackendConfig[] | null;
   readonly executor: {
@@ -297,6 +301,7 @@ export function loadConfig(
     host: vars.HOST,
     apiKeys,
     allowOpen: vars.FERRY_ALLOW_OPEN,
+    heapGrowingPercent: vars.FERRY_HEAP_GROWING_PERCENT,
     configFile: vars.FERRY_CONFIG ?? null,
     logLevel: vars.FERRY_LOG_LEVEL,
     ...plain,

@@ -31,6 +31,7 @@ describe("loadConfig", () => {
     expect(config.databasePath).toBe(path.resolve("./data/ferry.db"));
     expect(config.logLevel).toBe("info");
     expect(config.mock).toEqual({ ttftMs: 0, tokensPerSecond: 0 });
+    expect(config.heapGrowingPercent).toBe(50);
     expect(Object.isFrozen(config)).toBe(true);
   });
 
@@ -40,12 +41,14 @@ describe("loadConfig", () => {
       HOST: "0.0.0.0",
       FERRY_DATA_DIR: "/tmp/x",
       FERRY_LOG_LEVEL: "debug",
+      FERRY_HEAP_GROWING_PERCENT: "0",
     });
     expect(config).toMatchObject({
       port: 9001,
       host: "0.0.0.0",
       dataDir: "/tmp/x",
       logLevel: "debug",
+      heapGrowingPercent: 0,
     });
   });
 
@@ -59,6 +62,8 @@ describe("loadConfig", () => {
     ["PORT", "80.5"],
     ["FERRY_LOG_LEVEL", "loud"],
     ["HOST", "   "],
+    ["FERRY_HEAP_GROWING_PERCENT", "-5"],
+    ["FERRY_HEAP_GROWING_PERCENT", "lots"],
   ])("names the variable when %s=%s is bad", (name, value) => {
     const err = configErrorOf(() => loadConfig({ [name]: value }));
     expect(err.issues[0]?.variable).toBe(name);

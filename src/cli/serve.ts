@@ -1,4 +1,5 @@
 import { type Config, ConfigError, loadConfig } from "../config.js";
+import { boundHeapGrowth } from "../lib/heap-growth.js";
 import { createLogger, type Logger } from "../lib/logger.js";
 import { startServer } from "../server.js";
 import { type AuthMode, decideAuthMode } from "../services/api-keys.js";
@@ -9,6 +10,7 @@ import { migrateDatabase } from "../store/migrate.js";
 /** `ferry serve`: start the server and stop it cleanly on SIGTERM / SIGINT. */
 export async function runServe(): Promise<void> {
   const config = loadConfigOrExit();
+  boundHeapGrowth(config.heapGrowingPercent);
   const logger = createLogger(config.logLevel);
   const authMode = decideAuthModeOrExit(config);
   const server = await startServer(config, logger);
