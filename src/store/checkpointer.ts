@@ -25,13 +25,19 @@ export interface Checkpointer {
 }
 
 export interface CheckpointerOptions {
-  /** How often the worker checkpoints. */
+  /** How often the worker checkpoints while there are writes. */
   readonly intervalMs: number;
+  /** The longest wait between checkpoints once nothing is being written. */
+  readonly idleIntervalMs: number;
   /** WAL pages (4 KiB each) at which the event loop checkpoints in line and the WAL rewinds. */
   readonly restartPages: number;
 }
 
-const DEFAULT_OPTIONS: CheckpointerOptions = { intervalMs: 50, restartPages: 8192 };
+const DEFAULT_OPTIONS: CheckpointerOptions = {
+  intervalMs: 50,
+  idleIntervalMs: 1000,
+  restartPages: 8192,
+};
 const WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024;
 const DEFAULT_AUTOCHECKPOINT_PAGES = 1000;
 
@@ -44,14 +50,22 @@ const db = new Database(workerData.databasePath, { fileMustExist: true });
 db.pragma("busy_timeout = 1000");
 const checkpoint = db.prepare("PRAGMA wal_checkpoint(PASSIVE)");
 let timer = null;
+let delayMs = workerData.intervalMs;
+let last = "";
 function run() {
+  let result = last;
   try {
-    checkpoint.run();
+    const row = checkpoint.get();
+    result = row.log + "/" + row.checkpointed;
   } catch (err) {
     // SQLITE_BUSY: another checkpoint (the event loop's backstop) is running; try next time.
     if (err.code !== "SQLITE_BUSY" && err.code !== "SQLITE_LOCKED") throw err;
   }
-  timer = setTimeout(run, workerData.intervalMs);
+  // Nothing written since the last pass: wait longer (an idle server stays idle), up to
+  // idleIntervalMs; any new write brings the interval straight back.
+  delayMs = result === last ? Math.min(delayMs * 2, workerData.idleIntervalMs) : workerData.intervalMs;
+  last = result;
+  timer = setTimeout(run, delayMs);
 }
 parentPort.on("message", (message) => {
   if (message === "stop") {
@@ -82,6 +96,7 @@ export function startCheckpointer(
       driverPath: createRequire(import.meta.url).resolve("better-sqlite3"),
       databasePath,
       intervalMs: options.intervalMs,
+      idleIntervalMs: options.idleIntervalMs,
     },
   });
   // The worker must not keep the process alive on its own.

@@ -44,6 +44,7 @@ describe("startCheckpointer", () => {
   it("copies committed pages into the database file from its own thread", async () => {
     const checkpointer = startCheckpointer(db.$client, databasePath, createSilentLogger(), {
       intervalMs: 10,
+      idleIntervalMs: 40,
       restartPages: 100_000,
     });
     try {
@@ -64,6 +65,7 @@ describe("startCheckpointer", () => {
   it("keeps the WAL bounded under writes that never pause", async () => {
     const checkpointer = startCheckpointer(db.$client, databasePath, createSilentLogger(), {
       intervalMs: 10,
+      idleIntervalMs: 40,
       restartPages: 200,
     });
     try {
