@@ -45,12 +45,21 @@ export async function startServer(
     logger.info({ removedUploads }, "deleted uploads left unfinished by a previous run");
   }
 
-  const server = await new Promise<ServerType>((resolve, reject) => {
-    const listening = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () =>
-      resolve(listening),
-    );
-    listening.once("error", reject);
-  });
+  let server: ServerType;
+  try {
+    server = await new Promise<ServerType>((resolve, reject) => {
+      const listening = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () =>
+        resolve(listening),
+      );
+      listening.once("error", reject);
+    });
+  } catch (err) {
+    // Not listening (the port is taken, say): nothing was started but the database and its
+    // checkpoint worker, and a caller that recovers must not inherit them.
+    await checkpointer?.close();
+    db.$client.close();
+    throw err;
+  }
   // Longer than the idle timeout of common clients (undici, Node's agent, load balancers), so a
   // client never reuses a connection at the moment the server closes it (ECONNRESET).
   if ("keepAliveTimeout" in server) {
