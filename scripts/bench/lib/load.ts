@@ -102,13 +102,7 @@ export async function runInterleavedLoad(
       roundRequestsPerSecond: results.map((result) =>
         result.duration > 0 ? result.requests.total / result.duration : 0,
       ),
-      latencyMs: {
-        p50: latencies.percentile(50),
-        p90: latencies.percentile(90),
-        p99: latencies.percentile(99),
-        max: latencies.max(),
-        mean: latencies.mean(),
-      },
+      latencyMs: latencySummary(latencies),
       totalRequests,
       durationSeconds,
       non2xx: sum((result) => result.non2xx),
@@ -164,17 +158,21 @@ function fire(
   });
 }
 
+function latencySummary(latencies: LatencyRecorder): LoadSummary["latencyMs"] {
+  return {
+    p50: latencies.percentile(50),
+    p90: latencies.percentile(90),
+    p99: latencies.percentile(99),
+    max: latencies.max(),
+    mean: latencies.mean(),
+  };
+}
+
 function summarize(result: autocannon.Result, latencies: LatencyRecorder): LoadSummary {
   return {
     // autocannon's mean of its per-second samples, the figure its own table prints.
     requestsPerSecond: result.requests.average,
-    latencyMs: {
-      p50: latencies.percentile(50),
-      p90: latencies.percentile(90),
-      p99: latencies.percentile(99),
-      max: latencies.max(),
-      mean: latencies.mean(),
-    },
+    latencyMs: latencySummary(latencies),
     totalRequests: result.requests.total,
     durationSeconds: result.duration,
     non2xx: result.non2xx,
