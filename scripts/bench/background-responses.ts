@@ -13,6 +13,7 @@ import {
 } from "./lib/latency-recorder.js";
 import { PROFILES_DIR } from "./lib/paths.js";
 import { readCpuSeconds } from "./lib/process-stats.js";
+import { QUESTIONS } from "./lib/questions.js";
 import { type Check, describeMachine, fixed, formatMachine, formatTable } from "./lib/report.js";
 import { sleep } from "./lib/sleep.js";
 
@@ -60,17 +61,6 @@ const STRAGGLER_CONCURRENCY = 8;
 const SAMPLE_TIMEOUT_MS = 10_000;
 
 const TERMINAL_STATUSES = new Set(["completed", "failed", "cancelled", "incomplete"]);
-
-const QUESTIONS = [
-  "What is the capital of France?",
-  "How do I reverse a list in Python?",
-  "Explain HTTP keep-alive in one sentence.",
-  "Give me three tips for writing clear commit messages.",
-  "Why is the sky blue?",
-  "What does a database index speed up?",
-  "Suggest a name for a small ferry company.",
-  "How long should I boil an egg?",
-];
 
 function inputFor(index: number): string {
   return `${QUESTIONS[index % QUESTIONS.length]} (#${index})`;

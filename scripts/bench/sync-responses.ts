@@ -15,6 +15,7 @@ import {
   runInterleavedLoad,
 } from "./lib/load.js";
 import { PROFILES_DIR } from "./lib/paths.js";
+import { QUESTIONS } from "./lib/questions.js";
 import { type Check, describeMachine, fixed, formatMachine, formatTable } from "./lib/report.js";
 
 /**
@@ -35,17 +36,6 @@ const CONNECTIONS = 32;
 const MIN_RATIO = 0.35;
 const MAX_P99_MS = 20;
 const ROUNDS = 5;
-
-const QUESTIONS = [
-  "What is the capital of France?",
-  "How do I reverse a list in Python?",
-  "Explain HTTP keep-alive in one sentence.",
-  "Give me three tips for writing clear commit messages.",
-  "Why is the sky blue?",
-  "What does a database index speed up?",
-  "Suggest a name for a small ferry company.",
-  "How long should I boil an egg?",
-];
 
 const REQUESTS: LoadRequest[] = QUESTIONS.map((input) => ({
   method: "POST",
