@@ -3,7 +3,8 @@
  * OpenAI OpenAPI spec (OpenAPI 3.1 → JSON Schema 2020-12, validated with Ajv 2020).
  *
  * The spec is parsed once per process and each component validator is compiled lazily and cached.
- * Spec location: $FERRY_OPENAPI_SPEC, else ../shared/openapi/openai-openapi.yml next to the repo.
+ * Spec location: $FERRY_OPENAPI_SPEC, else the copy kept in the repository,
+ * test/fixtures/openapi/openai-openapi.yml (see the README beside it for its version and source).
  */
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -216,7 +217,7 @@ function specPath(): string {
   if (override) {
     return override;
   }
-  return fileURLToPath(new URL("../../../shared/openapi/openai-openapi.yml", import.meta.url));
+  return fileURLToPath(new URL("../fixtures/openapi/openai-openapi.yml", import.meta.url));
 }
 
 interface Loaded {
