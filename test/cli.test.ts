@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -33,5 +33,40 @@ describe("ferry serve", () => {
     expect(health.headers.get("x-request-id")).toMatch(/^req_/);
     child.kill("SIGTERM");
     expect((await waitForExit(child)).code).toBe(0);
+  });
+
+  it("logs the backends it was configured with, not the default mock", async () => {
+    const dataDir = tempDataDir();
+    const configPath = path.join(dataDir, "ferry.json");
+    writeFileSync(
+      configPath,
+      JSON.stringify({
+        backends: [
+          {
+            name: "local-vllm",
+            type: "openai",
+            base_url: "http://127.0.0.1:9/v1",
+            models: ["qwen"],
+          },
+        ],
+      }),
+    );
+    const child = spawnFerry(["serve"], {
+      PORT: "0",
+      FERRY_DATA_DIR: dataDir,
+      FERRY_CONFIG: configPath,
+    });
+    const output = collectOutput(child);
+    await waitForListening(child);
+    child.kill("SIGTERM");
+    await waitForExit(child);
+    const listening = output
+      .text()
+      .split("\n")
+      .find((line) => line.includes("ferry listening on"));
+    expect(listening, output.text()).toBeDefined();
+    expect(JSON.parse(listening ?? "{}").backends).toEqual([
+      "local-vllm: openai at http://127.0.0.1:9/v1 (qwen)",
+    ]);
   });
 });

@@ -1,3 +1,4 @@
+import { describeBackends } from "../backends/describe-backends.js";
 import { type Config, ConfigError, loadConfig } from "../config.js";
 import { boundHeapGrowth } from "../lib/heap-growth.js";
 import { createLogger, type Logger } from "../lib/logger.js";
@@ -16,7 +17,7 @@ export async function runServe(): Promise<void> {
   const server = await startServer(config, logger);
   logAuthMode(logger, authMode, config);
   logger.info(
-    { url: server.url, dataDir: config.dataDir, backends: "mock (all models)" },
+    { url: server.url, dataDir: config.dataDir, backends: describeBackends(config.backends) },
     `ferry listening on ${server.url} (OpenAI base URL: ${server.url}/v1)`,
   );
   const shutdown = (signal: string) => {
