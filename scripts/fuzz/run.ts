@@ -10,6 +10,13 @@
  * any request got a 5xx, hung or lost its connection, or if the server stopped answering /health
  * or died. The seed is
  * printed; the same seed gives the same request N (ids aside), so a failure can be replayed.
+ *
+ * Then the heavy shapes (lib/heavy-shapes.ts; `--skip-heavy` leaves them out) run against a second
+ * server with the default retention: a 300 MB JSONL line, a 300 MB body, a 60 MB line in an
+ * uploaded batch file, maximal embeddings requests and a batch of them with its results, a long
+ * previous_response_id chain of 4 MB turns, an upload cut off half-way. The run fails if any of
+ * them gets a 5xx or a dropped connection, if the server logs an error, or if /health took more
+ * than 5 s to answer while they ran (one request stalled everyone).
  * Loopback only: nothing is sent anywhere else.
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -18,6 +25,7 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { startFerryChild } from "./lib/ferry-child.js";
 import { type FuzzRequest, generateRequest, type IdPools, listRoutes } from "./lib/generate.js";
+import { runHeavyShapes, STALL_LIMIT_MS } from "./lib/heavy-shapes.js";
 import { createRandom } from "./lib/random.js";
 
 const REQUEST_TIMEOUT_MS = 45_000; // above the longest legitimate wait (wait_ms <= 30 s)
@@ -43,6 +51,7 @@ const { values: args } = parseArgs({
     /** Retention of finished responses and batches, so the sweeper deletes while requests run. */
     "retention-seconds": { type: "string", default: "2" },
     "keep-data": { type: "boolean", default: false },
+    "skip-heavy": { type: "boolean", default: false },
     /** Print every request with its status and the start of its answer. */
     trace: { type: "boolean", default: false },
   },
@@ -350,4 +359,36 @@ console.log(
 // A dropped connection fails the run too: each one seen so far was a server bug (a crash, a
 // body stream opened and never read).
 const isFailed = failures.length > 0 || !isHealthyAtEnd || exitedEarly !== undefined;
-process.exit(isFailed ? 1 : 0);
+const isHeavyFailed = args["skip-heavy"] ? false : !(await runHeavyPhase());
+process.exit(isFailed || isHeavyFailed ? 1 : 0);
+
+/** The heavy shapes against a fresh server; true when every one held. */
+async function runHeavyPhase(): Promise<boolean> {
+  const heavyDir = mkdtempSync(path.join(tmpdir(), "ferry-fuzz-heavy-"));
+  console.log(`\nfuzz: heavy shapes, data dir ${heavyDir}`);
+  const heavyServer = await startFerryChild({ FERRY_DATA_DIR: heavyDir });
+  const report = await runHeavyShapes(heavyServer.url, (line) => console.log(line));
+  const diedWith = heavyServer.exitCode();
+  const isHealthy = diedWith === undefined;
+  const errorLines = [...heavyServer.errorLines];
+  await heavyServer.stop();
+  if (!args["keep-data"]) {
+    rmSync(heavyDir, { recursive: true, force: true });
+  }
+  const failed = report.outcomes.filter((outcome) => outcome.failure !== null);
+  for (const line of errorLines.slice(0, 10)) {
+    console.log(`heavy: the server logged: ${line.slice(0, 600)}`);
+  }
+  if (!isHealthy) {
+    console.log(
+      `heavy: the server DIED (${diedWith}); the end of its output:\n${heavyServer.outputTail()}`,
+    );
+  }
+  const isStalled = report.worstHealthMs > STALL_LIMIT_MS;
+  console.log(
+    `heavy: ${report.outcomes.length - failed.length}/${report.outcomes.length} shapes held; ` +
+      `slowest /health ${Math.round(report.worstHealthMs)} ms${isStalled ? " (STALLED)" : ""}; ` +
+      `${errorLines.length} error lines logged; server ${isHealthy ? "up" : "DIED"}`,
+  );
+  return failed.length === 0 && isHealthy && !isStalled && errorLines.length === 0;
+}

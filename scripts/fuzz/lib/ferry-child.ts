@@ -17,6 +17,8 @@ export interface FerryChild {
   readonly pid: number;
   /** Unhandled errors logged so far. */
   readonly errors: LoggedError[];
+  /** Every log line at level error or fatal so far (unhandled errors included). */
+  readonly errorLines: string[];
   /** The last few kB it printed (its crash report, if it crashed). */
   outputTail(): string;
   /** The exit code once it has exited, else undefined. */
@@ -48,6 +50,7 @@ export async function startFerryChild(env: Record<string, string>): Promise<Ferr
   process.once("exit", killOnExit);
 
   const errors: LoggedError[] = [];
+  const errorLines: string[] = [];
   let exitCode: number | null | undefined;
   const exited = new Promise<number | null>((resolve) => {
     child.once("exit", (code) => {
@@ -69,6 +72,9 @@ export async function startFerryChild(env: Record<string, string>): Promise<Ferr
       const listening = /ferry listening on (http:\/\/[^\s"]+)/.exec(line);
       if (listening?.[1] !== undefined) {
         onListening?.(listening[1]);
+      }
+      if (/^\{"level":(50|60)/.test(line)) {
+        errorLines.push(line.slice(0, 2000));
       }
       if (line.includes('"unhandled error"')) {
         try {
@@ -113,6 +119,7 @@ export async function startFerryChild(env: Record<string, string>): Promise<Ferr
     url,
     pid: child.pid,
     errors,
+    errorLines,
     exitCode: () => exitCode,
     outputTail: () => tail,
     async stop(graceMs = 10_000) {
