@@ -2,6 +2,7 @@ import { readdirSync } from "node:fs";
 import path from "node:path";
 import { pino } from "pino";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { createWorkStore } from "../../src/store/work-items.js";
 import { bearer } from "../auth/auth-helpers.js";
 import { mountSmallDisk, type SmallDisk, smallDiskUnavailable } from "../helpers/small-disk.js";
 import { createTestContext, type TestContext } from "../helpers/test-app.js";
@@ -104,6 +105,27 @@ describe.skipIf(smallDiskUnavailable !== null)(`a full data dir${SKIPPED}`, () =
   const count = (table: string) =>
     (t.db.$client.prepare(`SELECT COUNT(*) AS n FROM ${table}`).get() as { n: number }).n;
 
+  it("DELETE /v1/files/{id} answers 507 and keeps the file whole when the deletion cannot commit", async () => {
+    const { id } = await expectOk<{ id: string }>(upload(LINE));
+    fillDisk();
+
+    await expectStorageFull(t.app.request(`/v1/files/${id}`, { method: "DELETE" }), "SQLITE_FULL");
+    expect(count("files")).toBe(1);
+    await expectOk(t.app.request(`/v1/files/${id}`));
+    const content = await t.app.request(`/v1/files/${id}/content`);
+    expect(content.status).toBe(200);
+    expect(await content.text()).toBe(LINE);
+
+    disk.free();
+    expect(await expectOk(t.app.request(`/v1/files/${id}`, { method: "DELETE" }))).toEqual({
+      id,
+      object: "file",
+      deleted: true,
+    });
+    expect((await t.app.request(`/v1/files/${id}`)).status).toBe(404);
+    expect(storedBlobs()).toEqual([]);
+  });
+
   it("POST /v1/files answers 507 when the bytes do not fit, leaving no row and no bytes", async () => {
     fillDisk();
     await expectStorageFull(upload("x".repeat(64 * 1024), "user_data"), "ENOSPC");
@@ -166,6 +188,28 @@ describe.skipIf(smallDiskUnavailable !== null)(`a full data dir${SKIPPED}`, () =
     await expectOk(t.app.request(`/v1/responses/${created.id}`));
     await expectOk(t.post("/v1/responses", background));
     expect(count("responses")).toBe(2);
+  });
+
+  it("a write with RETURNING outside a transaction throws when its commit fails", () => {
+    const work = createWorkStore(t.db);
+    const subjectId = "resp_full";
+    const id = work.enqueue({
+      kind: "response",
+      subjectId,
+      projectId: "default",
+      lane: 0,
+      ownerKey: "default",
+      backend: "mock",
+      payload: {},
+      nowMs: 1,
+    });
+    fillDisk();
+    expect(() => work.cancelSubject(subjectId, 2)).toThrow("database or disk is full");
+    expect(work.find(id)?.status).toBe("queued");
+
+    disk.free();
+    expect(work.cancelSubject(subjectId, 2)).toBe(id);
+    expect(work.find(id)?.status).toBe("cancelled");
   });
 
   it("still serves reads for a stored key first used on a full disk", async () => {
