@@ -26,6 +26,8 @@ interface ErrorBody {
 const MB = 1024 * 1024;
 const DISK_BYTES = 4 * MB;
 const PAGE_BYTES = 4096;
+// Room for the database's three files and a test's few stored files, and quick to use up.
+const DISK_INODES = 64;
 const MODEL = "gpt-4o-mini";
 const LINE = `${JSON.stringify({
   custom_id: "a",
@@ -41,7 +43,7 @@ describe.skipIf(smallDiskUnavailable !== null)(`a full data dir${SKIPPED}`, () =
   let logLines: string[];
 
   beforeEach(() => {
-    disk = mountSmallDisk(DISK_BYTES);
+    disk = mountSmallDisk(DISK_BYTES, { inodes: DISK_INODES });
     logLines = [];
     t = createTestContext({
       config: { dataDir: disk.dir, databasePath: path.join(disk.dir, "ferry.db") },
@@ -144,6 +146,17 @@ describe.skipIf(smallDiskUnavailable !== null)(`a full data dir${SKIPPED}`, () =
     await expectStorageFull(upload(LINE), "SQLITE_FULL");
     expect(count("files")).toBe(0);
     expect(storedBlobs()).toEqual([]);
+
+    disk.free();
+    await expectOk(upload(LINE));
+    expect(count("files")).toBe(1);
+  });
+
+  it("POST /v1/files works again once space is freed when the files dir could not be made", async () => {
+    fillDisk();
+    // No inode left: not even the directory for uploads in progress can be created.
+    disk.fillInodes();
+    await expectStorageFull(upload(LINE), "ENOSPC");
 
     disk.free();
     await expectOk(upload(LINE));

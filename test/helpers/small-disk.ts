@@ -1,6 +1,7 @@
 import { execFileSync } from "node:child_process";
 import {
   closeSync,
+  mkdirSync,
   mkdtempSync,
   openSync,
   rmSync,
@@ -24,7 +25,12 @@ export interface SmallDisk {
    * pages, so afterwards any write that needs a new page fails, however small.
    */
   fill(): void;
-  /** Gives back `bytes` of the filler (whole pages), or all of it: the space is back. */
+  /**
+   * Creates empty files until no inode is left (ENOSPC too): for a disk mounted with `inodes`,
+   * where then no file or directory can be created, however small.
+   */
+  fillInodes(): void;
+  /** Gives back `bytes` of the filler (whole pages), or all of it, and every inode taken. */
   free(bytes?: number): void;
   /** Unmounts and removes the mount point. Close every file on the disk first. */
   remove(): void;
@@ -35,16 +41,17 @@ const FILLER = ".filler";
 /** Why no small disk can be mounted here, or null when it can. Probed once per test file. */
 export const smallDiskUnavailable: string | null = probe();
 
-/** Mounts a tmpfs of `sizeBytes` in a fresh temp dir. */
-export function mountSmallDisk(sizeBytes: number): SmallDisk {
+/** Mounts a tmpfs of `sizeBytes` (and at most `inodes` files and directories) in a temp dir. */
+export function mountSmallDisk(sizeBytes: number, options: { inodes?: number } = {}): SmallDisk {
   const dir = mkdtempSync(path.join(tmpdir(), "ferry-small-disk-"));
   try {
-    mount(dir, sizeBytes);
+    mount(dir, sizeBytes, options.inodes);
   } catch (err) {
     rmSync(dir, { recursive: true, force: true });
     throw err;
   }
   const filler = path.join(dir, FILLER);
+  const inodeFillers = path.join(dir, `${FILLER}-inodes`);
   return {
     dir,
     fill() {
@@ -62,9 +69,22 @@ export function mountSmallDisk(sizeBytes: number): SmallDisk {
         closeSync(fd);
       }
     },
+    fillInodes() {
+      try {
+        mkdirSync(inodeFillers);
+        for (let i = 0; ; i++) {
+          closeSync(openSync(path.join(inodeFillers, String(i)), "w"));
+        }
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "ENOSPC") {
+          throw err;
+        }
+      }
+    },
     free(bytes) {
       if (bytes === undefined) {
         rmSync(filler, { force: true });
+        rmSync(inodeFillers, { recursive: true, force: true });
       } else {
         truncateSync(filler, Math.max(0, statSync(filler).size - bytes));
       }
@@ -82,10 +102,10 @@ export function mountSmallDisk(sizeBytes: number): SmallDisk {
   };
 }
 
-function mount(dir: string, sizeBytes: number): void {
-  execFileSync("mount", ["-t", "tmpfs", "-o", `size=${sizeBytes}`, "tmpfs", dir], {
-    stdio: "pipe",
-  });
+function mount(dir: string, sizeBytes: number, inodes: number | undefined): void {
+  const options =
+    inodes === undefined ? `size=${sizeBytes}` : `size=${sizeBytes},nr_inodes=${inodes}`;
+  execFileSync("mount", ["-t", "tmpfs", "-o", options, "tmpfs", dir], { stdio: "pipe" });
 }
 
 function probe(): string | null {
