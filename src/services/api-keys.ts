@@ -103,7 +103,7 @@ export function createApiKeysService(deps: ApiKeysServiceDeps) {
   let openCheckedAtMs = Number.NEGATIVE_INFINITY;
   const cache = new Map<string, { identity: Identity; loadedAtMs: number }>();
 
-  /** A hint, so a full disk must not turn every request into an error: it is skipped then. */
+  /** last_used_at is a hint: on a full disk it is skipped rather than fail a request that reads. */
   function touch(id: string, nowSeconds: number): void {
     try {
       store.touch(id, nowSeconds);
