@@ -4,6 +4,7 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { BackendError } from "../backends/backend.js";
 import { ApiError, type ApiErrorOptions } from "../lib/api-error.js";
 import type { Logger } from "../lib/logger.js";
+import { isStorageFullError } from "../lib/storage-full.js";
 import type { AppEnv } from "./app-env.js";
 
 export function errorBody(message: string, options: ApiErrorOptions = {}) {
@@ -30,6 +31,11 @@ export function createErrorHandler(logger: Logger) {
         c,
         new ApiError(thrown.status as ContentfulStatusCode, thrown.message || "Bad request."),
       );
+    }
+    if (isStorageFullError(thrown)) {
+      // Not a bug, but the operator must hear of it: every write fails until space is freed.
+      logger.error({ err: thrown, requestId: c.get("requestId") }, "storage is full");
+      return renderError(c, ApiError.storageFull());
     }
     // Anything else is a bug: log it with the request id so it can be found, and say nothing
     // about internals to the client.

@@ -38,6 +38,19 @@ export class ApiError extends Error {
     return new ApiError(413, message, { headers: FINAL });
   }
 
+  /**
+   * The data dir is full. 507 is an HTTP 5xx, which the SDKs retry at once (and it will fail
+   * the same way until space is freed), so it says not to.
+   */
+  static storageFull(): ApiError {
+    return new ApiError(
+      507,
+      "The server's storage is full, so nothing was saved. Retry after the server's operator " +
+        "has freed disk space in its data directory.",
+      { type: "server_error", code: "insufficient_storage", headers: FINAL },
+    );
+  }
+
   /** A backend's failure as the client should see it: its status, type, code and message. */
   static fromBackend(err: BackendError): ApiError {
     const status = clientStatusFor(err);

@@ -12,6 +12,8 @@ import {
 } from "../contract/api-keys.js";
 import { ApiError } from "../lib/api-error.js";
 import { type Clock, unixSeconds } from "../lib/clock.js";
+import { coerceError } from "../lib/coerce-error.js";
+import { isStorageFullError } from "../lib/storage-full.js";
 import type { ApiKeyStore } from "../store/api-keys.js";
 import type { ApiKeyRow } from "../store/schema.js";
 
@@ -101,6 +103,18 @@ export function createApiKeysService(deps: ApiKeysServiceDeps) {
   let openCheckedAtMs = Number.NEGATIVE_INFINITY;
   const cache = new Map<string, { identity: Identity; loadedAtMs: number }>();
 
+  /** last_used_at is a hint: on a full disk it is skipped rather than fail a request that reads. */
+  function touch(id: string, nowSeconds: number): void {
+    try {
+      store.touch(id, nowSeconds);
+    } catch (thrown) {
+      const err = coerceError(thrown);
+      if (!isStorageFullError(err)) {
+        throw err;
+      }
+    }
+  }
+
   function loadStored(keyHash: string): Identity | null {
     const row = store.findActiveByHash(keyHash);
     if (row === undefined) {
@@ -108,7 +122,7 @@ export function createApiKeysService(deps: ApiKeysServiceDeps) {
     }
     const now = unixSeconds(clock);
     if (row.lastUsedAt === null || now - row.lastUsedAt >= TOUCH_INTERVAL_SECONDS) {
-      store.touch(row.id, now);
+      touch(row.id, now);
     }
     return {
       projectId: row.projectId,

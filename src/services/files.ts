@@ -255,7 +255,10 @@ export function createFilesService(deps: FilesServiceDeps) {
       return toPage(rows.map(toFileObject), hasMore);
     },
 
-    /** Deletes the row, then the bytes: a crash in between leaves bytes without a row, never the reverse. */
+    /**
+     * Deletes the row, then the bytes: a crash in between leaves bytes without a row, never the
+     * reverse. A deletion that could not commit (a full disk) throws before the bytes are touched.
+     */
     async delete(projectId: string, id: string): Promise<DeletedFile> {
       const row = store.delete(projectId, id);
       if (row === undefined) {

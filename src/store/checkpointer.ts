@@ -1,6 +1,7 @@
 import { createRequire } from "node:module";
 import { Worker } from "node:worker_threads";
 import type Database from "better-sqlite3";
+import { coerceError } from "../lib/coerce-error.js";
 import type { Logger } from "../lib/logger.js";
 
 /**
@@ -18,6 +19,10 @@ import type { Logger } from "../lib/logger.js";
  * in line, right after its own commit (nothing can be appended meanwhile), which finds almost
  * every page already copied, and the next write rewinds the WAL. journal_size_limit then trims
  * the file, so the WAL stays bounded under any load.
+ *
+ * A worker that dies (a full disk fails its checkpoint with SQLITE_FULL, say) is started again
+ * after a back-off that doubles with each death, up to `maxRestartDelayMs`, and starts over once
+ * a worker has checkpointed. Meanwhile the event loop's in-line checkpoints keep the WAL bounded.
  */
 export interface Checkpointer {
   /** Stops the worker; the database is left with the default in-line checkpoints. */
@@ -31,12 +36,25 @@ export interface CheckpointerOptions {
   readonly idleIntervalMs: number;
   /** WAL pages (4 KiB each) at which the event loop checkpoints in line and the WAL rewinds. */
   readonly restartPages: number;
+  /** The wait before a dead worker is started again; it doubles with each death in a row. */
+  readonly restartDelayMs: number;
+  readonly maxRestartDelayMs: number;
+  /** Runs `start` in `delayMs` and returns a cancel; tests pass their own to restart on cue. */
+  readonly schedule: (start: () => void, delayMs: number) => () => void;
 }
 
 const DEFAULT_OPTIONS: CheckpointerOptions = {
   intervalMs: 50,
   idleIntervalMs: 1000,
   restartPages: 8192,
+  restartDelayMs: 1000,
+  maxRestartDelayMs: 60_000,
+  schedule: (start, delayMs) => {
+    const timer = setTimeout(start, delayMs);
+    // A pending restart must not keep the process alive on its own either.
+    timer.unref();
+    return () => clearTimeout(timer);
+  },
 };
 const WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024;
 const DEFAULT_AUTOCHECKPOINT_PAGES = 1000;
@@ -52,6 +70,7 @@ const checkpoint = db.prepare("PRAGMA wal_checkpoint(PASSIVE)");
 let timer = null;
 let delayMs = workerData.intervalMs;
 let last = "";
+let isReady = false;
 function run() {
   let result = last;
   try {
@@ -59,7 +78,13 @@ function run() {
     result = row.log + "/" + row.checkpointed;
   } catch (err) {
     // SQLITE_BUSY: another checkpoint (the event loop's backstop) is running; try next time.
+    // Anything else (SQLITE_FULL) ends this worker; the main thread starts another later.
     if (err.code !== "SQLITE_BUSY" && err.code !== "SQLITE_LOCKED") throw err;
+  }
+  // Ready once a pass got through: a worker that cannot checkpoint never takes over.
+  if (!isReady) {
+    isReady = true;
+    parentPort.postMessage("ready");
   }
   // Nothing written since the last pass: wait longer (an idle server stays idle), up to
   // idleIntervalMs; any new write brings the interval straight back.
@@ -74,65 +99,104 @@ parentPort.on("message", (message) => {
     parentPort.close();
   }
 });
-parentPort.postMessage("ready");
 run();
 `;
 
 /**
  * Starts the worker for the database behind `client` (a file, in WAL mode). In-line checkpoints
- * stay at SQLite's default until the worker has opened its connection, and return to it if the
- * worker fails, so a failed worker costs speed, never WAL growth.
+ * stay at SQLite's default until a worker has checkpointed once, and return to it while no
+ * worker runs, so a failed worker costs speed, never WAL growth.
  */
 export function startCheckpointer(
   client: Database.Database,
   databasePath: string,
   logger: Logger,
-  options: CheckpointerOptions = DEFAULT_OPTIONS,
+  options: Partial<CheckpointerOptions> = {},
 ): Checkpointer {
+  const settings: CheckpointerOptions = { ...DEFAULT_OPTIONS, ...options };
   client.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`);
-  const worker = new Worker(WORKER_SOURCE, {
-    eval: true,
-    workerData: {
-      driverPath: createRequire(import.meta.url).resolve("better-sqlite3"),
-      databasePath,
-      intervalMs: options.intervalMs,
-      idleIntervalMs: options.idleIntervalMs,
-    },
-  });
-  // The worker must not keep the process alive on its own.
-  worker.unref();
   let isStopping = false;
+  let worker: Worker | null = null;
+  let exited: Promise<void> = Promise.resolve();
+  let cancelRestart: (() => void) | null = null;
+  let restartDelayMs = settings.restartDelayMs;
+
   const useInlineCheckpoints = () => {
     if (client.open) {
       client.pragma(`wal_autocheckpoint = ${DEFAULT_AUTOCHECKPOINT_PAGES}`);
     }
   };
-  worker.on("message", (message) => {
-    if (message === "ready" && !isStopping && client.open) {
-      client.pragma(`wal_autocheckpoint = ${options.restartPages}`);
+
+  function restartLater(err: Error | null, code: number | null): void {
+    worker = null;
+    if (isStopping || !client.open) {
+      return;
     }
-  });
-  worker.on("error", (err) => {
-    logger.error({ err }, "the checkpoint worker failed; checkpoints run in line from now on");
     useInlineCheckpoints();
-  });
-  const exited = new Promise<void>((resolve) =>
-    worker.once("exit", (code) => {
-      if (!isStopping) {
-        logger.error({ code }, "the checkpoint worker exited; checkpoints run in line from now on");
-        useInlineCheckpoints();
+    const delayMs = restartDelayMs;
+    restartDelayMs = Math.min(restartDelayMs * 2, settings.maxRestartDelayMs);
+    logger.error(
+      { err, code, restartInMs: delayMs },
+      "the checkpoint worker failed; checkpoints run in line until it is restarted",
+    );
+    cancelRestart = settings.schedule(start, delayMs);
+  }
+
+  function start(): void {
+    cancelRestart = null;
+    if (isStopping || !client.open) {
+      return;
+    }
+    let current: Worker;
+    try {
+      current = new Worker(WORKER_SOURCE, {
+        eval: true,
+        workerData: {
+          driverPath: createRequire(import.meta.url).resolve("better-sqlite3"),
+          databasePath,
+          intervalMs: settings.intervalMs,
+          idleIntervalMs: settings.idleIntervalMs,
+        },
+      });
+    } catch (thrown) {
+      // No thread to be had now (resource limits): the same as a worker that died at once.
+      restartLater(coerceError(thrown), null);
+      return;
+    }
+    // The worker must not keep the process alive on its own.
+    current.unref();
+    worker = current;
+    let failure: Error | null = null;
+    current.on("message", (message) => {
+      if (message === "ready" && !isStopping && client.open) {
+        client.pragma(`wal_autocheckpoint = ${settings.restartPages}`);
+        // It checkpointed: whatever stopped an earlier worker is over, and a new failure
+        // starts the back-off from the beginning.
+        restartDelayMs = settings.restartDelayMs;
       }
-      resolve();
-    }),
-  );
+    });
+    // 'error' (an uncaught exception in the worker) comes just before 'exit'.
+    current.on("error", (err) => {
+      failure = err;
+    });
+    exited = new Promise<void>((resolve) =>
+      current.once("exit", (code) => {
+        restartLater(failure, code);
+        resolve();
+      }),
+    );
+  }
+
+  start();
   return {
     async close() {
-      if (isStopping) {
-        return exited;
+      if (!isStopping) {
+        isStopping = true;
+        cancelRestart?.();
+        cancelRestart = null;
+        useInlineCheckpoints();
+        worker?.postMessage("stop");
       }
-      isStopping = true;
-      useInlineCheckpoints();
-      worker.postMessage("stop");
       await exited;
     },
   };

@@ -97,7 +97,12 @@ export function createFileBlobStore(dir: string): FileBlobStore {
 
   async function writeFrom(id: string, source: BlobSource, maxBytes: number): Promise<WrittenBlob> {
     const target = finalPath(id);
-    ready ??= mkdir(tempDir, { recursive: true });
+    // Made once, but a failure (no inode left on a full disk) is not remembered: the next upload
+    // tries again, so uploads work as soon as there is room.
+    ready ??= makeDirectory(tempDir).catch((thrown: unknown) => {
+      ready = null;
+      throw coerceError(thrown);
+    });
     await ready;
     const temp = path.join(tempDir, `${id}${TEMP_SUFFIX}`);
     const handle = await open(temp, "wx");
@@ -192,6 +197,26 @@ export function createFileBlobStore(dir: string): FileBlobStore {
       }
     },
   };
+}
+
+/**
+ * `mkdir -p`, a level at a time: Node 20's recursive mkdir reports a full disk (ENOSPC) as
+ * ENOENT, which would hide the cause from the client and the operator.
+ */
+async function makeDirectory(dir: string, isParentMade = false): Promise<void> {
+  try {
+    await mkdir(dir);
+  } catch (thrown) {
+    const err = coerceError(thrown) as NodeJS.ErrnoException;
+    if (err.code === "EEXIST") {
+      return;
+    }
+    if (err.code !== "ENOENT" || isParentMade) {
+      throw err;
+    }
+    await makeDirectory(path.dirname(dir));
+    await makeDirectory(dir, true);
+  }
 }
 
 /** Keeps an early 'error' of a Node stream from going unhandled; returns the release. */

@@ -73,11 +73,13 @@ export function createFileStore(db: Db): FileStore {
       return { rows: hasMore ? rows.slice(0, options.limit) : rows, hasMore };
     },
     delete(projectId, id) {
+      // all(), never get(): see "RETURNING" in db.ts. A failed commit must throw, or the caller
+      // deletes the bytes of a row that is still there.
       return db
         .delete(files)
         .where(and(eq(files.id, id), eq(files.projectId, projectId)))
         .returning()
-        .get();
+        .all()[0];
     },
     listExpired(nowSeconds, limit) {
       // No index on expires_at: the sweeper runs rarely and the table is small next to work_items.

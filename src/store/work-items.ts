@@ -267,8 +267,9 @@ export function createWorkStore(db: Db): WorkStore {
       return requeueExpiredStatement.run(nowMs).changes;
     },
     cancelSubject(subjectId, nowMs) {
-      const row = cancelStatement.get(nowMs, subjectId) as { id: number } | undefined;
-      return row?.id ?? null;
+      // all(), never get(): see "RETURNING" in db.ts.
+      const rows = cancelStatement.all(nowMs, subjectId) as { id: number }[];
+      return rows[0]?.id ?? null;
     },
     countQueuedByBackend() {
       const rows = queuedByBackend.all() as { backend: string; queued: number }[];

@@ -7,7 +7,7 @@ import { createBackendRouter } from "../../src/backends/create-backends.js";
 import { type Config, type ConfigOverrides, loadConfig } from "../../src/config.js";
 import type { AppEnv } from "../../src/http/app-env.js";
 import { type Clock, systemClock } from "../../src/lib/clock.js";
-import { createSilentLogger } from "../../src/lib/logger.js";
+import { createSilentLogger, type Logger } from "../../src/lib/logger.js";
 import { createServices, type Services } from "../../src/services/create-services.js";
 import { type Db, openDatabase } from "../../src/store/db.js";
 import { migrateDatabase } from "../../src/store/migrate.js";
@@ -29,9 +29,9 @@ export interface TestContext {
  * drive it with `runOnce()`. Retries back off for 1 ms, so failure paths stay fast.
  */
 export function createTestContext(
-  options: { config?: ConfigOverrides; clock?: Clock } = {},
+  options: { config?: ConfigOverrides; clock?: Clock; logger?: Logger } = {},
 ): TestContext {
-  // Stored files need a real directory; the database stays in memory.
+  // Stored files need a real directory; the database stays in memory unless a test names a file.
   const dataDir = mkdtempSync(path.join(tmpdir(), "ferry-test-"));
   const config = loadConfig(
     {},
@@ -42,9 +42,9 @@ export function createTestContext(
       retry: { baseDelayMs: 1, maxDelayMs: 5, ...options.config?.retry },
     },
   );
-  const db = openDatabase(":memory:");
+  const db = openDatabase(config.databasePath);
   migrateDatabase(db);
-  const logger = createSilentLogger();
+  const logger = options.logger ?? createSilentLogger();
   const services = createServices({
     config,
     db,
