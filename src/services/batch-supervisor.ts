@@ -6,7 +6,7 @@ import type { Logger } from "../lib/logger.js";
 import type { BatchLineStore } from "../store/batch-lines.js";
 import type { BatchStore } from "../store/batches.js";
 import type { BatchRow } from "../store/schema.js";
-import { validateBatchInput } from "./batch-validation.js";
+import { type BatchInputLimits, validateBatchInput } from "./batch-validation.js";
 import type { FilesService } from "./files.js";
 
 /** Output files are kept 30 days unless the batch says otherwise (OpenAI's default). */
@@ -24,6 +24,7 @@ export interface BatchSupervisorDeps {
   readonly clock: Clock;
   readonly logger: Logger;
   readonly pollMs: number;
+  readonly inputLimits: BatchInputLimits;
 }
 
 export interface BatchSupervisor {
@@ -103,7 +104,13 @@ export function createBatchSupervisor(deps: BatchSupervisorDeps): BatchSuperviso
     // A validation cut short by a crash left some held lines: start over.
     lines.deleteAll(batch.id);
     const result = await validateBatchInput(
-      { files, lines, router: deps.router, nowMs: () => clock.nowMs() },
+      {
+        files,
+        lines,
+        router: deps.router,
+        nowMs: () => clock.nowMs(),
+        limits: deps.inputLimits,
+      },
       batch,
     );
     const now = unixSeconds(clock);
