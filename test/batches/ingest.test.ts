@@ -122,6 +122,12 @@ describe("POST /v1/batches with a JSONL body: bounds and encoding", () => {
     expect(await expectError(declared, 413)).toContain("at most");
     const chunked = await postJsonl(streamed(bytes, 4096));
     expect(await expectError(chunked, 413)).toContain("at most");
+    // The same limit holds for a batch file uploaded through /v1/files.
+    const form = new FormData();
+    form.append("purpose", "batch");
+    form.append("file", new Blob([bytes]), "input.jsonl");
+    const uploaded = await t.app.request("/v1/files", { method: "POST", body: form });
+    expect(await expectError(uploaded, 413)).toContain("at most");
     expectNothingStored();
   });
 
