@@ -52,11 +52,16 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   v1.route("/auth", authRoutes());
   // Uploads stream to disk under the files service's own limits (512 MB), so the files routes
   // come before the JSON body limit below, which applies only to routes mounted after it.
-  v1.route("/files", filesRoutes({ files: services.files }));
+  v1.route("/files", filesRoutes({ files: services.files, logger }));
   // A JSONL body posted straight to /v1/batches streams to a file like an upload.
   v1.route(
     "/batches",
-    batchesRoutes({ batches: services.batches, maxJsonBodyBytes: config.limits.maxBodyBytes }),
+    batchesRoutes({
+      batches: services.batches,
+      maxJsonBodyBytes: config.limits.maxBodyBytes,
+      maxJsonlBodyBytes: config.batches.maxInputBytes,
+      logger,
+    }),
   );
   v1.use(limitBody(config.limits.maxBodyBytes));
   v1.route("/responses", responsesRoutes({ responses: services.responses, logger }));

@@ -70,6 +70,19 @@ export const BackendConfigSchema = z.discriminatedUnion("type", [
   OpenAIBackendSchema,
 ]);
 
+/** OpenAI's limit on a batch input file. */
+export const DEFAULT_MAX_BATCH_INPUT_BYTES = 200 * 1024 * 1024;
+/**
+ * A batch line is one request, held in memory whole while it is checked (its bytes, its text,
+ * its parsed JSON: several times its size), so it gets a bound of its own. 32 MiB is the largest
+ * JSON body the inference routes take by default (limits.max_body_bytes): a request that could
+ * be sent on its own can be sent in a batch. Without a bound, one line of a few hundred MB
+ * exhausts V8's string limit (about 512 MiB), or the heap long before that.
+ */
+export const DEFAULT_MAX_BATCH_LINE_BYTES = 32 * 1024 * 1024;
+/** Keeps a line's text well under V8's largest string (2^29 - 24 UTF-16 units). */
+const MAX_BATCH_LINE_BYTES = 256 * 1024 * 1024;
+
 /** Finished responses and batches are kept 24 hours by default (the OctoAI guide's promise). */
 const DEFAULT_RETENTION_SECONDS = 86_400;
 const RetentionSecondsSchema = z
@@ -144,8 +157,26 @@ export const FileConfigSchema = z.strictObject({
         .max(30 * 86_400)
         .nullable()
         .default(null),
+      /** Largest batch input: an uploaded batch file or a JSONL body (OpenAI: 200 MB). */
+      max_input_bytes: z
+        .number()
+        .int()
+        .min(1024)
+        .max(2 * 1024 * 1024 * 1024)
+        .default(DEFAULT_MAX_BATCH_INPUT_BYTES),
+      /** Longest line of a batch input; see DEFAULT_MAX_BATCH_LINE_BYTES. */
+      max_line_bytes: z
+        .number()
+        .int()
+        .min(1024)
+        .max(MAX_BATCH_LINE_BYTES)
+        .default(DEFAULT_MAX_BATCH_LINE_BYTES),
     })
-    .default({ window_seconds: null }),
+    .default({
+      window_seconds: null,
+      max_input_bytes: DEFAULT_MAX_BATCH_INPUT_BYTES,
+      max_line_bytes: DEFAULT_MAX_BATCH_LINE_BYTES,
+    }),
   retention: z
     .strictObject({
       /**
@@ -208,7 +239,13 @@ export interface Config {
     readonly baseDelayMs: number;
     readonly maxDelayMs: number;
   };
-  readonly batches: { readonly windowSecondsOverride: number | null };
+  readonly batches: {
+    readonly windowSecondsOverride: number | null;
+    /** Uploaded batch files and JSONL bodies of POST /v1/batches. */
+    readonly maxInputBytes: number;
+    /** Any one line of a batch input, its line ending excluded. */
+    readonly maxLineBytes: number;
+  };
   /** null: kept forever. Files follow their own expires_at whatever this says. */
   readonly retention: {
     readonly responsesSeconds: number | null;
@@ -325,7 +362,12 @@ export function loadConfig(
       commitBatchSize: file.executor.commit_batch_size,
       ...executor,
     }),
-    batches: Object.freeze({ windowSecondsOverride: file.batches.window_seconds, ...batches }),
+    batches: Object.freeze({
+      windowSecondsOverride: file.batches.window_seconds,
+      maxInputBytes: file.batches.max_input_bytes,
+      maxLineBytes: file.batches.max_line_bytes,
+      ...batches,
+    }),
     retention: Object.freeze({
       responsesSeconds: file.retention.responses_seconds || null,
       batchesSeconds: file.retention.batches_seconds || null,

@@ -6,7 +6,9 @@ import {
   CompletionWindowSchema,
   CreateBatchRequestSchema,
 } from "../contract/batches-request.js";
-import type { BatchesService } from "../services/batches.js";
+import { ApiError } from "../lib/api-error.js";
+import type { Logger } from "../lib/logger.js";
+import { type BatchesService, jsonlBodyTooLarge } from "../services/batches.js";
 import type { AppEnv } from "./app-env.js";
 import { limitBody } from "./body-limit.js";
 import { readJsonBody, readQuery } from "./json-body.js";
@@ -33,39 +35,65 @@ function contentTypeOf(header: string | undefined): string {
 }
 
 /**
- * A JSONL body streams to a file (bounded by the batch file limit); a JSON body is parsed in
- * memory, so it gets the same limit as every other JSON route. (limitBody, not hono's bodyLimit:
- * that one opens the body stream even when content-length decides, and a body stream opened
- * but never read, as when the body is refused for its content type, stalls the connection.)
+ * A JSONL body streams to a file, bounded by the batch input limit: a declared content-length
+ * past it is refused here, before any of it is read, and the service counts the bytes as they
+ * arrive. A JSON body is parsed in memory, so it gets the same limit as every other JSON route.
+ * (limitBody, not hono's bodyLimit: that one opens the body stream even when content-length
+ * decides, and a body stream opened but never read, as when the body is refused for its content
+ * type, stalls the connection.)
  */
-function limitJsonBodies(maxBytes: number): MiddlewareHandler<AppEnv> {
-  const limit = limitBody(
-    maxBytes,
-    `The request body is larger than the limit of ${maxBytes} bytes; send large batches as a file or a JSONL body.`,
+function limitBatchBodies(limits: {
+  maxJsonBodyBytes: number;
+  maxJsonlBodyBytes: number;
+}): MiddlewareHandler<AppEnv> {
+  const limitJson = limitBody(
+    limits.maxJsonBodyBytes,
+    `The request body is larger than the limit of ${limits.maxJsonBodyBytes} bytes; send large batches as a file or a JSONL body.`,
   );
-  return async function jsonBatchBodyLimit(c, next) {
+  return async function batchBodyLimit(c, next) {
     if (JSONL_TYPES.includes(contentTypeOf(c.req.header("content-type")))) {
+      const declaredBytes = Number.parseInt(c.req.header("content-length") ?? "", 10);
+      if (declaredBytes > limits.maxJsonlBodyBytes) {
+        throw jsonlBodyTooLarge(limits.maxJsonlBodyBytes);
+      }
       await next();
       return;
     }
-    return limit(c, next);
+    return limitJson(c, next);
   };
 }
 
-export function batchesRoutes(deps: { batches: BatchesService; maxJsonBodyBytes: number }) {
+export function batchesRoutes(deps: {
+  batches: BatchesService;
+  maxJsonBodyBytes: number;
+  maxJsonlBodyBytes: number;
+  logger: Logger;
+}) {
   const { batches } = deps;
   return new Hono<AppEnv>()
-    .post("/", limitJsonBodies(deps.maxJsonBodyBytes), async (c) => {
+    .post("/", limitBatchBodies(deps), async (c) => {
       const contentType = contentTypeOf(c.req.header("content-type"));
       if (JSONL_TYPES.includes(contentType)) {
         const query = readQuery(c, JsonlQuerySchema);
-        return c.json(
-          await batches.createFromJsonl(c.get("projectId"), c.req.raw.body, {
-            model: query.model,
-            endpoint: query.endpoint,
-            completionWindow: query.completion_window ?? query.window,
-          }),
-        );
+        try {
+          return c.json(
+            await batches.createFromJsonl(c.get("projectId"), c.req.raw.body, {
+              model: query.model,
+              endpoint: query.endpoint,
+              completionWindow: query.completion_window ?? query.window,
+            }),
+          );
+        } catch (thrown) {
+          // Refused before its end, the rest of the body goes unread and the connection closes.
+          c.header("connection", "close");
+          if (c.req.raw.signal.aborted && thrown instanceof ApiError) {
+            deps.logger.info(
+              { requestId: c.get("requestId") },
+              "the client closed the connection before the end of its JSONL body; nothing was stored",
+            );
+          }
+          throw thrown;
+        }
       }
       const request = await readJsonBody(c, CreateBatchRequestSchema);
       return c.json(await batches.create(c.get("projectId"), request));

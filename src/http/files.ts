@@ -1,6 +1,8 @@
 import { Readable } from "node:stream";
 import { Hono } from "hono";
 import { z } from "zod";
+import { ApiError } from "../lib/api-error.js";
+import type { Logger } from "../lib/logger.js";
 import { FILE_PURPOSES, type FilesService } from "../services/files.js";
 import type { AppEnv } from "./app-env.js";
 import { readQuery } from "./json-body.js";
@@ -13,7 +15,7 @@ const ListFilesQuerySchema = listQuerySchema({
 }).extend({ purpose: z.enum(FILE_PURPOSES).optional() });
 
 /** Mounted before the JSON body limit: uploads are limited by the files service (512 MB). */
-export function filesRoutes(deps: { files: FilesService }) {
+export function filesRoutes(deps: { files: FilesService; logger: Logger }) {
   const { files } = deps;
   return new Hono<AppEnv>()
     .post("/", async (c) => {
@@ -29,6 +31,12 @@ export function filesRoutes(deps: { files: FilesService }) {
         // the connection: say so, or a keep-alive client sends its next request down a socket
         // that is about to close ("other side closed").
         c.header("connection", "close");
+        if (c.req.raw.signal.aborted && thrown instanceof ApiError) {
+          deps.logger.info(
+            { requestId: c.get("requestId") },
+            "the client closed the connection before the end of its upload; nothing was stored",
+          );
+        }
         throw thrown;
       }
     })

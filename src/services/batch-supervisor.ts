@@ -6,7 +6,7 @@ import type { Logger } from "../lib/logger.js";
 import type { BatchLineStore } from "../store/batch-lines.js";
 import type { BatchStore } from "../store/batches.js";
 import type { BatchRow } from "../store/schema.js";
-import { validateBatchInput } from "./batch-validation.js";
+import { type BatchInputLimits, validateBatchInput } from "./batch-validation.js";
 import type { FilesService } from "./files.js";
 
 /** Output files are kept 30 days unless the batch says otherwise (OpenAI's default). */
@@ -24,6 +24,7 @@ export interface BatchSupervisorDeps {
   readonly clock: Clock;
   readonly logger: Logger;
   readonly pollMs: number;
+  readonly inputLimits: BatchInputLimits;
 }
 
 export interface BatchSupervisor {
@@ -92,6 +93,7 @@ export function createBatchSupervisor(deps: BatchSupervisorDeps): BatchSuperviso
       case "finalizing":
         return finalize(batch.id, "completed");
       case "cancelling":
+        dropUncountedLines(batch);
         stopLines(batch.id);
         return finalize(batch.id, "cancelled");
       default:
@@ -103,7 +105,13 @@ export function createBatchSupervisor(deps: BatchSupervisorDeps): BatchSuperviso
     // A validation cut short by a crash left some held lines: start over.
     lines.deleteAll(batch.id);
     const result = await validateBatchInput(
-      { files, lines, router: deps.router, nowMs: () => clock.nowMs() },
+      {
+        files,
+        lines,
+        router: deps.router,
+        nowMs: () => clock.nowMs(),
+        limits: deps.inputLimits,
+      },
       batch,
     );
     const now = unixSeconds(clock);
@@ -113,6 +121,10 @@ export function createBatchSupervisor(deps: BatchSupervisorDeps): BatchSuperviso
         batches.failValidation(batch.id, result.errors, now);
       } else if (batches.startRunning(batch.id, result.total, result.model, now)) {
         lines.releaseHeld(batch.id);
+      } else {
+        // Cancelled while it was being validated: its lines were never counted (total stays
+        // 0), so they go, rather than be counted as failed when the batch ends.
+        lines.deleteAll(batch.id);
       }
     });
     deps.executor.wake();
@@ -122,7 +134,19 @@ export function createBatchSupervisor(deps: BatchSupervisorDeps): BatchSuperviso
     }
   }
 
+  /**
+   * A batch that never started running has no counted lines, only held ones that a validation
+   * cut short by a crash left behind: they go, so that request_counts add up (total 0, as
+   * OpenAI reports a batch that ends before its lines were counted).
+   */
+  function dropUncountedLines(batch: BatchRow) {
+    if (batch.inProgressAt === null) {
+      lines.deleteAll(batch.id);
+    }
+  }
+
   async function expire(batch: BatchRow): Promise<void> {
+    dropUncountedLines(batch);
     batches.markExpired(batch.id, unixSeconds(clock));
     stopLines(batch.id);
     await finalize(batch.id, "expired");

@@ -3,7 +3,6 @@ import {
   BATCH_ENDPOINTS,
   type BatchEndpoint,
   BatchInputLineSchema,
-  MAX_BATCH_INPUT_BYTES,
   MAX_BATCH_LINES,
 } from "../contract/batches-request.js";
 import { ApiError, apiErrorFromZod } from "../lib/api-error.js";
@@ -23,17 +22,31 @@ export type ValidationResult =
   | { readonly ok: true; readonly total: number; readonly model: string | null }
   | { readonly ok: false; readonly errors: BatchErrorEntry[] };
 
+/** The bounds of a batch input (config `batches.max_input_bytes`, `batches.max_line_bytes`). */
+export interface BatchInputLimits {
+  readonly maxInputBytes: number;
+  readonly maxLineBytes: number;
+}
+
 /**
  * Reads a batch's input file line by line, as OpenAI validates it, and inserts each valid line as
  * a held work item in chunked transactions (memory stays flat however large the file). Checks:
- * JSON, custom_id (present, unique in the batch), method POST, url equal to the batch endpoint,
- * a body the endpoint accepts, one model for the whole file, at most 50,000 lines and 200 MB.
- * All or nothing: with any error, the caller deletes the held lines and fails the batch.
+ * UTF-8 JSON within the line limit, custom_id (present, unique in the batch), method POST, url
+ * equal to the batch endpoint, a body the endpoint accepts, one model for the whole file, at
+ * most 50,000 lines and the input limit. All or nothing: with any error, the caller deletes the
+ * held lines and fails the batch.
  */
 export async function validateBatchInput(
-  deps: { files: FilesService; lines: BatchLineStore; router: Router; nowMs: () => number },
+  deps: {
+    files: FilesService;
+    lines: BatchLineStore;
+    router: Router;
+    nowMs: () => number;
+    limits: BatchInputLimits;
+  },
   batch: BatchRow,
 ): Promise<ValidationResult> {
+  const { maxInputBytes, maxLineBytes } = deps.limits;
   const errors: BatchErrorEntry[] = [];
   let omitted = 0;
   const report = (
@@ -70,13 +83,13 @@ export async function validateBatchInput(
     }
     throw thrown;
   }
-  if (file.bytes > MAX_BATCH_INPUT_BYTES) {
+  if (file.bytes > maxInputBytes) {
     return {
       ok: false,
       errors: [
         {
           code: "file_too_large",
-          message: `The input file is ${file.bytes} bytes; a batch takes at most ${MAX_BATCH_INPUT_BYTES}.`,
+          message: `The input file is ${file.bytes} bytes; a batch takes at most ${maxInputBytes}.`,
           param: "input_file_id",
           line: null,
         },
@@ -114,8 +127,10 @@ export async function validateBatchInput(
     chunk = [];
   };
 
-  for await (const { line, text } of deps.files.readLines(batch.projectId, batch.inputFileId)) {
-    if (text.trim() === "") {
+  const input = deps.files.readLines(batch.projectId, batch.inputFileId, { maxLineBytes });
+  for await (const entry of input) {
+    const { line } = entry;
+    if (entry.problem === undefined && entry.text.trim() === "") {
       continue;
     }
     count++;
@@ -127,6 +142,23 @@ export async function validateBatchInput(
       );
       break;
     }
+    if (entry.problem === "too_long") {
+      report(
+        "line_too_long",
+        `This line is longer than ${maxLineBytes} bytes, the most a batch line may have; send large inputs as separate, smaller requests.`,
+        line,
+      );
+      continue;
+    }
+    if (entry.problem !== undefined) {
+      report(
+        "invalid_json_line",
+        "This line is not valid UTF-8; JSON lines must be encoded as UTF-8.",
+        line,
+      );
+      continue;
+    }
+    const { text } = entry;
     let json: unknown;
     try {
       json = JSON.parse(text);

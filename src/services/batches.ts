@@ -1,15 +1,16 @@
-import { createInterface } from "node:readline";
-import { Readable } from "node:stream";
 import type { BatchEndpoint, CreateBatchRequest } from "../contract/batches-request.js";
 import { ApiError } from "../lib/api-error.js";
 import { type Clock, unixSeconds } from "../lib/clock.js";
+import { coerceError } from "../lib/coerce-error.js";
 import { newId } from "../lib/ids.js";
 import { isJsonNestedDeeperThan } from "../lib/json-depth.js";
+import { splitLines } from "../lib/split-lines.js";
 import type { BatchLineStore } from "../store/batch-lines.js";
 import type { BatchStore } from "../store/batches.js";
 import type { BatchRow } from "../store/schema.js";
 import { type BatchObject, toBatchObject } from "./batch-object.js";
 import type { BatchSupervisor } from "./batch-supervisor.js";
+import type { BatchInputLimits } from "./batch-validation.js";
 import type { FilesService } from "./files.js";
 import { type Page, toPage } from "./paginate.js";
 
@@ -23,6 +24,15 @@ export interface BatchesServiceDeps {
   readonly clock: Clock;
   /** Replaces the length of every completion window (tests and demos); null keeps OpenAI's. */
   readonly windowSecondsOverride: number | null;
+  /** Bounds a JSONL body as a batch input file is bounded. */
+  readonly inputLimits: BatchInputLimits;
+}
+
+/** The 413 for a JSONL body past the batch input limit, declared or counted. */
+export function jsonlBodyTooLarge(maxBytes: number): ApiError {
+  return ApiError.tooLarge(
+    `A batch input may be at most ${maxBytes} bytes, and this JSONL body is larger; split the batch into several.`,
+  );
 }
 
 /** Query of a raw JSONL `POST /v1/batches`: what JSON bodies carry in fields. */
@@ -153,7 +163,9 @@ export function createBatchesService(deps: BatchesServiceDeps) {
      * `POST /v1/batches` with a JSONL body (the native upload): streamed to an input file as it
      * arrives. OpenAI-style lines keep their url; content-only lines (`{"content": …}`) become
      * chat requests for `?model=`, as the seed SDK's parser does. Lines in neither form are kept
-     * as they are, for validation to report with their line numbers.
+     * as they are, for validation to report with their line numbers. A body over the batch
+     * input limit is a 413; a line over the line limit, or not UTF-8, a 400 naming it; a body
+     * that cannot be read to its end (the client went away), a 400. None leaves anything stored.
      */
     async createFromJsonl(
       projectId: string,
@@ -163,17 +175,63 @@ export function createBatchesService(deps: BatchesServiceDeps) {
       if (body === null) {
         throw ApiError.invalid(null, "The request body is empty; send one JSON request per line.");
       }
+      const { maxInputBytes, maxLineBytes } = deps.inputLimits;
       let endpoint = options.endpoint;
       let lineNumber = 0;
       let sawContentLine = false;
+      // Read by hand rather than through a node stream: a failed read rejects here, in the
+      // request's own promise chain, and can never surface as an uncaught stream error.
+      async function* received(source: ReadableStream<Uint8Array>) {
+        const reader = source.getReader();
+        let bytes = 0;
+        try {
+          for (;;) {
+            const next = await reader.read().catch((thrown: unknown) => {
+              throw ApiError.invalid(
+                null,
+                `The JSONL body could not be read to its end (${coerceError(thrown).message}); send the whole body.`,
+              );
+            });
+            if (next.done) {
+              return;
+            }
+            bytes += next.value.byteLength;
+            if (bytes > maxInputBytes) {
+              throw jsonlBodyTooLarge(maxInputBytes);
+            }
+            yield next.value;
+          }
+        } finally {
+          // Released, not cancelled: cancelling would reset the connection before the answer.
+          reader.releaseLock();
+        }
+      }
+      const lineTooLong = (line: number) =>
+        ApiError.invalid(
+          null,
+          `Line ${line} of the JSONL body is longer than ${maxLineBytes} bytes, the most a batch line may have; send one request per line, each within the limit.`,
+          "line_too_long",
+        );
       async function* content() {
-        const reader = createInterface({
-          input: Readable.fromWeb(body as import("node:stream/web").ReadableStream),
-          crlfDelay: Number.POSITIVE_INFINITY,
-        });
-        for await (const text of reader) {
-          lineNumber++;
-          yield `${normalizeJsonlLine(text, lineNumber)}\n`;
+        for await (const entry of splitLines(received(body as ReadableStream<Uint8Array>), {
+          maxLineBytes,
+        })) {
+          lineNumber = entry.line;
+          if (entry.problem === "too_long") {
+            throw lineTooLong(entry.line);
+          }
+          if (entry.problem !== undefined) {
+            throw ApiError.invalid(
+              null,
+              `Line ${entry.line} of the JSONL body is not valid UTF-8; send JSONL encoded as UTF-8.`,
+            );
+          }
+          const line = normalizeJsonlLine(entry.text, entry.line);
+          // A content-only line grows into a whole request; validation reads it with the same bound.
+          if (line.length > entry.text.length && Buffer.byteLength(line) > maxLineBytes) {
+            throw lineTooLong(entry.line);
+          }
+          yield `${line}\n`;
         }
       }
       const normalizeJsonlLine = (text: string, line: number): string => {
@@ -230,6 +288,7 @@ export function createBatchesService(deps: BatchesServiceDeps) {
         purpose: "batch",
         expiresAt: null,
         content: content(),
+        maxBytes: maxInputBytes,
       });
       if (endpoint === undefined) {
         await files.delete(projectId, file.id);

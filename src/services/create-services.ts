@@ -69,7 +69,12 @@ export function createServices(deps: ServicesDeps) {
   };
 
   const blobs = createFileBlobStore(path.join(config.dataDir, "files"));
-  const files = createFilesService({ store: createFileStore(db), blobs, clock });
+  const files = createFilesService({
+    store: createFileStore(db),
+    blobs,
+    clock,
+    limits: { maxBatchFileBytes: config.batches.maxInputBytes },
+  });
   const responses = createResponsesService({
     store: responseStore,
     events,
@@ -108,6 +113,7 @@ export function createServices(deps: ServicesDeps) {
     clock,
     logger,
     pollMs: config.executor.pollMs,
+    inputLimits: config.batches,
   });
 
   executor = createExecutor({
@@ -192,6 +198,7 @@ export function createServices(deps: ServicesDeps) {
       supervisor,
       clock,
       windowSecondsOverride: config.batches.windowSecondsOverride,
+      inputLimits: config.batches,
     }),
     models: createModelsService(router),
     apiKeys: createApiKeysService({

@@ -1,4 +1,3 @@
-import { createInterface } from "node:readline";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { ReadableStream as WebReadableStream } from "node:stream/web";
@@ -7,6 +6,7 @@ import { ApiError } from "../lib/api-error.js";
 import { type Clock, unixSeconds } from "../lib/clock.js";
 import { coerceError } from "../lib/coerce-error.js";
 import { newId } from "../lib/ids.js";
+import { type SplitLine, splitLines } from "../lib/split-lines.js";
 import {
   BlobSourceError,
   type FileBlobStore,
@@ -102,17 +102,16 @@ export interface GeneratedFile {
   /** Unix seconds, or null for never. */
   readonly expiresAt: number | null;
   readonly content: AsyncIterable<string | Uint8Array>;
+  /** Refuses content past this many bytes with a 413 (a batch input); none by default. */
+  readonly maxBytes?: number;
 }
 
 export interface FileListQuery extends PageQuery {
   readonly purpose?: string | undefined;
 }
 
-export interface FileLine {
-  /** 1-based. */
-  readonly line: number;
-  readonly text: string;
-}
+/** A line's text, or why it has none (longer than the limit, not UTF-8). */
+export type FileLine = SplitLine;
 
 export type FilesService = ReturnType<typeof createFilesService>;
 
@@ -204,16 +203,22 @@ export function createFilesService(deps: FilesServiceDeps) {
     },
 
     /**
-     * Stores a file ferry generates (batch output and error files), written as `content` yields
-     * it, with the same atomic write as uploads. No size limit applies.
+     * Stores a file ferry generates (batch output and error files, a JSONL body's input file),
+     * written as `content` yields it, with the same atomic write as uploads. No size limit
+     * applies unless `maxBytes` says so.
      */
     async createFromStream(projectId: string, file: GeneratedFile): Promise<FileObject> {
       const id = newId("file");
       let written: WrittenBlob;
       try {
-        written = await blobs.write(id, file.content, { maxBytes: Number.POSITIVE_INFINITY });
+        written = await blobs.write(id, file.content, {
+          maxBytes: file.maxBytes ?? Number.POSITIVE_INFINITY,
+        });
       } catch (thrown) {
         const err = coerceError(thrown);
+        if (err instanceof FileTooLargeError) {
+          throw tooLarge(file.purpose === "batch", err.maxBytes);
+        }
         // The generator's own error is what the caller wants to see.
         throw err instanceof BlobSourceError ? coerceError(err.cause) : err;
       }
@@ -280,21 +285,21 @@ export function createFilesService(deps: FilesServiceDeps) {
     /**
      * The file's lines as UTF-8 text, streamed: 1-based numbers, `\n` or `\r\n` endings removed,
      * blank lines included (a final newline does not make an extra empty line). A UTF-8 BOM
-     * before the first line is dropped. Throws the 404 at once, before iteration.
+     * before the first line is dropped. A line longer than `maxLineBytes` or not UTF-8 comes
+     * with its problem instead of its text, and is never held whole. Throws the 404 at once,
+     * before iteration.
      */
-    readLines(projectId: string, id: string): AsyncIterable<FileLine> {
+    readLines(
+      projectId: string,
+      id: string,
+      options: { readonly maxLineBytes: number },
+    ): AsyncIterable<FileLine> {
       const row = findOrThrow(projectId, id);
       return (async function* () {
         const input = await blobs.openRead(row.storagePath);
-        const reader = createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY });
-        let line = 0;
         try {
-          for await (const text of reader) {
-            line += 1;
-            yield { line, text: line === 1 && text.startsWith("\uFEFF") ? text.slice(1) : text };
-          }
+          yield* splitLines(input, options);
         } finally {
-          reader.close();
           input.destroy();
         }
       })();

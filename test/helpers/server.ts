@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import OpenAI from "openai";
 import { type ConfigOverrides, loadConfig } from "../../src/config.js";
-import { createSilentLogger } from "../../src/lib/logger.js";
+import { createSilentLogger, type Logger } from "../../src/lib/logger.js";
 import { type RunningServer, startServer } from "../../src/server.js";
 
 export interface TestServer {
@@ -18,11 +18,11 @@ export interface TestServer {
 
 /** The real server on a free loopback port, over a temp data dir (or the one given, to restart). */
 export async function startTestServer(
-  options: { dataDir?: string; config?: ConfigOverrides } = {},
+  options: { dataDir?: string; config?: ConfigOverrides; logger?: Logger } = {},
 ): Promise<TestServer> {
   const dataDir = options.dataDir ?? mkdtempSync(path.join(tmpdir(), "ferry-test-"));
   const config = loadConfig({}, { port: 0, host: "127.0.0.1", dataDir, ...options.config });
-  const server = await startServer(config, createSilentLogger());
+  const server = await startServer(config, options.logger ?? createSilentLogger());
   const openai = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: "sk-test", maxRetries: 0 });
   return {
     url: server.url,

@@ -11,7 +11,7 @@ import { createErrorHandler } from "../../src/http/errors.js";
 import { contentDisposition, filesRoutes } from "../../src/http/files.js";
 import type { Clock } from "../../src/lib/clock.js";
 import { createSilentLogger } from "../../src/lib/logger.js";
-import { createFilesService, type FileLimits } from "../../src/services/files.js";
+import { createFilesService, type FileLimits, type FileLine } from "../../src/services/files.js";
 import { BlobSourceError, createFileBlobStore } from "../../src/store/file-blobs.js";
 import { createFileStore } from "../../src/store/files.js";
 import { files as filesTable } from "../../src/store/schema.js";
@@ -144,7 +144,7 @@ function appWithLimits(limits: FileLimits): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   app.onError(createErrorHandler(createSilentLogger()));
   app.use(authenticate());
-  app.route("/v1/files", filesRoutes({ files }));
+  app.route("/v1/files", filesRoutes({ files, logger: createSilentLogger() }));
   return app;
 }
 
@@ -683,9 +683,9 @@ describe("files service", () => {
     yield* parts;
   }
 
-  async function collectLines(id: string): Promise<{ line: number; text: string }[]> {
-    const lines: { line: number; text: string }[] = [];
-    for await (const line of t.services.files.readLines("default", id)) {
+  async function collectLines(id: string): Promise<FileLine[]> {
+    const lines: FileLine[] = [];
+    for await (const line of t.services.files.readLines("default", id, { maxLineBytes: 1024 })) {
       lines.push(line);
     }
     return lines;
@@ -737,9 +737,9 @@ describe("files service", () => {
   });
 
   it("readLines throws the 404 before iterating", () => {
-    expect(() => t.services.files.readLines("default", "file-missing")).toThrow(
-      "No such File object: file-missing",
-    );
+    expect(() =>
+      t.services.files.readLines("default", "file-missing", { maxLineBytes: 1024 }),
+    ).toThrow("No such File object: file-missing");
   });
 
   it("readLines and retrieve are scoped to the project", async () => {
