@@ -171,6 +171,15 @@ export const FileConfigSchema = z.strictObject({
       max_delay_ms: z.number().int().min(0).max(3_600_000).default(30_000),
     })
     .default({ max_attempts: 4, base_delay_ms: 500, max_delay_ms: 30_000 }),
+  batch_finalize: z
+    .strictObject({
+      /**
+       * Test-only fault injection: a finalisation that has written its files stops just before
+       * its final transaction and never goes on (the crash tests kill -9 the process there).
+       */
+      test_hold_before_commit: z.boolean().default(false),
+    })
+    .default({ test_hold_before_commit: false }),
 });
 
 export type FileConfig = z.infer<typeof FileConfigSchema>;
@@ -209,6 +218,10 @@ export interface Config {
     readonly maxDelayMs: number;
   };
   readonly batches: { readonly windowSecondsOverride: number | null };
+  readonly batchFinalize: {
+    /** Test-only: hold every finalisation just before its commit (see FileConfigSchema). */
+    readonly testHoldBeforeCommit: boolean;
+  };
   /** null: kept forever. Files follow their own expires_at whatever this says. */
   readonly retention: {
     readonly responsesSeconds: number | null;
@@ -262,9 +275,13 @@ export class ConfigError extends Error {
 }
 
 export type ConfigOverrides = Partial<
-  Omit<Config, "mock" | "limits" | "executor" | "retry" | "batches" | "retention">
+  Omit<
+    Config,
+    "mock" | "limits" | "executor" | "retry" | "batches" | "retention" | "batchFinalize"
+  >
 > & {
   batches?: Partial<Config["batches"]>;
+  batchFinalize?: Partial<Config["batchFinalize"]>;
   retention?: Partial<Config["retention"]>;
   mock?: Partial<Config["mock"]>;
   limits?: Partial<Config["limits"]>;
@@ -293,7 +310,7 @@ export function loadConfig(
   }
   const vars = parsedEnv.data;
   const file = readConfigFile(vars.FERRY_CONFIG);
-  const { mock, limits, executor, retry, batches, retention, ...plain } = overrides;
+  const { mock, limits, executor, retry, batches, retention, batchFinalize, ...plain } = overrides;
   const dataDir = path.resolve(plain.dataDir ?? vars.FERRY_DATA_DIR);
   const apiKeys = parseApiKeysVariable(vars.FERRY_API_KEYS ?? "");
   return Object.freeze({
@@ -326,6 +343,10 @@ export function loadConfig(
       ...executor,
     }),
     batches: Object.freeze({ windowSecondsOverride: file.batches.window_seconds, ...batches }),
+    batchFinalize: Object.freeze({
+      testHoldBeforeCommit: file.batch_finalize.test_hold_before_commit,
+      ...batchFinalize,
+    }),
     retention: Object.freeze({
       responsesSeconds: file.retention.responses_seconds || null,
       batchesSeconds: file.retention.batches_seconds || null,

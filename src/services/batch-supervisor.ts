@@ -24,6 +24,8 @@ export interface BatchSupervisorDeps {
   readonly clock: Clock;
   readonly logger: Logger;
   readonly pollMs: number;
+  /** Test-only fault injection: awaited after the files are written, before the final commit. */
+  readonly beforeFinalizeCommit?: (batchId: string) => Promise<void>;
 }
 
 export interface BatchSupervisor {
@@ -181,6 +183,7 @@ export function createBatchSupervisor(deps: BatchSupervisorDeps): BatchSuperviso
     };
     const outputFileId = await write("output");
     const errorFileId = await write("error");
+    await deps.beforeFinalizeCommit?.(batchId);
     const unrun = lines.countUnrun(batchId);
     let isFinished = false;
     deps.transaction(() => {

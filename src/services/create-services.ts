@@ -108,6 +108,12 @@ export function createServices(deps: ServicesDeps) {
     clock,
     logger,
     pollMs: config.executor.pollMs,
+    beforeFinalizeCommit: config.batchFinalize.testHoldBeforeCommit
+      ? (batchId) => {
+          logger.warn({ batchId }, "test fault injection: holding batch finalize before its commit");
+          return new Promise<void>(() => {});
+        }
+      : undefined,
   });
 
   executor = createExecutor({
