@@ -275,10 +275,7 @@ export class ConfigError extends Error {
 }
 
 export type ConfigOverrides = Partial<
-  Omit<
-    Config,
-    "mock" | "limits" | "executor" | "retry" | "batches" | "retention" | "batchFinalize"
-  >
+  Omit<Config, "mock" | "limits" | "executor" | "retry" | "batches" | "retention" | "batchFinalize">
 > & {
   batches?: Partial<Config["batches"]>;
   batchFinalize?: Partial<Config["batchFinalize"]>;

@@ -110,7 +110,10 @@ export function createServices(deps: ServicesDeps) {
     pollMs: config.executor.pollMs,
     beforeFinalizeCommit: config.batchFinalize.testHoldBeforeCommit
       ? (batchId) => {
-          logger.warn({ batchId }, "test fault injection: holding batch finalize before its commit");
+          logger.warn(
+            { batchId },
+            "test fault injection: holding batch finalize before its commit",
+          );
           return new Promise<void>(() => {});
         }
       : undefined,
