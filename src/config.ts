@@ -174,12 +174,18 @@ export const FileConfigSchema = z.strictObject({
   batch_finalize: z
     .strictObject({
       /**
+       * A batch step that fails (finalisation cannot write its files: the disk is full, say) is
+       * retried after this long, doubling per failed attempt up to retry_max_ms.
+       */
+      retry_base_ms: z.number().int().min(1).max(3_600_000).default(1_000),
+      retry_max_ms: z.number().int().min(1).max(86_400_000).default(300_000),
+      /**
        * Test-only fault injection: a finalisation that has written its files stops just before
        * its final transaction and never goes on (the crash tests kill -9 the process there).
        */
       test_hold_before_commit: z.boolean().default(false),
     })
-    .default({ test_hold_before_commit: false }),
+    .default({ retry_base_ms: 1_000, retry_max_ms: 300_000, test_hold_before_commit: false }),
 });
 
 export type FileConfig = z.infer<typeof FileConfigSchema>;
@@ -219,6 +225,8 @@ export interface Config {
   };
   readonly batches: { readonly windowSecondsOverride: number | null };
   readonly batchFinalize: {
+    readonly retryBaseMs: number;
+    readonly retryMaxMs: number;
     /** Test-only: hold every finalisation just before its commit (see FileConfigSchema). */
     readonly testHoldBeforeCommit: boolean;
   };
@@ -341,6 +349,8 @@ export function loadConfig(
     }),
     batches: Object.freeze({ windowSecondsOverride: file.batches.window_seconds, ...batches }),
     batchFinalize: Object.freeze({
+      retryBaseMs: file.batch_finalize.retry_base_ms,
+      retryMaxMs: file.batch_finalize.retry_max_ms,
       testHoldBeforeCommit: file.batch_finalize.test_hold_before_commit,
       ...batchFinalize,
     }),

@@ -25,6 +25,9 @@ export interface BatchSupervisorDeps {
   readonly clock: Clock;
   readonly logger: Logger;
   readonly pollMs: number;
+  /** A failed step waits this long before it is tried again, doubling per attempt to retryMaxMs. */
+  readonly retryBaseMs: number;
+  readonly retryMaxMs: number;
   /** Test-only fault injection: awaited after the files are written, before the final commit. */
   readonly beforeFinalizeCommit?: (batchId: string) => Promise<void>;
 }
@@ -51,6 +54,8 @@ export interface BatchSupervisor {
 export function createBatchSupervisor(deps: BatchSupervisorDeps): BatchSupervisor {
   const { batches, lines, files, clock, logger } = deps;
   const busy = new Map<string, Promise<void>>();
+  /** Batches whose last step failed: how often in a row, and when to try again. */
+  const failures = new Map<string, { attempt: number; retryAtMs: number }>();
   const nudged = new Set<string>();
   let nudgeScheduled = false;
   let timer: NodeJS.Timeout | null = null;
@@ -61,13 +66,36 @@ export function createBatchSupervisor(deps: BatchSupervisorDeps): BatchSuperviso
     if (running !== undefined || isStopping) {
       return running ?? Promise.resolve();
     }
+    const failure = failures.get(batch.id);
+    if (failure !== undefined && clock.nowMs() < failure.retryAtMs) {
+      return Promise.resolve();
+    }
     const step = runStep(batch)
-      .catch((thrown: unknown) => {
-        logger.error(
-          { err: coerceError(thrown), batchId: batch.id },
-          "batch step failed; it will be retried",
-        );
-      })
+      .then(
+        () => {
+          failures.delete(batch.id);
+        },
+        (thrown: unknown) => {
+          // A step that cannot succeed now (the disk is full) would fail again at every poll:
+          // wait longer after each failure, and say so once per attempt, not with a stack trace
+          // every poll.
+          const err = coerceError(thrown);
+          const attempt = (failure?.attempt ?? 0) + 1;
+          const retryInMs = Math.min(deps.retryBaseMs * 2 ** (attempt - 1), deps.retryMaxMs);
+          failures.set(batch.id, { attempt, retryAtMs: clock.nowMs() + retryInMs });
+          logger.warn(
+            {
+              batchId: batch.id,
+              status: batch.status,
+              attempt,
+              retryInMs,
+              reason: err.message,
+              code: (err as NodeJS.ErrnoException).code,
+            },
+            "batch step failed; retrying after a back-off",
+          );
+        },
+      )
       .finally(() => busy.delete(batch.id));
     busy.set(batch.id, step);
     return step;
