@@ -202,6 +202,21 @@ export const FileConfigSchema = z.strictObject({
       max_delay_ms: z.number().int().min(0).max(3_600_000).default(30_000),
     })
     .default({ max_attempts: 4, base_delay_ms: 500, max_delay_ms: 30_000 }),
+  batch_finalize: z
+    .strictObject({
+      /**
+       * A batch step that fails (finalisation cannot write its files: the disk is full, say) is
+       * retried after this long, doubling per failed attempt up to retry_max_ms.
+       */
+      retry_base_ms: z.number().int().min(1).max(3_600_000).default(1_000),
+      retry_max_ms: z.number().int().min(1).max(86_400_000).default(300_000),
+      /**
+       * Test-only fault injection: a finalisation that has written its files stops just before
+       * its final transaction and never goes on (the crash tests kill -9 the process there).
+       */
+      test_hold_before_commit: z.boolean().default(false),
+    })
+    .default({ retry_base_ms: 1_000, retry_max_ms: 300_000, test_hold_before_commit: false }),
 });
 
 export type FileConfig = z.infer<typeof FileConfigSchema>;
@@ -245,6 +260,12 @@ export interface Config {
     readonly maxInputBytes: number;
     /** Any one line of a batch input, its line ending excluded. */
     readonly maxLineBytes: number;
+  };
+  readonly batchFinalize: {
+    readonly retryBaseMs: number;
+    readonly retryMaxMs: number;
+    /** Test-only: hold every finalisation just before its commit (see FileConfigSchema). */
+    readonly testHoldBeforeCommit: boolean;
   };
   /** null: kept forever. Files follow their own expires_at whatever this says. */
   readonly retention: {
@@ -299,9 +320,10 @@ export class ConfigError extends Error {
 }
 
 export type ConfigOverrides = Partial<
-  Omit<Config, "mock" | "limits" | "executor" | "retry" | "batches" | "retention">
+  Omit<Config, "mock" | "limits" | "executor" | "retry" | "batches" | "retention" | "batchFinalize">
 > & {
   batches?: Partial<Config["batches"]>;
+  batchFinalize?: Partial<Config["batchFinalize"]>;
   retention?: Partial<Config["retention"]>;
   mock?: Partial<Config["mock"]>;
   limits?: Partial<Config["limits"]>;
@@ -330,7 +352,7 @@ export function loadConfig(
   }
   const vars = parsedEnv.data;
   const file = readConfigFile(vars.FERRY_CONFIG);
-  const { mock, limits, executor, retry, batches, retention, ...plain } = overrides;
+  const { mock, limits, executor, retry, batches, retention, batchFinalize, ...plain } = overrides;
   const dataDir = path.resolve(plain.dataDir ?? vars.FERRY_DATA_DIR);
   const apiKeys = parseApiKeysVariable(vars.FERRY_API_KEYS ?? "");
   return Object.freeze({
@@ -367,6 +389,12 @@ export function loadConfig(
       maxInputBytes: file.batches.max_input_bytes,
       maxLineBytes: file.batches.max_line_bytes,
       ...batches,
+    }),
+    batchFinalize: Object.freeze({
+      retryBaseMs: file.batch_finalize.retry_base_ms,
+      retryMaxMs: file.batch_finalize.retry_max_ms,
+      testHoldBeforeCommit: file.batch_finalize.test_hold_before_commit,
+      ...batchFinalize,
     }),
     retention: Object.freeze({
       responsesSeconds: file.retention.responses_seconds || null,

@@ -1,4 +1,4 @@
-import { Hono, type MiddlewareHandler } from "hono";
+import { type Context, Hono, type MiddlewareHandler } from "hono";
 import { stream } from "hono/streaming";
 import { z } from "zod";
 import {
@@ -106,18 +106,25 @@ export function batchesRoutes(deps: {
     .post("/:id/cancel", (c) => c.json(batches.cancel(c.get("projectId"), c.req.param("id"))))
     .get("/:id/results", (c) => {
       const origin = new URL(c.req.url).origin;
-      return c.json(batches.results(c.get("projectId"), c.req.param("id"), origin));
+      const chunks = batches.resultsJson(c.get("projectId"), c.req.param("id"), origin);
+      c.header("content-type", "application/json");
+      return streamChunks(c, chunks);
     })
     .get("/:id/results.jsonl", (c) => {
-      const lines = batches.resultsJsonl(c.get("projectId"), c.req.param("id"));
+      const chunks = batches.resultsJsonl(c.get("projectId"), c.req.param("id"));
       c.header("content-type", "application/jsonl");
-      return stream(c, async (out) => {
-        for await (const line of lines) {
-          if (out.aborted) {
-            return;
-          }
-          await out.write(line);
-        }
-      });
+      return streamChunks(c, chunks);
     });
+}
+
+/** Writes the chunks as they come, waiting for the client; stops reading if it goes away. */
+function streamChunks(c: Context<AppEnv>, chunks: AsyncIterable<string>): Response {
+  return stream(c, async (out) => {
+    for await (const chunk of chunks) {
+      if (out.aborted) {
+        return;
+      }
+      await out.write(chunk);
+    }
+  });
 }

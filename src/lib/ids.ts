@@ -1,4 +1,4 @@
-import { randomFillSync } from "node:crypto";
+import { createHash, randomFillSync } from "node:crypto";
 
 /**
  * Every id ferry hands out, in one place. Prefixes follow OpenAI's conventions so that ids look
@@ -62,4 +62,15 @@ export function newId(kind: IdKind): string {
 
 export function hasIdPrefix(kind: IdKind, id: string): boolean {
   return id.startsWith(PREFIXES[kind]);
+}
+
+/**
+ * An id that is a function of `seed` alone, the same length as `newId`'s: for an object that a
+ * restartable step must create exactly once (a batch's output file), so that running the step
+ * again after a crash names the same object instead of making a second one. Unguessable as long
+ * as the seed is (a batch id is).
+ */
+export function derivedId(kind: IdKind, seed: string): string {
+  const hex = createHash("sha256").update(seed).digest("hex");
+  return PREFIXES[kind] + hex.slice(0, TIME_HEX_CHARS + RANDOM_BYTES * 2);
 }

@@ -2,10 +2,11 @@ import type { Router } from "../backends/router.js";
 import type { Executor } from "../executor/executor.js";
 import { type Clock, unixSeconds } from "../lib/clock.js";
 import { coerceError } from "../lib/coerce-error.js";
+import { derivedId } from "../lib/ids.js";
 import type { Logger } from "../lib/logger.js";
 import type { BatchLineStore } from "../store/batch-lines.js";
 import type { BatchStore } from "../store/batches.js";
-import type { BatchRow } from "../store/schema.js";
+import type { BatchRow, FileRow } from "../store/schema.js";
 import { type BatchInputLimits, validateBatchInput } from "./batch-validation.js";
 import type { FilesService } from "./files.js";
 
@@ -25,6 +26,11 @@ export interface BatchSupervisorDeps {
   readonly logger: Logger;
   readonly pollMs: number;
   readonly inputLimits: BatchInputLimits;
+  /** A failed step waits this long before it is tried again, doubling per attempt to retryMaxMs. */
+  readonly retryBaseMs: number;
+  readonly retryMaxMs: number;
+  /** Test-only fault injection: awaited after the files are written, before the final commit. */
+  readonly beforeFinalizeCommit?: (batchId: string) => Promise<void>;
 }
 
 export interface BatchSupervisor {
@@ -49,6 +55,8 @@ export interface BatchSupervisor {
 export function createBatchSupervisor(deps: BatchSupervisorDeps): BatchSupervisor {
   const { batches, lines, files, clock, logger } = deps;
   const busy = new Map<string, Promise<void>>();
+  /** Batches whose last step failed: how often in a row, and when to try again. */
+  const failures = new Map<string, { attempt: number; retryAtMs: number }>();
   const nudged = new Set<string>();
   let nudgeScheduled = false;
   let timer: NodeJS.Timeout | null = null;
@@ -59,13 +67,36 @@ export function createBatchSupervisor(deps: BatchSupervisorDeps): BatchSuperviso
     if (running !== undefined || isStopping) {
       return running ?? Promise.resolve();
     }
+    const failure = failures.get(batch.id);
+    if (failure !== undefined && clock.nowMs() < failure.retryAtMs) {
+      return Promise.resolve();
+    }
     const step = runStep(batch)
-      .catch((thrown: unknown) => {
-        logger.error(
-          { err: coerceError(thrown), batchId: batch.id },
-          "batch step failed; it will be retried",
-        );
-      })
+      .then(
+        () => {
+          failures.delete(batch.id);
+        },
+        (thrown: unknown) => {
+          // A step that cannot succeed now (the disk is full) would fail again at every poll:
+          // wait longer after each failure, and say so once per attempt, not with a stack trace
+          // every poll.
+          const err = coerceError(thrown);
+          const attempt = (failure?.attempt ?? 0) + 1;
+          const retryInMs = Math.min(deps.retryBaseMs * 2 ** (attempt - 1), deps.retryMaxMs);
+          failures.set(batch.id, { attempt, retryAtMs: clock.nowMs() + retryInMs });
+          logger.warn(
+            {
+              batchId: batch.id,
+              status: batch.status,
+              attempt,
+              retryInMs,
+              reason: err.message,
+              code: (err as NodeJS.ErrnoException).code,
+            },
+            "batch step failed; retrying after a back-off",
+          );
+        },
+      )
       .finally(() => busy.delete(batch.id));
     busy.set(batch.id, step);
     return step;
@@ -163,14 +194,17 @@ export function createBatchSupervisor(deps: BatchSupervisorDeps): BatchSuperviso
   /**
    * Writes the output file (succeeded lines) and the error file (failed lines, plus those that
    * never ran, as `batch_cancelled` / `batch_expired`), then ends the batch in one guarded
-   * transaction. Run twice after a crash, it writes the files again; the batch ends once.
+   * transaction that also records the files. The files' ids are derived from the batch id and
+   * their bytes are written unrecorded first, so the whole step can be cut anywhere (a kill -9)
+   * and run again: a re-run rewrites the same two files in place, and only the commit makes
+   * them visible. A step that fails before its commit deletes what it wrote.
    */
   async function finalize(
     batchId: string,
     status: "completed" | "cancelled" | "expired",
   ): Promise<void> {
     const batch = batches.findById(batchId);
-    if (batch === undefined) {
+    if (batch === undefined || isEnded(batch.status)) {
       return;
     }
     const unrunCode = status === "expired" ? "batch_expired" : "batch_cancelled";
@@ -183,7 +217,7 @@ export function createBatchSupervisor(deps: BatchSupervisorDeps): BatchSuperviso
     lines.fillUnrun(batchId, unrunCode, unrunMessage);
     // Each file streams its lines' stored JSON text straight from the database; a file with no
     // lines is not created at all.
-    const write = async (file: "output" | "error") => {
+    const stage = async (file: "output" | "error") => {
       const pages = lines.resultPages(batchId, file);
       const first = pages.next();
       if (first.done === true) {
@@ -195,33 +229,44 @@ export function createBatchSupervisor(deps: BatchSupervisorDeps): BatchSuperviso
           yield* toJsonlChunks(page);
         }
       }
-      const created = await files.createFromStream(batch.projectId, {
+      return files.stageGenerated(batch.projectId, derivedId("file", `${batchId}:${file}`), {
         filename: `${batchId}_${file}.jsonl`,
         purpose: "batch_output",
         expiresAt,
         content: content(),
       });
-      return created.id;
     };
-    const outputFileId = await write("output");
-    const errorFileId = await write("error");
-    const unrun = lines.countUnrun(batchId);
+    const staged: FileRow[] = [];
     let isFinished = false;
-    deps.transaction(() => {
-      isFinished = batches.finish(
-        batchId,
-        { status, outputFileId, errorFileId },
-        unixSeconds(clock),
-      );
-      if (isFinished) {
-        batches.countUnrun(batchId, unrun);
+    try {
+      const output = await stage("output");
+      if (output !== null) {
+        staged.push(output);
       }
-    });
-    if (!isFinished) {
-      // Someone else ended it first: these files are not the batch's.
-      for (const id of [outputFileId, errorFileId]) {
-        if (id !== null) {
-          await files.delete(batch.projectId, id);
+      const error = await stage("error");
+      if (error !== null) {
+        staged.push(error);
+      }
+      await deps.beforeFinalizeCommit?.(batchId);
+      const unrun = lines.countUnrun(batchId);
+      deps.transaction(() => {
+        isFinished = batches.finish(
+          batchId,
+          { status, outputFileId: output?.id ?? null, errorFileId: error?.id ?? null },
+          unixSeconds(clock),
+        );
+        if (isFinished) {
+          for (const row of staged) {
+            files.recordStaged(row);
+          }
+          batches.countUnrun(batchId, unrun);
+        }
+      });
+    } finally {
+      if (!isFinished) {
+        // Failed, or someone else ended the batch first: these bytes are nobody's.
+        for (const row of staged) {
+          await files.discardStaged(row);
         }
       }
     }
@@ -269,6 +314,12 @@ export function createBatchSupervisor(deps: BatchSupervisorDeps): BatchSuperviso
     nudge,
     sweep,
   };
+}
+
+function isEnded(status: BatchRow["status"]): boolean {
+  return (
+    status === "completed" || status === "failed" || status === "cancelled" || status === "expired"
+  );
 }
 
 /**

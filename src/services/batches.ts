@@ -9,6 +9,7 @@ import type { BatchLineStore } from "../store/batch-lines.js";
 import type { BatchStore } from "../store/batches.js";
 import type { BatchRow } from "../store/schema.js";
 import { type BatchObject, toBatchObject } from "./batch-object.js";
+import { resultsJsonChunks, resultsJsonlChunks } from "./batch-results.js";
 import type { BatchSupervisor } from "./batch-supervisor.js";
 import type { BatchInputLimits } from "./batch-validation.js";
 import type { FilesService } from "./files.js";
@@ -339,37 +340,19 @@ export function createBatchesService(deps: BatchesServiceDeps) {
       return toBatchObject(findOrThrow(projectId, id));
     },
 
-    /** The native results view: every answered line so far, output and error lines alike. */
-    results(projectId: string, id: string, baseUrl: string) {
-      const row = findOrThrow(projectId, id);
-      const results = [...resultLines(row)];
-      return {
-        batch_id: row.id,
-        status: row.status,
-        output_url: `${baseUrl}/v1/batches/${row.id}/results.jsonl`,
-        completed_at: row.completedAt ?? row.cancelledAt ?? null,
-        results,
-      };
+    /**
+     * The native results view, every answered line so far (output and error lines alike), as
+     * chunks of its JSON body streamed from the database. Throws the 404 at once.
+     */
+    resultsJson(projectId: string, id: string, baseUrl: string): AsyncIterable<string> {
+      return resultsJsonChunks(deps.lines, findOrThrow(projectId, id), baseUrl);
     },
 
-    /** The same lines as JSONL, streamed from the database page by page. */
+    /** The same lines as JSONL, streamed from the database page by page. Throws the 404 at once. */
     resultsJsonl(projectId: string, id: string): AsyncIterable<string> {
-      const row = findOrThrow(projectId, id);
-      return (async function* () {
-        for (const line of resultLines(row)) {
-          yield `${JSON.stringify(line)}\n`;
-        }
-      })();
+      return resultsJsonlChunks(deps.lines, findOrThrow(projectId, id));
     },
   };
-
-  function* resultLines(row: BatchRow): Generator<Record<string, unknown>> {
-    for (const line of deps.lines.iterate(row.id)) {
-      if (line.result !== null) {
-        yield line.result;
-      }
-    }
-  }
 }
 
 export type BatchesService = ReturnType<typeof createBatchesService>;

@@ -8,7 +8,7 @@ import { createApiKeyStore } from "../store/api-keys.js";
 import { createBatchLineStore } from "../store/batch-lines.js";
 import { createBatchStore } from "../store/batches.js";
 import type { Db } from "../store/db.js";
-import { createFileBlobStore } from "../store/file-blobs.js";
+import { createFileBlobStore, type FileBlobStore } from "../store/file-blobs.js";
 import { createFileStore } from "../store/files.js";
 import { createGroupCommit } from "../store/group-commit.js";
 import { createResponseEventStore } from "../store/response-events.js";
@@ -40,6 +40,8 @@ export interface ServicesDeps {
   readonly router: Router;
   readonly clock: Clock;
   readonly logger: Logger;
+  /** The file bytes; by default on disk under `<dataDir>/files` (tests inject faults here). */
+  readonly blobs?: FileBlobStore;
 }
 
 /**
@@ -68,7 +70,7 @@ export function createServices(deps: ServicesDeps) {
     abort: (workItemId: number) => executor?.abort(workItemId),
   };
 
-  const blobs = createFileBlobStore(path.join(config.dataDir, "files"));
+  const blobs = deps.blobs ?? createFileBlobStore(path.join(config.dataDir, "files"));
   const files = createFilesService({
     store: createFileStore(db),
     blobs,
@@ -114,6 +116,17 @@ export function createServices(deps: ServicesDeps) {
     logger,
     pollMs: config.executor.pollMs,
     inputLimits: config.batches,
+    retryBaseMs: config.batchFinalize.retryBaseMs,
+    retryMaxMs: config.batchFinalize.retryMaxMs,
+    beforeFinalizeCommit: config.batchFinalize.testHoldBeforeCommit
+      ? (batchId) => {
+          logger.warn(
+            { batchId },
+            "test fault injection: holding batch finalize before its commit",
+          );
+          return new Promise<void>(() => {});
+        }
+      : undefined,
   });
 
   executor = createExecutor({

@@ -234,6 +234,45 @@ export function createFilesService(deps: FilesServiceDeps) {
       });
     },
 
+    /**
+     * Writes a generated file's bytes under `id` without recording it: the caller records it
+     * with `recordStaged` inside its own transaction, so the file exists for clients exactly
+     * when that transaction commits. Writing the same id again replaces the bytes (a step
+     * re-run after a crash). Until recorded, the bytes are the caller's to `discardStaged`.
+     */
+    async stageGenerated(projectId: string, id: string, file: GeneratedFile): Promise<FileRow> {
+      let written: WrittenBlob;
+      try {
+        written = await blobs.write(id, file.content, { maxBytes: Number.POSITIVE_INFINITY });
+      } catch (thrown) {
+        const err = coerceError(thrown);
+        // The generator's own error is what the caller wants to see.
+        throw err instanceof BlobSourceError ? coerceError(err.cause) : err;
+      }
+      return {
+        id,
+        projectId,
+        filename: file.filename,
+        purpose: file.purpose,
+        bytes: written.bytes,
+        createdAt: unixSeconds(clock),
+        expiresAt: file.expiresAt,
+        storagePath: written.storagePath,
+      };
+    },
+
+    /** Records a staged file (synchronous, to run inside the caller's transaction). */
+    recordStaged(row: FileRow): void {
+      store.insert(row);
+    },
+
+    /** Deletes a staged file's bytes, unless a row records them after all. */
+    async discardStaged(row: FileRow): Promise<void> {
+      if (store.find(row.projectId, row.id) === undefined) {
+        await blobs.remove(row.storagePath);
+      }
+    },
+
     retrieve(projectId: string, id: string): FileObject {
       return toFileObject(findOrThrow(projectId, id));
     },

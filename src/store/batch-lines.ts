@@ -45,6 +45,12 @@ export interface BatchLineStore {
    * at a time: "output" = succeeded lines, "error" = failed lines and lines that never ran.
    */
   resultPages(batchId: string, file: "output" | "error"): IterableIterator<string[]>;
+  /**
+   * Every answered line's result as stored (JSON text, never parsed), in input order, a page at
+   * a time. A page ends after PAGE_SIZE rows or once it holds `maxChars` characters, so pages of
+   * large results stay near that bound (one result past it at most) however large they are.
+   */
+  resultTextPages(batchId: string, maxChars: number): IterableIterator<string[]>;
   countUnrun(batchId: string): number;
   /**
    * Gives every line that never ran its error-file line (`response: null`, `error: {code,
@@ -98,6 +104,13 @@ export function createBatchLineStore(db: Db): BatchLineStore {
        ORDER BY id LIMIT ${PAGE_SIZE}`,
     ),
   };
+  // No LIMIT: read with a cursor that is closed as soon as the page is full (see resultTextPages).
+  const resultTextStatement = sqlite.prepare(
+    `SELECT id, result FROM work_items
+     WHERE subject_id = ? AND kind = 'batch_line' AND status IN ('succeeded', 'failed', 'cancelled')
+       AND id > ? AND result IS NOT NULL
+     ORDER BY id`,
+  );
   const countUnrunStatement = sqlite.prepare(
     `SELECT COUNT(*) AS n FROM work_items WHERE subject_id = ? AND kind = 'batch_line' AND status = 'cancelled'`,
   );
@@ -200,6 +213,34 @@ export function createBatchLineStore(db: Db): BatchLineStore {
           return;
         }
         afterId = last.id;
+      }
+    },
+    *resultTextPages(batchId, maxChars) {
+      let afterId = 0;
+      for (;;) {
+        // The cursor lives only within this synchronous loop: it is closed (by the break, or at
+        // its end) before the page is yielded, so other statements run freely in between.
+        const page: string[] = [];
+        let chars = 0;
+        let isFull = false;
+        for (const row of resultTextStatement.iterate(batchId, afterId) as IterableIterator<{
+          id: number;
+          result: string;
+        }>) {
+          page.push(row.result);
+          chars += row.result.length;
+          afterId = row.id;
+          if (page.length >= PAGE_SIZE || chars >= maxChars) {
+            isFull = true;
+            break;
+          }
+        }
+        if (page.length > 0) {
+          yield page;
+        }
+        if (!isFull) {
+          return;
+        }
       }
     },
     countUnrun: (batchId) => (countUnrunStatement.get(batchId) as { n: number }).n,

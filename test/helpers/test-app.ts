@@ -10,6 +10,7 @@ import { type Clock, systemClock } from "../../src/lib/clock.js";
 import { createSilentLogger, type Logger } from "../../src/lib/logger.js";
 import { createServices, type Services } from "../../src/services/create-services.js";
 import { type Db, openDatabase } from "../../src/store/db.js";
+import type { FileBlobStore } from "../../src/store/file-blobs.js";
 import { migrateDatabase } from "../../src/store/migrate.js";
 
 export interface TestContext {
@@ -29,7 +30,13 @@ export interface TestContext {
  * drive it with `runOnce()`. Retries back off for 1 ms, so failure paths stay fast.
  */
 export function createTestContext(
-  options: { config?: ConfigOverrides; clock?: Clock; logger?: Logger } = {},
+  options: {
+    config?: ConfigOverrides;
+    clock?: Clock;
+    logger?: Logger;
+    /** Replaces the file bytes' store (to inject faults); gets the real one's directory. */
+    blobs?: (filesDir: string) => FileBlobStore;
+  } = {},
 ): TestContext {
   // Stored files need a real directory; the database stays in memory unless a test names a file.
   const dataDir = mkdtempSync(path.join(tmpdir(), "ferry-test-"));
@@ -51,6 +58,7 @@ export function createTestContext(
     router: createBackendRouter(config),
     clock: options.clock ?? systemClock,
     logger,
+    blobs: options.blobs?.(path.join(dataDir, "files")),
   });
   const app = createApp({ config, services, logger });
   return {
