@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
   type Backend,
@@ -6,6 +9,7 @@ import {
   type GenerationEvent,
 } from "../../src/backends/backend.js";
 import { createOpenAICompatibleBackend } from "../../src/backends/openai-compatible.js";
+import { loadConfig } from "../../src/config.js";
 import { createTestContext } from "../helpers/test-app.js";
 import { chatChunk, type FakeUpstream, startFakeUpstream } from "../helpers/upstream.js";
 
@@ -194,5 +198,40 @@ describe("deadline_ms", () => {
 
     expect(err).toMatchObject({ retryable: false, code: "timeout" });
     expect(err.message).toContain("deadline_ms (300 ms)");
+  });
+});
+
+describe("config", () => {
+  it("reads the bounds of each backend from the config file, with defaults", () => {
+    const file = path.join(mkdtempSync(path.join(tmpdir(), "ferry-bounds-")), "ferry.json");
+    const upstreamBackend = { type: "openai", base_url: "http://127.0.0.1:9/v1", models: ["*"] };
+    writeFileSync(
+      file,
+      JSON.stringify({
+        backends: [
+          {
+            ...upstreamBackend,
+            name: "a",
+            max_response_bytes: 2048,
+            deadline_ms: 5000,
+            context_tokens: { "*": 1000, big: 2000 },
+          },
+          { ...upstreamBackend, name: "b" },
+          { type: "mock", name: "m", context_tokens: { "*": 500 } },
+        ],
+      }),
+    );
+    const [a, b, m] = loadConfig({ FERRY_CONFIG: file }).backends ?? [];
+    expect(a).toMatchObject({
+      maxResponseBytes: 2048,
+      deadlineMs: 5000,
+      contextTokens: { "*": 1000, big: 2000 },
+    });
+    expect(b).toMatchObject({
+      maxResponseBytes: 64 * 1024 * 1024,
+      deadlineMs: 1_800_000,
+      contextTokens: {},
+    });
+    expect(m).toMatchObject({ contextTokens: { "*": 500 } });
   });
 });
