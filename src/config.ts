@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { z } from "zod";
+import { DEFAULT_CALL_DEADLINE_MS, DEFAULT_MAX_RESPONSE_BYTES } from "./backends/call-bounds.js";
 import {
   type ApiKeyScope,
   DEFAULT_API_KEY_SCOPES,
@@ -38,6 +39,22 @@ const ModelListSchema = z
   .min(1, 'list at least one model name, or "*" for every model');
 const AliasesSchema = z.record(z.string().min(1), z.string().min(1)).default({});
 
+// Bounds on one model call (see services/context-limit.ts and backends/openai-compatible.ts).
+/** Public model name (or "*" for the rest) -> its context window in tokens. */
+const ContextTokensSchema = z.record(z.string().min(1), z.number().int().min(1).max(100_000_000));
+const BoundsFields = { context_tokens: ContextTokensSchema.default({}) };
+const UpstreamBoundsFields = {
+  /** Largest upstream answer body (JSON, or a stream's SSE bytes in all) one call may read. */
+  max_response_bytes: z
+    .number()
+    .int()
+    .min(1024)
+    .max(2 * 1024 * 1024 * 1024)
+    .default(DEFAULT_MAX_RESPONSE_BYTES),
+  /** The longest one call may take from start to end, however steadily the upstream drips. */
+  deadline_ms: z.number().int().min(100).max(86_400_000).default(DEFAULT_CALL_DEADLINE_MS),
+};
+
 const MockBackendSchema = z.strictObject({
   name: z.string().trim().min(1),
   type: z.literal("mock"),
@@ -46,6 +63,7 @@ const MockBackendSchema = z.strictObject({
   max_concurrency: z.number().int().min(1).max(100_000).default(256),
   ttft_ms: z.number().int().min(0).max(600_000).optional(),
   tokens_per_second: z.number().min(0).max(1_000_000).optional(),
+  ...BoundsFields,
 });
 
 const OpenAIBackendSchema = z.strictObject({
@@ -63,6 +81,8 @@ const OpenAIBackendSchema = z.strictObject({
   max_concurrency: z.number().int().min(1).max(100_000).default(8),
   timeout_ms: z.number().int().min(100).max(3_600_000).default(600_000),
   headers: z.record(z.string(), z.string()).default({}),
+  ...BoundsFields,
+  ...UpstreamBoundsFields,
 });
 
 export const BackendConfigSchema = z.discriminatedUnion("type", [
@@ -284,6 +304,7 @@ export type BackendConfig =
       readonly maxConcurrency: number;
       readonly ttftMs: number | null;
       readonly tokensPerSecond: number | null;
+      readonly contextTokens?: Readonly<Record<string, number>>;
     }
   | {
       readonly type: "openai";
@@ -295,6 +316,12 @@ export type BackendConfig =
       readonly maxConcurrency: number;
       readonly timeoutMs: number;
       readonly headers: Readonly<Record<string, string>>;
+      /** Public model name (or "*") -> context window in tokens; unset: DEFAULT_CONTEXT_TOKENS. */
+      readonly contextTokens?: Readonly<Record<string, number>>;
+      /** Unset: DEFAULT_MAX_RESPONSE_BYTES. */
+      readonly maxResponseBytes?: number;
+      /** Unset: DEFAULT_CALL_DEADLINE_MS. */
+      readonly deadlineMs?: number;
     };
 
 /** One FERRY_API_KEYS entry. The key itself is not kept, only its hash. */
@@ -497,6 +524,7 @@ function readBackends(
         maxConcurrency: backend.max_concurrency,
         ttftMs: backend.ttft_ms ?? null,
         tokensPerSecond: backend.tokens_per_second ?? null,
+        contextTokens: backend.context_tokens,
       };
     }
     let apiKey = backend.api_key ?? null;
@@ -521,6 +549,9 @@ function readBackends(
       maxConcurrency: backend.max_concurrency,
       timeoutMs: backend.timeout_ms,
       headers: backend.headers,
+      contextTokens: backend.context_tokens,
+      maxResponseBytes: backend.max_response_bytes,
+      deadlineMs: backend.deadline_ms,
     };
   });
 }

@@ -30,6 +30,7 @@ export function createBackendRouter(config: Config): Router {
       type: backend.type,
       models: backend.models,
       aliases: backend.aliases,
+      contextTokens: backend.contextTokens,
       ...(backend.type === "mock" ? { advertisedModels: MOCK_ADVERTISED_MODELS } : {}),
     };
   });
@@ -50,5 +51,7 @@ function createBackend(backend: BackendConfig, config: Config): Backend {
     apiKey: backend.apiKey,
     timeoutMs: backend.timeoutMs,
     headers: backend.headers,
+    maxResponseBytes: backend.maxResponseBytes,
+    deadlineMs: backend.deadlineMs,
   });
 }

@@ -8,6 +8,7 @@ import type {
   Generation,
   GenerationEvent,
 } from "./backend.js";
+import { DEFAULT_CALL_DEADLINE_MS, DEFAULT_MAX_RESPONSE_BYTES } from "./call-bounds.js";
 import { chatRequestBody, embeddingsRequestBody } from "./openai-compatible/chat-request.js";
 import { createDeadline } from "./openai-compatible/deadline.js";
 import { NOT_EMBEDDINGS, toEmbeddingVectors } from "./openai-compatible/embedding-vectors.js";
@@ -17,6 +18,7 @@ import {
   earlyClose,
   errorFromResponse,
   parseJsonOrNull,
+  readCappedText,
   readErrorFields,
   toFailure,
   type UpstreamContext,
@@ -40,6 +42,10 @@ export interface OpenAICompatibleBackendOptions {
    * each wait for the next bytes of the body (an idle timeout); see streamGenerate.
    */
   readonly timeoutMs: number;
+  /** The most bytes one answer's body may have (a stream's in all); DEFAULT_MAX_RESPONSE_BYTES. */
+  readonly maxResponseBytes?: number;
+  /** The longest one call may take, streams included; DEFAULT_CALL_DEADLINE_MS. */
+  readonly deadlineMs?: number;
   /** Extra request headers; they override ferry's own (e.g. an `api-key` for Azure). */
   readonly headers?: Readonly<Record<string, string>>;
   /** For tests and instrumentation; the global (undici) fetch by default. */
@@ -68,7 +74,13 @@ export function createOpenAICompatibleBackend(options: OpenAICompatibleBackendOp
     throw new TypeError(`Upstream ${options.name}: baseUrl must be http(s), not ${baseUrl}`);
   }
   new Headers(options.headers);
-  const context: UpstreamContext = { name: options.name, baseUrl, timeoutMs: options.timeoutMs };
+  const context: UpstreamContext = {
+    name: options.name,
+    baseUrl,
+    timeoutMs: options.timeoutMs,
+    maxResponseBytes: options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
+    deadlineMs: options.deadlineMs ?? DEFAULT_CALL_DEADLINE_MS,
+  };
   const fetchUpstream = options.fetch ?? fetch;
 
   /** POSTs JSON; a non-2xx answer is thrown as a BackendError. */
@@ -94,7 +106,7 @@ export function createOpenAICompatibleBackend(options: OpenAICompatibleBackendOp
 
   /** The body as JSON of the given shape, or a 502 naming what it should have been. */
   async function readAnswer<T>(response: Response, schema: z.ZodType<T>, what: string): Promise<T> {
-    const text = await response.text();
+    const text = await readCappedText(response, context);
     const json = parseJsonOrNull(text);
     if (json === null) {
       throw badAnswer(context, what, `not JSON: ${text.trim().slice(0, 200)}`);
@@ -118,10 +130,12 @@ export function createOpenAICompatibleBackend(options: OpenAICompatibleBackendOp
     call: (signal: AbortSignal, onHeaders: () => void) => Promise<T>,
   ): Promise<T> {
     const deadline = createDeadline(context.timeoutMs);
+    const total = createDeadline(context.deadlineMs);
     let phase: Phase = "connect";
     deadline.arm();
+    total.arm();
     try {
-      return await call(AbortSignal.any([signal, deadline.signal]), () => {
+      return await call(AbortSignal.any([signal, deadline.signal, total.signal]), () => {
         phase = "body";
       });
     } catch (thrown) {
@@ -130,11 +144,13 @@ export function createOpenAICompatibleBackend(options: OpenAICompatibleBackendOp
         context,
         callerSignal: signal,
         deadline,
+        total,
         phase,
         isIdleTimeout: false,
       });
     } finally {
       deadline.disarm();
+      total.disarm();
     }
   }
 
@@ -165,17 +181,22 @@ export function createOpenAICompatibleBackend(options: OpenAICompatibleBackendOp
      * between body chunks (armed only while waiting on the upstream, not while the consumer
      * holds a delta). Not the whole call: a healthy 4,000-token answer at 20 tokens/s takes
      * 200 s, so a total budget would have to be so large that a stalled upstream would hold its
-     * concurrency slot for minutes; silence is what marks a dead upstream. A bound on the total
-     * duration, if wanted, is the caller's, through `signal`.
+     * concurrency slot for minutes; silence is what marks a dead upstream. But silence is not
+     * all: an upstream that drips a byte (or a keep-alive comment) every few seconds is never
+     * silent, so `deadlineMs` also bounds the whole call, however steady the drip.
      */
     async *streamGenerate(request: GenerateRequest, signal: AbortSignal) {
       const deadline = createDeadline(context.timeoutMs);
+      // Unlike `deadline`, armed once for the whole call: time the consumer takes counts too,
+      // since the call holds its HTTP request and concurrency slot all the while.
+      const total = createDeadline(context.deadlineMs);
+      total.arm();
       // Closes the HTTP request when the consumer stops iterating before the end.
       const stop = new AbortController();
       let phase: Phase = "connect";
       deadline.arm();
       try {
-        const combined = AbortSignal.any([signal, deadline.signal, stop.signal]);
+        const combined = AbortSignal.any([signal, deadline.signal, total.signal, stop.signal]);
         const response = await post(
           "/chat/completions",
           chatRequestBody(request, true),
@@ -211,11 +232,13 @@ export function createOpenAICompatibleBackend(options: OpenAICompatibleBackendOp
           context,
           callerSignal: signal,
           deadline,
+          total,
           phase,
           isIdleTimeout: true,
         });
       } finally {
         deadline.disarm();
+        total.disarm();
         // A no-op when the body was read to its end.
         stop.abort();
       }

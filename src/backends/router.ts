@@ -1,4 +1,5 @@
 import type { Backend } from "./backend.js";
+import { contextTokensFor } from "./call-bounds.js";
 import type { Limiter } from "./limiter.js";
 import type { Reachability } from "./reachability.js";
 
@@ -20,12 +21,16 @@ export interface BackendRoute {
   readonly aliases?: Readonly<Record<string, string>>;
   /** Names to list on GET /v1/models when `models` is a wildcard. */
   readonly advertisedModels?: readonly string[];
+  /** Public model name (or "*") -> context window in tokens. */
+  readonly contextTokens?: Readonly<Record<string, number>>;
 }
 
 export interface ResolvedModel {
   readonly backend: Backend;
   /** The name to send upstream. */
   readonly upstreamModel: string;
+  /** The model's context window in tokens: what one request (history included) may hold. */
+  readonly contextTokens: number;
 }
 
 export interface ModelInfo {
@@ -51,11 +56,12 @@ export function createRouter(routes: readonly BackendRoute[]): Router {
           route.aliases !== undefined && Object.hasOwn(route.aliases, model)
             ? route.aliases[model]
             : undefined;
+        const contextTokens = contextTokensFor(route.contextTokens, model);
         if (alias !== undefined) {
-          return { backend: route.backend, upstreamModel: alias };
+          return { backend: route.backend, upstreamModel: alias, contextTokens };
         }
         if (route.models.includes("*") || route.models.includes(model)) {
-          return { backend: route.backend, upstreamModel: model };
+          return { backend: route.backend, upstreamModel: model, contextTokens };
         }
       }
       return null;

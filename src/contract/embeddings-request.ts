@@ -3,6 +3,9 @@ import { ModelNameSchema } from "./model-name.js";
 
 /** `POST /v1/embeddings` (CreateEmbeddingRequest). OpenAI's limits: 2048 inputs per request. */
 export const MAX_EMBEDDING_INPUTS = 2048;
+/** OpenAI's other limits: 8,192 tokens per input, 300,000 summed over a request. */
+export const MAX_EMBEDDING_INPUT_TOKENS = 8192;
+export const MAX_EMBEDDING_REQUEST_TOKENS = 300_000;
 
 const TokenArraySchema = z.array(z.number().int().min(0)).min(1, "a token array must not be empty");
 

@@ -1,6 +1,6 @@
 import { Hono } from "hono";
 import { CreateEmbeddingRequestSchema } from "../contract/embeddings-request.js";
-import type { EmbeddingsService } from "../services/embeddings.js";
+import { type EmbeddingsService, serializeEmbeddingList } from "../services/embeddings.js";
 import type { AppEnv } from "./app-env.js";
 import { whileClientConnected } from "./client-gone.js";
 import { readJsonBody } from "./json-body.js";
@@ -8,8 +8,24 @@ import { readJsonBody } from "./json-body.js";
 export function embeddingsRoutes(deps: { embeddings: EmbeddingsService }) {
   return new Hono<AppEnv>().post("/", async (c) => {
     const request = await readJsonBody(c, CreateEmbeddingRequestSchema);
-    return c.json(
-      await whileClientConnected(c, (signal) => deps.embeddings.create(request, signal)),
+    const answer = await whileClientConnected(c, (signal) =>
+      deps.embeddings.answer(request, signal),
     );
+    const chunks = serializeEmbeddingList(answer);
+    const encoder = new TextEncoder();
+    const body = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        const next = await chunks.next();
+        if (next.done === true) {
+          controller.close();
+        } else {
+          controller.enqueue(encoder.encode(next.value));
+        }
+      },
+      async cancel() {
+        await chunks.return(undefined);
+      },
+    });
+    return c.body(body, 200, { "content-type": "application/json" });
   });
 }

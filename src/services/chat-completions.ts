@@ -6,6 +6,7 @@ import { ApiError } from "../lib/api-error.js";
 import { type Clock, unixSeconds } from "../lib/clock.js";
 import { newId } from "../lib/ids.js";
 import { chatInputToMessages } from "../translate/chat-request-to-messages.js";
+import { assertFitsContext } from "./context-limit.js";
 import { resolveModel } from "./models.js";
 import { withRetries } from "./with-retries.js";
 
@@ -79,9 +80,11 @@ export function createChatCompletionsService(deps: {
       );
     }
     const resolved = resolveModel(deps.router, request.model);
+    const messages = chatInputToMessages(request.messages);
+    assertFitsContext(messages, resolved.contextTokens, "messages");
     const base: GenerateRequest = {
       model: resolved.upstreamModel,
-      messages: chatInputToMessages(request.messages),
+      messages,
       // max_tokens is the deprecated name of max_completion_tokens; the newer one wins.
       maxOutputTokens: request.max_completion_tokens ?? request.max_tokens ?? null,
       temperature: request.temperature ?? null,

@@ -13,6 +13,12 @@ import type { NewResponseRow, ResponseRow, StreamRow } from "../store/schema.js"
 import type { WorkStore } from "../store/work-items.js";
 import { itemsToChatMessages } from "../translate/responses-to-chat.js";
 import { RESPONSE_WORK_KIND, type ResponseWorkPayload } from "./background-responses.js";
+import {
+  assertFitsContext,
+  contextLengthExceeded,
+  conversationLength,
+  leastTokensFor,
+} from "./context-limit.js";
 import { resolveModel } from "./models.js";
 import { type Page, type PageQuery, paginateById, toPage } from "./paginate.js";
 import type { ResponseEventHub } from "./response-event-hub.js";
@@ -87,8 +93,18 @@ const ACTIVE_STATUSES = new Set(["queued", "in_progress"]);
 export function createResponsesService(deps: ResponsesServiceDeps) {
   const { store, events, work, hub, router, clock } = deps;
 
-  function loadConversation(projectId: string, previousResponseId: string): StoredItem[] {
+  /**
+   * The items of every earlier turn, oldest first. Stops with the 400 as soon as the turns read
+   * so far hold more text than `contextTokens` could (see context-limit.ts), so a chain far past
+   * the window costs about a window's worth of reading, not the whole history.
+   */
+  function loadConversation(
+    projectId: string,
+    previousResponseId: string,
+    contextTokens: number,
+  ): StoredItem[] {
     const turns: StoredItem[][] = [];
+    let historyChars = 0;
     let nextId: string | null = previousResponseId;
     while (nextId !== null) {
       const row = store.find(projectId, nextId);
@@ -103,7 +119,12 @@ export function createResponsesService(deps: ResponsesServiceDeps) {
           headers: { "x-should-retry": "false" },
         });
       }
-      turns.push([...(row.inputItems as StoredItem[]), ...(row.output as StoredItem[])]);
+      const turn = [...(row.inputItems as StoredItem[]), ...(row.output as StoredItem[])];
+      turns.push(turn);
+      historyChars += conversationLength(itemsToChatMessages(null, turn));
+      if (leastTokensFor(historyChars) > contextTokens) {
+        throw contextLengthExceeded(contextTokens, leastTokensFor(historyChars), "input");
+      }
       nextId = row.previousResponseId;
       if (turns.length > MAX_CHAIN_LENGTH) {
         throw ApiError.invalid(
@@ -331,8 +352,12 @@ export function createResponsesService(deps: ResponsesServiceDeps) {
       const params = paramsFromRequest(request);
       const previousResponseId = request.previous_response_id ?? null;
       const history =
-        previousResponseId === null ? [] : loadConversation(projectId, previousResponseId);
+        previousResponseId === null
+          ? []
+          : loadConversation(projectId, previousResponseId, resolved.contextTokens);
       const inputItems = normalizeInput(request.input);
+      const messages = itemsToChatMessages(params.instructions, [...history, ...inputItems]);
+      assertFitsContext(messages, resolved.contextTokens, "input");
       const metadata = request.metadata ?? {};
       const createdAt = unixSeconds(clock);
       return {
@@ -352,7 +377,7 @@ export function createResponsesService(deps: ResponsesServiceDeps) {
         model: request.model,
         generateRequest: {
           model: resolved.upstreamModel,
-          messages: itemsToChatMessages(params.instructions, [...history, ...inputItems]),
+          messages,
           maxOutputTokens: params.max_output_tokens,
           temperature: request.temperature ?? null,
           topP: request.top_p ?? null,

@@ -37,7 +37,10 @@ export type UpstreamReply =
   | (ReplyBase & { readonly kind: "text"; readonly body: string })
   | (ReplyBase & {
       readonly kind: "sse";
-      /** Each is sent as one `data:` frame: objects as JSON, strings as they are. */
+      /**
+       * Each is sent as one `data:` frame: objects as JSON, strings as they are; a string that
+       * starts with ":" is sent as an SSE comment line (a keep-alive) instead.
+       */
       readonly frames: readonly (string | object)[];
       readonly frameDelayMs?: number;
       /**
@@ -187,7 +190,9 @@ async function send(res: http.ServerResponse, reply: UpstreamReply, gone: AbortS
         if (index > 0) {
           await wait(reply.frameDelayMs ?? 0, gone);
         }
-        await write(res, `data: ${typeof frame === "string" ? frame : JSON.stringify(frame)}\n\n`);
+        const isComment = typeof frame === "string" && frame.startsWith(":");
+        const data = typeof frame === "string" ? frame : JSON.stringify(frame);
+        await write(res, isComment ? `${frame}\n\n` : `data: ${data}\n\n`);
       }
       const end = reply.end ?? "done";
       if (end === "done") {

@@ -1,4 +1,5 @@
 import { sleep } from "../../lib/sleep.js";
+import { yieldToEventLoop } from "../../lib/yield-to-event-loop.js";
 import {
   type Backend,
   BackendError,
@@ -38,6 +39,8 @@ interface Reply {
 // kept at most MAX_CACHED_KEY_CHARS * CACHE_ENTRIES characters, ~20 MB per cache at worst).
 const CACHE_ENTRIES = 1000;
 const MAX_CACHED_KEY_CHARS = 10_000;
+// ~30 ms of vectors at 3,072 dimensions.
+const EMBED_INPUTS_PER_SLICE = 64;
 
 /**
  * The built-in backend: answers any model name, deterministically from the input, with usage
@@ -140,10 +143,18 @@ export function createMockBackend(options: MockBackendOptions): Backend {
       }
       const dimensions = request.dimensions ?? native;
       let promptTokens = 0;
-      const vectors = request.inputs.map((input) => {
+      const vectors: Float32Array[] = [];
+      // 2,048 inputs of a 3,072-dimension model are 6 M normal draws and as many tokens as the
+      // request allows: seconds of work, so done in slices, giving the event loop a turn (and
+      // the caller's abort a chance) between them.
+      for (const [index, input] of request.inputs.entries()) {
+        if (index > 0 && index % EMBED_INPUTS_PER_SLICE === 0) {
+          await yieldToEventLoop();
+          signal.throwIfAborted();
+        }
         promptTokens += typeof input === "string" ? countTextTokens(input) : input.length;
-        return embedVector(request.model, input, native, dimensions);
-      });
+        vectors.push(embedVector(request.model, input, native, dimensions));
+      }
       return { vectors, promptTokens };
     },
   };

@@ -5,6 +5,7 @@ import type { Deadline } from "./deadline.js";
 import {
   badAnswer,
   earlyClose,
+  oversizedAnswer,
   parseJsonOrNull,
   streamErrorFrame,
   type UpstreamContext,
@@ -52,6 +53,9 @@ export async function* readChatStream(
   let usage: TokenUsage | null = null;
   let isDone = false;
   let isEnded = false;
+  // Every byte counts against max_response_bytes, comments and keep-alives included: the text
+  // a stream yields is kept whole by its consumer, so the total is what must be bounded.
+  let receivedBytes = 0;
   try {
     while (!isDone && !isEnded) {
       let chunk: Awaited<ReturnType<typeof reader.read>>;
@@ -76,6 +80,10 @@ export async function* readChatStream(
         parser.reset({ consume: true });
         isEnded = true;
       } else {
+        receivedBytes += chunk.value.byteLength;
+        if (receivedBytes > context.maxResponseBytes) {
+          throw oversizedAnswer(context);
+        }
         parser.feed(decoder.decode(chunk.value, { stream: true }));
       }
       if (tooLarge !== null) {

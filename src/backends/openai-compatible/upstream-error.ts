@@ -13,6 +13,10 @@ export interface UpstreamContext {
   readonly name: string;
   readonly baseUrl: string;
   readonly timeoutMs: number;
+  /** The most bytes one answer's body may have (a stream's in all). */
+  readonly maxResponseBytes: number;
+  /** The longest one call may take from start to end. */
+  readonly deadlineMs: number;
 }
 
 // An error body is only read for its message; a proxy's 10 MB HTML page must not be buffered.
@@ -119,6 +123,53 @@ export function streamErrorFrame(context: UpstreamContext, json: unknown): Backe
   });
 }
 
+/**
+ * The answer outgrew max_response_bytes. Not retryable: the same request would most likely get
+ * the same answer again, and reading it again would cost as much memory again.
+ */
+export function oversizedAnswer(context: UpstreamContext): BackendError {
+  return new BackendError(
+    `Upstream ${context.name} sent an answer larger than its max_response_bytes ` +
+      `(${context.maxResponseBytes} bytes); ferry stopped reading it there.`,
+    { status: 502, retryable: false },
+  );
+}
+
+/**
+ * The text of a 2xx body, or oversizedAnswer once it passes max_response_bytes: a body is never
+ * held whole beyond the cap, and a Content-Length over it fails before a byte is read.
+ */
+export async function readCappedText(response: Response, context: UpstreamContext) {
+  const declared = Number(response.headers.get("content-length") ?? Number.NaN);
+  if (response.body === null) {
+    return "";
+  }
+  if (declared > context.maxResponseBytes) {
+    response.body.cancel().catch(() => {});
+    throw oversizedAnswer(context);
+  }
+  const reader = response.body.getReader();
+  const pieces: Uint8Array[] = [];
+  let received = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) {
+        break;
+      }
+      received += value.byteLength;
+      if (received > context.maxResponseBytes) {
+        throw oversizedAnswer(context);
+      }
+      pieces.push(value);
+    }
+  } finally {
+    reader.cancel().catch(() => {});
+  }
+  // One decode of the whole, not a string grown per chunk.
+  return Buffer.concat(pieces, received).toString("utf8");
+}
+
 /** The body ended before the upstream said it was done. */
 export function earlyClose(context: UpstreamContext): BackendError {
   return new BackendError(
@@ -132,6 +183,8 @@ export interface FailureScene {
   /** The caller's signal: its abort is a cancel, not a failure. */
   readonly callerSignal: AbortSignal;
   readonly deadline: Deadline;
+  /** The bound on the whole call (deadline_ms), whatever the upstream keeps sending. */
+  readonly total: Deadline;
   /** Whether the response headers had arrived when it failed. */
   readonly phase: "connect" | "body";
   /** Streams time out on silence, not on total duration (see openai-compatible.ts). */
@@ -149,6 +202,15 @@ export function toFailure(thrown: Error, scene: FailureScene): unknown {
   }
   if (thrown instanceof BackendError) {
     return thrown;
+  }
+  if (scene.total.hasExpired) {
+    // Not retryable: an upstream that drips (or a keep-alive comment every few seconds) would
+    // drip again, and each attempt would hold a concurrency slot for the whole deadline.
+    return new BackendError(
+      `Upstream ${context.name} did not finish its answer within its deadline_ms ` +
+        `(${context.deadlineMs} ms); ferry stopped the call.`,
+      { status: null, retryable: false, code: "timeout" },
+    );
   }
   if (deadline.hasExpired) {
     const message =
