@@ -1,5 +1,7 @@
 import type { Context } from "hono";
 import { streamSSE } from "hono/streaming";
+import { BackendError } from "../backends/backend.js";
+import { ApiError } from "../lib/api-error.js";
 import { coerceError } from "../lib/coerce-error.js";
 import type { Logger } from "../lib/logger.js";
 import type { AppEnv } from "./app-env.js";
@@ -17,9 +19,10 @@ export interface SseOptions {
 }
 
 /**
- * Writes events as server-sent events. If the producer throws after the stream has started
- * (a bug), the client gets `data: {"error": …}`, which the SDKs raise as an APIError, instead of
- * a stream that just stops.
+ * Writes events as server-sent events. If the producer throws after the stream has started, the
+ * client gets `data: {"error": …}`, which the SDKs raise as an APIError, instead of a stream that
+ * just stops: a backend's failure (an upstream that broke off mid-stream) with its own message,
+ * type and code, as OpenAI sends them mid-stream; anything else (a bug) as a server_error.
  */
 export function writeSse(
   c: Context<AppEnv>,
@@ -48,18 +51,25 @@ export function writeSse(
       if (stream.aborted) {
         return;
       }
-      options.logger.error(
-        { err: coerceError(thrown), requestId: c.get("requestId") },
-        "stream failed",
-      );
-      const body = errorBody("The server had an error while processing your request.", {
-        type: "server_error",
-      });
+      const body = errorBodyFor(coerceError(thrown), c, options.logger);
       await stream.writeSSE(
         options.framing === "named"
           ? { event: "error", data: JSON.stringify({ type: "error", ...body }) }
           : { data: JSON.stringify(body) },
       );
     }
+  });
+}
+
+function errorBodyFor(err: Error, c: Context<AppEnv>, logger: Logger) {
+  const requestId = c.get("requestId");
+  if (err instanceof BackendError) {
+    logger.warn({ err, requestId }, "backend failed mid-stream");
+    const apiError = ApiError.fromBackend(err);
+    return errorBody(apiError.message, apiError.options);
+  }
+  logger.error({ err, requestId }, "stream failed");
+  return errorBody("The server had an error while processing your request.", {
+    type: "server_error",
   });
 }
