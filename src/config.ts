@@ -171,6 +171,15 @@ export const FileConfigSchema = z.strictObject({
       max_delay_ms: z.number().int().min(0).max(3_600_000).default(30_000),
     })
     .default({ max_attempts: 4, base_delay_ms: 500, max_delay_ms: 30_000 }),
+  streaming: z
+    .strictObject({
+      /**
+       * How long one SSE write may wait for a client that stopped reading before its stream is
+       * ended (freeing the backend slot a sync stream holds; a background response runs on).
+       */
+      write_timeout_ms: z.number().int().min(10).max(3_600_000).default(30_000),
+    })
+    .default({ write_timeout_ms: 30_000 }),
 });
 
 export type FileConfig = z.infer<typeof FileConfigSchema>;
@@ -208,6 +217,7 @@ export interface Config {
     readonly baseDelayMs: number;
     readonly maxDelayMs: number;
   };
+  readonly streaming: { readonly writeTimeoutMs: number };
   readonly batches: { readonly windowSecondsOverride: number | null };
   /** null: kept forever. Files follow their own expires_at whatever this says. */
   readonly retention: {
@@ -262,8 +272,9 @@ export class ConfigError extends Error {
 }
 
 export type ConfigOverrides = Partial<
-  Omit<Config, "mock" | "limits" | "executor" | "retry" | "batches" | "retention">
+  Omit<Config, "mock" | "limits" | "executor" | "retry" | "batches" | "retention" | "streaming">
 > & {
+  streaming?: Partial<Config["streaming"]>;
   batches?: Partial<Config["batches"]>;
   retention?: Partial<Config["retention"]>;
   mock?: Partial<Config["mock"]>;
@@ -293,7 +304,7 @@ export function loadConfig(
   }
   const vars = parsedEnv.data;
   const file = readConfigFile(vars.FERRY_CONFIG);
-  const { mock, limits, executor, retry, batches, retention, ...plain } = overrides;
+  const { mock, limits, executor, retry, batches, retention, streaming, ...plain } = overrides;
   const dataDir = path.resolve(plain.dataDir ?? vars.FERRY_DATA_DIR);
   const apiKeys = parseApiKeysVariable(vars.FERRY_API_KEYS ?? "");
   return Object.freeze({
@@ -338,6 +349,7 @@ export function loadConfig(
       maxDelayMs: file.retry.max_delay_ms,
       ...retry,
     }),
+    streaming: Object.freeze({ writeTimeoutMs: file.streaming.write_timeout_ms, ...streaming }),
   });
 }
 
