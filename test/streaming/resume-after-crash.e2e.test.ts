@@ -64,7 +64,7 @@ describe("resuming a background stream after a crash", () => {
       JSON.stringify({
         backends: [{ name: "upstream", type: "openai", base_url: upstream.baseUrl, models: ["*"] }],
         // A short lease, so the restarted server takes the dead one's work over quickly.
-        executor: { lease_ms: 300, poll_ms: 50 },
+        executor: { lease_ms: 1000, poll_ms: 50 },
       }),
     );
     const env = { PORT: "0", FERRY_DATA_DIR: dataDir, FERRY_CONFIG: configFile };
