@@ -64,8 +64,9 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     }),
   );
   v1.use(limitBody(config.limits.maxBodyBytes));
-  v1.route("/responses", responsesRoutes({ responses: services.responses, logger }));
-  v1.route("/chat/completions", chatCompletionsRoutes({ chat: services.chat, logger }));
+  const sse = { logger, writeTimeoutMs: config.streaming.writeTimeoutMs };
+  v1.route("/responses", responsesRoutes({ responses: services.responses, ...sse }));
+  v1.route("/chat/completions", chatCompletionsRoutes({ chat: services.chat, ...sse }));
   v1.route("/embeddings", embeddingsRoutes({ embeddings: services.embeddings }));
   v1.route("/models", modelsRoutes({ models: services.models }));
   v1.route(

@@ -237,6 +237,15 @@ export const FileConfigSchema = z.strictObject({
       test_hold_before_commit: z.boolean().default(false),
     })
     .default({ retry_base_ms: 1_000, retry_max_ms: 300_000, test_hold_before_commit: false }),
+  streaming: z
+    .strictObject({
+      /**
+       * How long one SSE write may wait for a client that stopped reading before its stream is
+       * ended (freeing the backend slot a sync stream holds; a background response runs on).
+       */
+      write_timeout_ms: z.number().int().min(10).max(3_600_000).default(30_000),
+    })
+    .default({ write_timeout_ms: 30_000 }),
 });
 
 export type FileConfig = z.infer<typeof FileConfigSchema>;
@@ -274,6 +283,7 @@ export interface Config {
     readonly baseDelayMs: number;
     readonly maxDelayMs: number;
   };
+  readonly streaming: { readonly writeTimeoutMs: number };
   readonly batches: {
     readonly windowSecondsOverride: number | null;
     /** Uploaded batch files and JSONL bodies of POST /v1/batches. */
@@ -347,8 +357,19 @@ export class ConfigError extends Error {
 }
 
 export type ConfigOverrides = Partial<
-  Omit<Config, "mock" | "limits" | "executor" | "retry" | "batches" | "retention" | "batchFinalize">
+  Omit<
+    Config,
+    | "mock"
+    | "limits"
+    | "executor"
+    | "retry"
+    | "batches"
+    | "retention"
+    | "batchFinalize"
+    | "streaming"
+  >
 > & {
+  streaming?: Partial<Config["streaming"]>;
   batches?: Partial<Config["batches"]>;
   batchFinalize?: Partial<Config["batchFinalize"]>;
   retention?: Partial<Config["retention"]>;
@@ -379,7 +400,8 @@ export function loadConfig(
   }
   const vars = parsedEnv.data;
   const file = readConfigFile(vars.FERRY_CONFIG);
-  const { mock, limits, executor, retry, batches, retention, batchFinalize, ...plain } = overrides;
+  const { mock, limits, executor, retry, batches, retention, batchFinalize, streaming, ...plain } =
+    overrides;
   const dataDir = path.resolve(plain.dataDir ?? vars.FERRY_DATA_DIR);
   const apiKeys = parseApiKeysVariable(vars.FERRY_API_KEYS ?? "");
   return Object.freeze({
@@ -435,6 +457,7 @@ export function loadConfig(
       maxDelayMs: file.retry.max_delay_ms,
       ...retry,
     }),
+    streaming: Object.freeze({ writeTimeoutMs: file.streaming.write_timeout_ms, ...streaming }),
   });
 }
 

@@ -7,13 +7,22 @@ import { abortOnClientGone, whileClientConnected } from "./client-gone.js";
 import { readJsonBody } from "./json-body.js";
 import { writeSse } from "./sse.js";
 
-export function chatCompletionsRoutes(deps: { chat: ChatCompletionsService; logger: Logger }) {
+export function chatCompletionsRoutes(deps: {
+  chat: ChatCompletionsService;
+  logger: Logger;
+  writeTimeoutMs: number;
+}) {
   return new Hono<AppEnv>().post("/", async (c) => {
     const request = await readJsonBody(c, CreateChatCompletionRequestSchema);
     if (request.stream === true) {
       return abortOnClientGone(c, async (controller) => {
         const chunks = await deps.chat.stream(request, controller.signal);
-        return writeSse(c, chunks, { controller, framing: "data-only", logger: deps.logger });
+        return writeSse(c, chunks, {
+          controller,
+          framing: "data-only",
+          logger: deps.logger,
+          writeTimeoutMs: deps.writeTimeoutMs,
+        });
       });
     }
     return c.json(await whileClientConnected(c, (signal) => deps.chat.complete(request, signal)));

@@ -26,8 +26,12 @@ const RetrieveQuerySchema = z.looseObject({
   starting_after: z.coerce.number().int().min(0).optional(),
 });
 
-export function responsesRoutes(deps: { responses: ResponsesService; logger: Logger }) {
-  const { responses, logger } = deps;
+export function responsesRoutes(deps: {
+  responses: ResponsesService;
+  logger: Logger;
+  writeTimeoutMs: number;
+}) {
+  const { responses, logger, writeTimeoutMs } = deps;
   return new Hono<AppEnv>()
     .post("/", async (c) => {
       const request = await readJsonBody(c, CreateResponseRequestSchema);
@@ -39,12 +43,12 @@ export function responsesRoutes(deps: { responses: ResponsesService; logger: Log
         }
         const controller = new AbortController();
         const events = responses.events(c.get("projectId"), queued.id, -1, controller.signal);
-        return writeSse(c, events, { controller, framing: "named", logger });
+        return writeSse(c, events, { controller, framing: "named", logger, writeTimeoutMs });
       }
       if (prepared.stream) {
         return abortOnClientGone(c, async (controller) => {
           const events = await responses.stream(prepared, controller.signal);
-          return writeSse(c, events, { controller, framing: "named", logger });
+          return writeSse(c, events, { controller, framing: "named", logger, writeTimeoutMs });
         });
       }
       return c.json(
@@ -73,7 +77,7 @@ export function responsesRoutes(deps: { responses: ResponsesService; logger: Log
         query.starting_after ?? -1,
         controller.signal,
       );
-      return writeSse(c, events, { controller, framing: "named", logger });
+      return writeSse(c, events, { controller, framing: "named", logger, writeTimeoutMs });
     })
     .delete("/:id", (c) => c.json(responses.delete(c.get("projectId"), c.req.param("id"))))
     .post("/:id/cancel", (c) => c.json(responses.cancel(c.get("projectId"), c.req.param("id"))))

@@ -30,6 +30,23 @@ export const RESPONSE_WORK_KIND = "response";
 
 const TERMINAL_EVENTS = new Set(["response.completed", "response.incomplete", "response.failed"]);
 
+// A run reserves event numbers this many at a time (one small write per block), before it
+// publishes them: see ResponseEventStore.
+const RESERVED_NUMBERS_PER_WRITE = 64;
+
+/**
+ * The sequence number for a streamed background response's next event: after everything its
+ * open channel has, and everything stored or reserved, so numbers only ever grow, across
+ * re-runs after a crash too.
+ */
+export function nextEventNumber(
+  hub: ResponseEventHub,
+  events: ResponseEventStore,
+  responseId: string,
+): number {
+  return Math.max(hub.nextSequenceNumber(responseId), events.nextSequenceNumber(responseId));
+}
+
 /**
  * Runs background responses for the executor. The generation happens in `run`; everything it
  * writes happens in the outcome's `commit`, inside the executor's results transaction, so a
@@ -104,7 +121,18 @@ export function createResponseWorkHandler(deps: {
         [Symbol.asyncIterator]();
       const first = await generation.next();
       const channel = channelFor(item.subjectId);
-      const firstSequenceNumber = channel.nextSequenceNumber();
+      // A re-run (the process running it before died) goes on after the lost run's numbers and
+      // opens with response.in_progress, whose empty output tells a resuming client (and the SDK's
+      // stream helper, which takes it as the new snapshot) to drop what the lost run sent.
+      const firstSequenceNumber = nextEventNumber(hub, events, item.subjectId);
+      let reservedThrough = firstSequenceNumber - 1;
+      const publish = (event: ResponseStreamEvent) => {
+        if (event.sequence_number > reservedThrough) {
+          reservedThrough = event.sequence_number + RESERVED_NUMBERS_PER_WRITE - 1;
+          events.reserveThrough(item.subjectId, reservedThrough);
+        }
+        hub.publish(item.subjectId, event);
+      };
       const messageId = newId("message");
       let final: ResponseState = state;
       let terminal: ResponseStreamEvent | null = null;
@@ -126,7 +154,7 @@ export function createResponseWorkHandler(deps: {
         if (TERMINAL_EVENTS.has(event.type)) {
           terminal = event; // told only once it is committed, so a GET then agrees
         } else {
-          hub.publish(item.subjectId, event);
+          publish(event);
         }
       }
       signal.throwIfAborted();
@@ -162,10 +190,9 @@ export function createResponseWorkHandler(deps: {
           afterCommit: () => streamItems.notify(row.streamId),
         };
       }
-      const channel = channelFor(item.subjectId);
       const event: ResponseStreamEvent = {
         type: "response.failed",
-        sequence_number: channel.nextSequenceNumber(),
+        sequence_number: nextEventNumber(hub, events, item.subjectId),
         response: toResponseObject(state),
       };
       return {

@@ -1,4 +1,10 @@
-import type { FinishReason, GenerateRequest, Generation, TokenUsage } from "../backends/backend.js";
+import type {
+  FinishReason,
+  GenerateRequest,
+  Generation,
+  GenerationEvent,
+  TokenUsage,
+} from "../backends/backend.js";
 import type { Router } from "../backends/router.js";
 import type { CreateChatCompletionRequest } from "../contract/chat-request.js";
 import type { RetryPolicy } from "../executor/retry.js";
@@ -166,37 +172,43 @@ export function createChatCompletionsService(deps: {
       });
       return (async function* () {
         const usages: TokenUsage[] = [];
-        for (const [index, choiceRequest] of choiceRequests.entries()) {
-          const events =
-            index === 0
-              ? firstStream
-              : backend.streamGenerate(choiceRequest, signal)[Symbol.asyncIterator]();
-          let result = index === 0 ? firstEvent : await events.next();
-          yield chunk([
-            {
-              index,
-              delta: { role: "assistant", content: "", refusal: null },
-              logprobs: null,
-              finish_reason: null,
-            },
-          ]);
-          while (!result.done) {
-            const event = result.value;
-            if (event.type === "delta") {
-              yield chunk([
-                { index, delta: { content: event.text }, logprobs: null, finish_reason: null },
-              ]);
-            } else {
-              usages.push(event.usage);
-              yield chunk([
-                { index, delta: {}, logprobs: null, finish_reason: event.finishReason },
-              ]);
+        // Returned whenever the reader stops, even before its first delta: that is what ends
+        // the backend call and frees its slot.
+        let events: AsyncIterator<GenerationEvent> = firstStream;
+        try {
+          for (const [index, choiceRequest] of choiceRequests.entries()) {
+            if (index > 0) {
+              events = backend.streamGenerate(choiceRequest, signal)[Symbol.asyncIterator]();
             }
-            result = await events.next();
+            let result = index === 0 ? firstEvent : await events.next();
+            yield chunk([
+              {
+                index,
+                delta: { role: "assistant", content: "", refusal: null },
+                logprobs: null,
+                finish_reason: null,
+              },
+            ]);
+            while (!result.done) {
+              const event = result.value;
+              if (event.type === "delta") {
+                yield chunk([
+                  { index, delta: { content: event.text }, logprobs: null, finish_reason: null },
+                ]);
+              } else {
+                usages.push(event.usage);
+                yield chunk([
+                  { index, delta: {}, logprobs: null, finish_reason: event.finishReason },
+                ]);
+              }
+              result = await events.next();
+            }
           }
-        }
-        if (includeUsage) {
-          yield chunk([], chatUsage(usages));
+          if (includeUsage) {
+            yield chunk([], chatUsage(usages));
+          }
+        } finally {
+          await events.return?.();
         }
       })();
     },

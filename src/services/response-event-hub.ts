@@ -9,6 +9,7 @@ import type { ResponseStreamEvent } from "../contract/response-object.js";
  */
 export interface EventChannel {
   readonly events: ResponseStreamEvent[];
+  /** After the channel's last event (numbers may skip: a re-run goes on after a lost run's). */
   nextSequenceNumber(): number;
 }
 
@@ -26,6 +27,8 @@ export interface ResponseEventHub {
    */
   follow(responseId: string, startingAfter: number, listener: Listener): (() => void) | null;
   isOpen(responseId: string): boolean;
+  /** After the last event of the response's open channel; 0 when none is open. */
+  nextSequenceNumber(responseId: string): number;
   /** Ends every channel (shutdown): readers finish their streams; they can resume elsewhere. */
   closeAll(): void;
 }
@@ -40,7 +43,7 @@ export function createResponseEventHub(): ResponseEventHub {
         channels.set(responseId, channel);
       }
       const events = channel.events;
-      return { events, nextSequenceNumber: () => events.length };
+      return { events, nextSequenceNumber: () => nextAfter(events) };
     },
     publish(responseId, event) {
       const channel = channels.get(responseId);
@@ -76,10 +79,18 @@ export function createResponseEventHub(): ResponseEventHub {
       return () => channel.listeners.delete(listener);
     },
     isOpen: (responseId) => channels.has(responseId),
+    nextSequenceNumber(responseId) {
+      const channel = channels.get(responseId);
+      return channel === undefined ? 0 : nextAfter(channel.events);
+    },
     closeAll() {
       for (const responseId of [...channels.keys()]) {
         this.close(responseId);
       }
     },
   };
+}
+
+function nextAfter(events: readonly ResponseStreamEvent[]): number {
+  return (events.at(-1)?.sequence_number ?? -1) + 1;
 }

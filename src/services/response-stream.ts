@@ -50,55 +50,59 @@ export async function* streamResponseEvents(
   const itemId = options.messageId;
   const at = { item_id: itemId, output_index: 0, content_index: 0 };
 
-  for (const type of options.opening ?? ["response.created", "response.in_progress"]) {
-    yield event(type, { response: toResponseObject(options.initial) });
-  }
-  yield event("response.output_item.added", {
-    output_index: 0,
-    item: outputMessage(itemId, "", "in_progress"),
-  });
-  yield event("response.content_part.added", { ...at, part: outputTextPart("") });
-
-  let text = "";
-  let final: ResponseState | null = null;
-  let result = options.first;
+  // Whenever the reader stops (it went away, or stopped reading), even at the opening events,
+  // the backend's stream is returned: that is what ends its call and frees its slot.
   try {
-    while (!result.done) {
-      const generated = result.value;
-      if (generated.type === "delta") {
-        text += generated.text;
-        yield event("response.output_text.delta", { ...at, delta: generated.text, logprobs: [] });
-      } else {
-        final = options.finish(options.initial, text, generated.finishReason, generated.usage);
+    for (const type of options.opening ?? ["response.created", "response.in_progress"]) {
+      yield event(type, { response: toResponseObject(options.initial) });
+    }
+    yield event("response.output_item.added", {
+      output_index: 0,
+      item: outputMessage(itemId, "", "in_progress"),
+    });
+    yield event("response.content_part.added", { ...at, part: outputTextPart("") });
+
+    let text = "";
+    let final: ResponseState | null = null;
+    let result = options.first;
+    try {
+      while (!result.done) {
+        const generated = result.value;
+        if (generated.type === "delta") {
+          text += generated.text;
+          yield event("response.output_text.delta", { ...at, delta: generated.text, logprobs: [] });
+        } else {
+          final = options.finish(options.initial, text, generated.finishReason, generated.usage);
+        }
+        result = await options.generation.next();
       }
-      result = await options.generation.next();
+      if (final === null) {
+        throw new Error("The backend ended the stream without finishing the response.");
+      }
+    } catch (thrown) {
+      if (options.signal.aborted) {
+        return; // the client is gone; nobody is listening and nothing is stored
+      }
+      const failed = options.fail(
+        {
+          ...options.initial,
+          output: text === "" ? [] : [outputMessage(itemId, text, "incomplete")],
+        },
+        coerceError(thrown),
+      );
+      options.onEnd(failed);
+      yield event("response.failed", { response: toResponseObject(failed) });
+      return;
     }
-    if (final === null) {
-      throw new Error("The backend ended the stream without finishing the response.");
-    }
-  } catch (thrown) {
-    if (options.signal.aborted) {
-      return; // the client is gone; nobody is listening and nothing is stored
-    }
-    const failed = options.fail(
-      {
-        ...options.initial,
-        output: text === "" ? [] : [outputMessage(itemId, text, "incomplete")],
-      },
-      coerceError(thrown),
-    );
-    options.onEnd(failed);
-    yield event("response.failed", { response: toResponseObject(failed) });
-    return;
+
+    const item = final.output[0] ?? outputMessage(itemId, text, "completed");
+    yield event("response.output_text.done", { ...at, text, logprobs: [] });
+    yield event("response.content_part.done", { ...at, part: outputTextPart(text) });
+    yield event("response.output_item.done", { output_index: 0, item });
+    options.onEnd(final);
+    const terminal = final.status === "incomplete" ? "response.incomplete" : "response.completed";
+    yield event(terminal, { response: toResponseObject(final) });
   } finally {
     await options.generation.return?.();
   }
-
-  const item = final.output[0] ?? outputMessage(itemId, text, "completed");
-  yield event("response.output_text.done", { ...at, text, logprobs: [] });
-  yield event("response.content_part.done", { ...at, part: outputTextPart(text) });
-  yield event("response.output_item.done", { output_index: 0, item });
-  options.onEnd(final);
-  const terminal = final.status === "incomplete" ? "response.incomplete" : "response.completed";
-  yield event(terminal, { response: toResponseObject(final) });
 }

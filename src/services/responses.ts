@@ -12,7 +12,11 @@ import type { ResponseStore } from "../store/responses.js";
 import type { NewResponseRow, ResponseRow, StreamRow } from "../store/schema.js";
 import type { WorkStore } from "../store/work-items.js";
 import { itemsToChatMessages } from "../translate/responses-to-chat.js";
-import { RESPONSE_WORK_KIND, type ResponseWorkPayload } from "./background-responses.js";
+import {
+  nextEventNumber,
+  RESPONSE_WORK_KIND,
+  type ResponseWorkPayload,
+} from "./background-responses.js";
 import {
   assertFitsContext,
   contextLengthExceeded,
@@ -204,6 +208,7 @@ export function createResponsesService(deps: ResponsesServiceDeps) {
   function stopActive(row: ResponseRow, outcome: "cancelled" | "expired" = "cancelled"): boolean {
     let workItemId: number | null = null;
     let changed = false;
+    let terminal: ResponseStreamEvent | null = null;
     deps.transaction(() => {
       changed =
         outcome === "cancelled"
@@ -222,14 +227,38 @@ export function createResponsesService(deps: ResponsesServiceDeps) {
       workItemId = work.cancelSubject(row.id, clock.nowMs());
       if (changed) {
         deps.streamItems.record(row, outcome, null);
+        terminal = row.streamed ? stoppedEvent(row.id) : null;
       }
     });
     if (workItemId !== null) {
       deps.executor.abort(workItemId);
     }
+    if (terminal !== null) {
+      hub.publish(row.id, terminal);
+    }
     hub.close(row.id);
     deps.streamItems.notify(row.streamId);
     return changed;
+  }
+
+  /**
+   * The last event of a streamed response stopped by a cancel or its window, stored with the
+   * stop: the spec has no cancelled stream event (and the SDK's stream helper throws on unknown
+   * types), so a cancelled response ends with response.incomplete carrying status cancelled,
+   * an expired one with response.failed.
+   */
+  function stoppedEvent(id: string): ResponseStreamEvent | null {
+    const stopped = store.findById(id);
+    if (stopped === undefined) {
+      return null;
+    }
+    const event: ResponseStreamEvent = {
+      type: stopped.status === "cancelled" ? "response.incomplete" : "response.failed",
+      sequence_number: nextEventNumber(hub, events, id),
+      response: toResponseObject(stateFromRow(stopped)),
+    };
+    events.insertMany(id, [event]);
+    return event;
   }
 
   /** metadata.stream_id and metadata.completion_window make a response deferred. */
