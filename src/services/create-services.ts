@@ -19,7 +19,11 @@ import { createStreamStore } from "../store/streams.js";
 import { createWorkStore } from "../store/work-items.js";
 import { createApiKeysService, isOpenModeAllowed } from "./api-keys.js";
 import { createResponseWorkHandler, RESPONSE_WORK_KIND } from "./background-responses.js";
-import { BATCH_LINE_WORK_KIND, createBatchLineHandler } from "./batch-line-handler.js";
+import {
+  BATCH_LINE_LANE,
+  BATCH_LINE_WORK_KIND,
+  createBatchLineHandler,
+} from "./batch-line-handler.js";
 import { createBatchSupervisor } from "./batch-supervisor.js";
 import { createBatchesService } from "./batches.js";
 import { createChatCompletionsService } from "./chat-completions.js";
@@ -28,11 +32,26 @@ import { createFilesService } from "./files.js";
 import { createHealthService } from "./health.js";
 import { createModelsService } from "./models.js";
 import { createResponseEventHub } from "./response-event-hub.js";
-import { createResponsesService } from "./responses.js";
+import {
+  BACKGROUND_RESPONSE_LANE,
+  createResponsesService,
+  DEFERRED_RESPONSE_LANE,
+} from "./responses.js";
 import { createRetentionSweeper } from "./retention.js";
 import { createStreamItems } from "./stream-items.js";
 import { createStreamNotifier } from "./stream-notifier.js";
 import { createStreamsService } from "./streams.js";
+
+/**
+ * The lanes' weights in each backend's claims: background responses first, then stream and
+ * deferred responses, then batch lines, yet a batch behind a flood of background responses still
+ * gets a third of the claims (2 / (4 + 2)), and two ninths of them when all three lanes are busy.
+ */
+export const LANE_WEIGHTS: ReadonlyMap<number, number> = new Map([
+  [BACKGROUND_RESPONSE_LANE, 4],
+  [DEFERRED_RESPONSE_LANE, 3],
+  [BATCH_LINE_LANE, 2],
+]);
 
 export interface ServicesDeps {
   readonly config: Config;
@@ -133,6 +152,7 @@ export function createServices(deps: ServicesDeps) {
         onLineCommitted: (batchId) => supervisor.nudge(batchId),
       }),
     },
+    laneWeights: LANE_WEIGHTS,
     clock,
     logger,
     options: { ...config.executor, retry },
