@@ -1,6 +1,10 @@
 import { createInterface } from "node:readline";
 import { Readable } from "node:stream";
-import type { BatchEndpoint, CreateBatchRequest } from "../contract/batches-request.js";
+import {
+  type BatchEndpoint,
+  type CreateBatchRequest,
+  MAX_BATCH_LINES,
+} from "../contract/batches-request.js";
 import { ApiError } from "../lib/api-error.js";
 import { type Clock, unixSeconds } from "../lib/clock.js";
 import { newId } from "../lib/ids.js";
@@ -12,6 +16,7 @@ import { type BatchObject, toBatchObject } from "./batch-object.js";
 import type { BatchSupervisor } from "./batch-supervisor.js";
 import type { FilesService } from "./files.js";
 import { type Page, toPage } from "./paginate.js";
+import type { QueueCap } from "./queue-cap.js";
 
 const WINDOW_SECONDS: Record<string, number> = { "24h": 24 * 3600, "1h": 3600 };
 
@@ -20,6 +25,7 @@ export interface BatchesServiceDeps {
   readonly lines: BatchLineStore;
   readonly files: FilesService;
   readonly supervisor: Pick<BatchSupervisor, "nudge">;
+  readonly queueCap: QueueCap;
   readonly clock: Clock;
   /** Replaces the length of every completion window (tests and demos); null keeps OpenAI's. */
   readonly windowSecondsOverride: number | null;
@@ -85,6 +91,30 @@ export function createBatchesService(deps: BatchesServiceDeps) {
     return toBatchObject(findOrThrow(projectId, id));
   }
 
+  /**
+   * Refuses (429) a batch whose lines would take its project past the queue cap, before any line
+   * is written. The file is read only when the project is within one largest batch of the cap.
+   */
+  async function assertQueueRoom(projectId: string, inputFileId: string, isOwnFile: boolean) {
+    if (deps.queueCap.isSurelyUnder(projectId, MAX_BATCH_LINES)) {
+      return;
+    }
+    let lines = 0;
+    for await (const { text } of files.readLines(projectId, inputFileId)) {
+      if (text.trim() !== "" && ++lines > MAX_BATCH_LINES) {
+        break; // validation fails it whole anyway
+      }
+    }
+    try {
+      deps.queueCap.assertRoom(projectId, lines);
+    } catch (thrown) {
+      if (isOwnFile) {
+        await files.delete(projectId, inputFileId);
+      }
+      throw thrown;
+    }
+  }
+
   /** Inline requests become an input file first, so every batch runs from a file. */
   async function writeInlineFile(
     projectId: string,
@@ -119,6 +149,7 @@ export function createBatchesService(deps: BatchesServiceDeps) {
       let inputFileId: string;
       if (request.input_file_id === undefined) {
         endpoint ??= inferEndpoint(request.requests?.[0]?.body);
+        deps.queueCap.assertRoom(projectId, request.requests?.length ?? 0);
         inputFileId = (await writeInlineFile(projectId, request, endpoint)).id;
       } else {
         inputFileId = request.input_file_id;
@@ -132,6 +163,7 @@ export function createBatchesService(deps: BatchesServiceDeps) {
             `File ${inputFileId} has purpose '${file.purpose}'; a batch input file must be uploaded with purpose 'batch'.`,
           );
         }
+        await assertQueueRoom(projectId, inputFileId, false);
       }
       if (endpoint === undefined) {
         throw ApiError.invalid(
@@ -163,6 +195,7 @@ export function createBatchesService(deps: BatchesServiceDeps) {
       if (body === null) {
         throw ApiError.invalid(null, "The request body is empty; send one JSON request per line.");
       }
+      deps.queueCap.assertRoom(projectId, 1);
       let endpoint = options.endpoint;
       let lineNumber = 0;
       let sawContentLine = false;
@@ -240,6 +273,7 @@ export function createBatchesService(deps: BatchesServiceDeps) {
             : "No line names a supported 'url' (/v1/responses, /v1/chat/completions, /v1/embeddings); pass ?endpoint= or fix the lines.",
         );
       }
+      await assertQueueRoom(projectId, file.id, true);
       return insertBatch(projectId, {
         inputFileId: file.id,
         endpoint,

@@ -11,6 +11,7 @@ import type { Db } from "../store/db.js";
 import { createFileBlobStore } from "../store/file-blobs.js";
 import { createFileStore } from "../store/files.js";
 import { createGroupCommit } from "../store/group-commit.js";
+import { createProjectWorkCounts } from "../store/project-work-counts.js";
 import { createResponseEventStore } from "../store/response-events.js";
 import { createResponseListStore } from "../store/response-list.js";
 import { createResponseStore } from "../store/responses.js";
@@ -31,6 +32,7 @@ import { createEmbeddingsService } from "./embeddings.js";
 import { createFilesService } from "./files.js";
 import { createHealthService } from "./health.js";
 import { createModelsService } from "./models.js";
+import { createQueueCap } from "./queue-cap.js";
 import { createResponseEventHub } from "./response-event-hub.js";
 import {
   BACKGROUND_RESPONSE_LANE,
@@ -87,6 +89,10 @@ export function createServices(deps: ServicesDeps) {
     abort: (workItemId: number) => executor?.abort(workItemId),
   };
 
+  const queueCap = createQueueCap({
+    counts: createProjectWorkCounts(db),
+    maxQueuedPerProject: config.queue.maxQueuedPerProject,
+  });
   const blobs = createFileBlobStore(path.join(config.dataDir, "files"));
   const files = createFilesService({ store: createFileStore(db), blobs, clock });
   const responses = createResponsesService({
@@ -104,6 +110,7 @@ export function createServices(deps: ServicesDeps) {
     requireOpenStream: (projectId, streamId) => streams.requireOpen(projectId, streamId),
     countStreamItem: (streamId) => streamStore.countItem(streamId),
     commitSoon: (write) => commitSoon.add(write),
+    queueCap,
   });
   const streams = createStreamsService({
     streams: streamStore,
@@ -210,6 +217,7 @@ export function createServices(deps: ServicesDeps) {
       lines: batchLines,
       files,
       supervisor,
+      queueCap,
       clock,
       windowSecondsOverride: config.batches.windowSecondsOverride,
     }),
