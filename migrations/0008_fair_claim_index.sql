@@ -1,7 +1,2 @@
-CREATE TABLE `project_work_counts` (
-	`project_id` text PRIMARY KEY NOT NULL,
-	`unfinished` integer DEFAULT 0 NOT NULL
-);
---> statement-breakpoint
 DROP INDEX `work_items_claim`;--> statement-breakpoint
 CREATE INDEX `work_items_claim_by_project` ON `work_items` (`status`,`backend`,`lane`,`project_id`,`owner_key`,`id`);

@@ -93,10 +93,12 @@ export function createBatchesService(deps: BatchesServiceDeps) {
 
   /**
    * Refuses (429) a batch whose lines would take its project past the queue cap, before any line
-   * is written. The file is read only when the project is within one largest batch of the cap.
+   * is written. The file is read only when the project is within one largest batch of the cap;
+   * otherwise the largest batch is what the cap counts until the lines are counted in the queue.
    */
   async function assertQueueRoom(projectId: string, inputFileId: string, isOwnFile: boolean) {
     if (deps.queueCap.isSurelyUnder(projectId, MAX_BATCH_LINES)) {
+      deps.queueCap.assertRoom(projectId, MAX_BATCH_LINES);
       return;
     }
     let lines = 0;
@@ -195,7 +197,7 @@ export function createBatchesService(deps: BatchesServiceDeps) {
       if (body === null) {
         throw ApiError.invalid(null, "The request body is empty; send one JSON request per line.");
       }
-      deps.queueCap.assertRoom(projectId, 1);
+      deps.queueCap.assertRoom(projectId, 1, { isReserving: false });
       let endpoint = options.endpoint;
       let lineNumber = 0;
       let sawContentLine = false;

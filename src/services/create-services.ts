@@ -91,7 +91,12 @@ export function createServices(deps: ServicesDeps) {
 
   const queueCap = createQueueCap({
     counts: createProjectWorkCounts(db),
+    scope: {
+      backends: router.routes().map((route) => route.backend.name),
+      lanes: [...LANE_WEIGHTS.keys()],
+    },
     maxQueuedPerProject: config.queue.maxQueuedPerProject,
+    clock,
   });
   const blobs = createFileBlobStore(path.join(config.dataDir, "files"));
   const files = createFilesService({ store: createFileStore(db), blobs, clock });

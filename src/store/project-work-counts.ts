@@ -1,21 +1,37 @@
 import type { Db } from "./db.js";
 
-/** Unfinished work per project, read from the counter that triggers on work_items keep. */
+/** Unfinished work per project, counted on the claim index. */
 export interface ProjectWorkCounts {
-  /** The project's work items held, queued or running: one primary-key read. */
-  unfinished(projectId: string): number;
+  /**
+   * The project's work items held, queued or running on these backends and lanes. An index range
+   * count over work_items_claim_by_project (status, backend, lane, project_id, ...): it reads the
+   * project's unfinished rows' index entries and nothing else, so callers should not run it per
+   * request when a project may have tens of thousands (see services/queue-cap.ts).
+   */
+  countUnfinished(
+    projectId: string,
+    scope: { readonly backends: readonly string[]; readonly lanes: readonly number[] },
+  ): number;
 }
 
 export function createProjectWorkCounts(db: Db): ProjectWorkCounts {
-  // Kept by the triggers of migration 0009 in the same statement as each change to work_items,
-  // so it is exact within any transaction that reads it.
-  const read = db.$client.prepare(
-    "SELECT unfinished FROM project_work_counts WHERE project_id = ?",
+  // The IN lists on the index's leading columns let SQLite seek to each (status, backend, lane,
+  // project) range in turn instead of walking every unfinished row of every project.
+  const count = db.$client.prepare(
+    `SELECT COUNT(*) AS n FROM work_items
+     WHERE status IN ('held', 'queued', 'running')
+       AND backend IN (SELECT value FROM json_each(@backends))
+       AND lane IN (SELECT value FROM json_each(@lanes))
+       AND project_id = @projectId`,
   );
   return {
-    unfinished(projectId) {
-      const row = read.get(projectId) as { unfinished: number } | undefined;
-      return row?.unfinished ?? 0;
+    countUnfinished(projectId, scope) {
+      const row = count.get({
+        projectId,
+        backends: JSON.stringify(scope.backends),
+        lanes: JSON.stringify(scope.lanes),
+      }) as { n: number };
+      return row.n;
     },
   };
 }

@@ -120,15 +120,6 @@ export const workItems = sqliteTable(
   ],
 );
 
-/**
- * Unfinished work items (held, queued or running) per project, kept by triggers on work_items
- * (migration 0009) so the per-project queue cap is one primary-key read, not a COUNT(*).
- */
-export const projectWorkCounts = sqliteTable("project_work_counts", {
-  projectId: text("project_id").primaryKey(),
-  unfinished: integer("unfinished").notNull().default(0),
-});
-
 export type WorkItemRow = typeof workItems.$inferSelect;
 export type NewWorkItemRow = typeof workItems.$inferInsert;
 

@@ -6,7 +6,7 @@ import { migrateDatabase } from "../../src/store/migrate.js";
 import { createProjectWorkCounts } from "../../src/store/project-work-counts.js";
 import { createClaimRotation, createWorkStore } from "../../src/store/work-items.js";
 
-/** The claim's query plans, and the per-project counter the queue cap reads. */
+/** The claim's query plans, and the per-project count the queue cap reads. */
 
 let db: Db;
 beforeEach(() => {
@@ -15,18 +15,27 @@ beforeEach(() => {
 });
 afterEach(() => db.$client.close());
 
+/** The SQL `create` prepares: to ask SQLite how it runs the store's own statements. */
+function sqlPreparedBy(create: () => void): string[] {
+  const prepared: string[] = [];
+  const sqlite = db.$client;
+  const prepare = sqlite.prepare.bind(sqlite);
+  sqlite.prepare = ((source: string) => {
+    prepared.push(source);
+    return prepare(source);
+  }) as typeof sqlite.prepare;
+  try {
+    create();
+  } finally {
+    sqlite.prepare = prepare as typeof sqlite.prepare;
+  }
+  return prepared;
+}
+
 describe("the fair claim's statements", () => {
   it("are index seeks on work_items_claim_by_project, never a scan of the queue", () => {
-    // Capture the SQL the store prepares, to ask SQLite how it runs each claim statement.
-    const prepared: string[] = [];
-    const sqlite = db.$client;
-    const prepare = sqlite.prepare.bind(sqlite);
-    sqlite.prepare = ((source: string) => {
-      prepared.push(source);
-      return prepare(source);
-    }) as typeof sqlite.prepare;
-    createWorkStore(db);
-    sqlite.prepare = prepare as typeof sqlite.prepare;
+    const prepared = sqlPreparedBy(() => createWorkStore(db));
+    const prepare = db.$client.prepare.bind(db.$client);
     const claimStatements = prepared.filter(
       (source) =>
         source.includes("status = 'queued' AND backend = @backend") && !source.includes("COUNT"),
@@ -61,11 +70,25 @@ describe("the fair claim's statements", () => {
   });
 });
 
-describe("project_work_counts", () => {
+describe("counting a project's unfinished work", () => {
+  it("seeks the project's ranges of the claim index", () => {
+    const [source] = sqlPreparedBy(() => createProjectWorkCounts(db));
+    const plan = (
+      db.$client
+        .prepare(`EXPLAIN QUERY PLAN ${source}`)
+        .all({ backends: '["mock"]', lanes: "[0,1,2]", projectId: "p" }) as { detail: string }[]
+    ).map((row) => row.detail);
+    expect(plan.join("\n")).toContain(
+      "SEARCH work_items USING COVERING INDEX work_items_claim_by_project (status=? AND backend=? AND lane=? AND project_id=?)",
+    );
+  });
+
   it("follows a project's unfinished work through claim, retry, finish, cancel and delete", () => {
     const work = createWorkStore(db);
     const lines = createBatchLineStore(db);
     const counts = createProjectWorkCounts(db);
+    const unfinished = (projectId: string) =>
+      counts.countUnfinished(projectId, { backends: ["mock"], lanes: [0, 1, 2] });
     const exact = (projectId: string) =>
       (
         db.$client
@@ -102,20 +125,20 @@ describe("project_work_counts", () => {
       { line: 1, customId: "a", payload: {} },
       { line: 2, customId: "b", payload: {} },
     ]);
-    expect(counts.unfinished("p")).toBe(5);
+    expect(unfinished("p")).toBe(5);
     claim();
-    expect(counts.unfinished("p")).toBe(5); // queued -> running is still unfinished
+    expect(unfinished("p")).toBe(5); // queued -> running is still unfinished
     work.retryLater(first, "o", 0, "HTTP 503");
-    expect(counts.unfinished("p")).toBe(5);
+    expect(unfinished("p")).toBe(5);
     claim();
     work.finish(first, "o", "succeeded", 1, null);
     work.finish(second, "o", "failed", 1, "boom");
-    expect(counts.unfinished("p")).toBe(3);
+    expect(unfinished("p")).toBe(3);
     work.cancelSubject("r3", 1);
-    expect(counts.unfinished("p")).toBe(2);
+    expect(unfinished("p")).toBe(2);
     lines.deleteAll("batch_1");
-    expect(counts.unfinished("p")).toBe(0);
-    expect(counts.unfinished("p")).toBe(exact("p"));
-    expect(counts.unfinished("other")).toBe(0);
+    expect(unfinished("p")).toBe(0);
+    expect(unfinished("p")).toBe(exact("p"));
+    expect(unfinished("other")).toBe(0);
   });
 });
