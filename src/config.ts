@@ -32,6 +32,8 @@ export const EnvSchema = z.object({
   FERRY_ALLOW_OPEN: z.stringbool().default(false),
   /** How far the JS heap may grow past its live size before a full GC (lib/heap-growth.ts). */
   FERRY_HEAP_GROWING_PERCENT: z.coerce.number().int().min(0).max(400).default(50),
+  /** Overrides the config file's queue.max_queued_per_project. */
+  FERRY_MAX_QUEUED_PER_PROJECT: z.coerce.number().int().min(0).max(1_000_000_000).optional(),
 });
 
 const ModelListSchema = z
@@ -214,6 +216,15 @@ export const FileConfigSchema = z.strictObject({
       batches_seconds: DEFAULT_RETENTION_SECONDS,
       sweep_interval_seconds: 60,
     }),
+  queue: z
+    .strictObject({
+      /**
+       * Unfinished work items (background and stream responses, batch lines) one project may have
+       * held, queued or running; past it, new work is refused with a 429. 0: no cap.
+       */
+      max_queued_per_project: z.number().int().min(0).max(1_000_000_000).default(200_000),
+    })
+    .default({ max_queued_per_project: 200_000 }),
   retry: z
     .strictObject({
       /** Attempts in all, the first included. */
@@ -297,6 +308,8 @@ export interface Config {
     /** Test-only: hold every finalisation just before its commit (see FileConfigSchema). */
     readonly testHoldBeforeCommit: boolean;
   };
+  /** 0: no cap. */
+  readonly queue: { readonly maxQueuedPerProject: number };
   /** null: kept forever. Files follow their own expires_at whatever this says. */
   readonly retention: {
     readonly responsesSeconds: number | null;
@@ -367,9 +380,11 @@ export type ConfigOverrides = Partial<
     | "retention"
     | "batchFinalize"
     | "streaming"
+    | "queue"
   >
 > & {
   streaming?: Partial<Config["streaming"]>;
+  queue?: Partial<Config["queue"]>;
   batches?: Partial<Config["batches"]>;
   batchFinalize?: Partial<Config["batchFinalize"]>;
   retention?: Partial<Config["retention"]>;
@@ -400,8 +415,18 @@ export function loadConfig(
   }
   const vars = parsedEnv.data;
   const file = readConfigFile(vars.FERRY_CONFIG);
-  const { mock, limits, executor, retry, batches, retention, batchFinalize, streaming, ...plain } =
-    overrides;
+  const {
+    mock,
+    limits,
+    executor,
+    retry,
+    batches,
+    retention,
+    batchFinalize,
+    streaming,
+    queue,
+    ...plain
+  } = overrides;
   const dataDir = path.resolve(plain.dataDir ?? vars.FERRY_DATA_DIR);
   const apiKeys = parseApiKeysVariable(vars.FERRY_API_KEYS ?? "");
   return Object.freeze({
@@ -444,6 +469,10 @@ export function loadConfig(
       retryMaxMs: file.batch_finalize.retry_max_ms,
       testHoldBeforeCommit: file.batch_finalize.test_hold_before_commit,
       ...batchFinalize,
+    }),
+    queue: Object.freeze({
+      maxQueuedPerProject: vars.FERRY_MAX_QUEUED_PER_PROJECT ?? file.queue.max_queued_per_project,
+      ...queue,
     }),
     retention: Object.freeze({
       responsesSeconds: file.retention.responses_seconds || null,

@@ -90,3 +90,25 @@ describe("loadConfig", () => {
     expect(err.message).toContain("cannot read");
   });
 });
+
+describe("the per-project queue cap setting", () => {
+  it("defaults to 200,000, is read from the config file, and FERRY_MAX_QUEUED_PER_PROJECT wins", () => {
+    expect(loadConfig({}).queue.maxQueuedPerProject).toBe(200_000);
+    const file = writeConfigFile(JSON.stringify({ queue: { max_queued_per_project: 0 } }));
+    expect(loadConfig({ FERRY_CONFIG: file }).queue.maxQueuedPerProject).toBe(0);
+    expect(
+      loadConfig({ FERRY_CONFIG: file, FERRY_MAX_QUEUED_PER_PROJECT: "5000" }).queue
+        .maxQueuedPerProject,
+    ).toBe(5000);
+  });
+
+  it("names the variable or key of a bad value", () => {
+    const fromEnv = configErrorOf(() => loadConfig({ FERRY_MAX_QUEUED_PER_PROJECT: "-1" }));
+    expect(fromEnv.issues.map((issue) => issue.variable)).toEqual(["FERRY_MAX_QUEUED_PER_PROJECT"]);
+    const file = writeConfigFile(JSON.stringify({ queue: { max_queued_per_project: "many" } }));
+    const fromFile = configErrorOf(() => loadConfig({ FERRY_CONFIG: file }));
+    expect(fromFile.issues.map((issue) => issue.variable)).toEqual([
+      "FERRY_CONFIG:queue.max_queued_per_project",
+    ]);
+  });
+});

@@ -1,5 +1,6 @@
 import { backgroundResponses } from "./background-responses.js";
 import { batch50k } from "./batch-50k.js";
+import { fairness } from "./fairness.js";
 import type { Benchmark } from "./lib/benchmark.js";
 import { longPoll } from "./long-poll.js";
 import { syncResponses } from "./sync-responses.js";
@@ -10,7 +11,13 @@ import { syncResponses } from "./sync-responses.js";
  *
  * Add a benchmark by writing scripts/bench/<name>.ts exporting a `Benchmark` and listing it here.
  */
-const BENCHMARKS: readonly Benchmark[] = [syncResponses, backgroundResponses, batch50k, longPoll];
+const BENCHMARKS: readonly Benchmark[] = [
+  syncResponses,
+  backgroundResponses,
+  batch50k,
+  longPoll,
+  fairness,
+];
 
 const DEFAULT_TIME_LIMIT_MS = 15 * 60_000;
 

@@ -3,7 +3,14 @@ import type { Limiter } from "../backends/limiter.js";
 import type { Clock } from "../lib/clock.js";
 import { coerceError } from "../lib/coerce-error.js";
 import type { Logger } from "../lib/logger.js";
-import type { ClaimedWork, WorkStore } from "../store/work-items.js";
+import {
+  type ClaimedWork,
+  type ClaimRotation,
+  createClaimRotation,
+  type LaneShares,
+  type WorkStore,
+} from "../store/work-items.js";
+import { createLaneShares } from "./lane-shares.js";
 import { decideRetry, type RetryPolicy } from "./retry.js";
 
 /**
@@ -70,6 +77,11 @@ export interface ExecutorDeps {
   readonly transaction: (fn: () => void) => void;
   readonly backends: readonly ExecutorBackend[];
   readonly handlers: Readonly<Record<string, WorkHandler>>;
+  /**
+   * Each lane's weight in its backend's claims (see lane-shares.ts); a lane not listed weighs 1.
+   * Higher-priority lanes weigh more, and every lane with ready work gets its share.
+   */
+  readonly laneWeights: ReadonlyMap<number, number>;
   readonly clock: Clock;
   readonly logger: Logger;
   readonly options: ExecutorOptions;
@@ -105,7 +117,8 @@ export function createExecutor(deps: ExecutorDeps): Executor {
     error: string | null;
     outcome: WorkOutcome;
   }[] = [];
-  const lastOwnerByBackend = new Map<string, Map<number, string>>();
+  // Per backend: its lane shares and round-robin positions, carried from one claim to the next.
+  const fairnessByBackend = new Map<string, { lanes: LaneShares; rotation: ClaimRotation }>();
   let isStarted = false;
   let isStopping = false;
   let tickScheduled = false;
@@ -124,10 +137,10 @@ export function createExecutor(deps: ExecutorDeps): Executor {
       if (limit <= 0) {
         continue;
       }
-      let lastOwnerByLane = lastOwnerByBackend.get(backend.name);
-      if (lastOwnerByLane === undefined) {
-        lastOwnerByLane = new Map();
-        lastOwnerByBackend.set(backend.name, lastOwnerByLane);
+      let fairness = fairnessByBackend.get(backend.name);
+      if (fairness === undefined) {
+        fairness = { lanes: createLaneShares(deps.laneWeights), rotation: createClaimRotation() };
+        fairnessByBackend.set(backend.name, fairness);
       }
       const claimed = work.claim({
         backend: backend.name,
@@ -135,7 +148,8 @@ export function createExecutor(deps: ExecutorDeps): Executor {
         limit,
         nowMs: clock.nowMs(),
         leaseMs: options.leaseMs,
-        lastOwnerByLane,
+        lanes: fairness.lanes,
+        rotation: fairness.rotation,
       });
       if (claimed.length === 0) {
         continue;

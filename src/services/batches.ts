@@ -1,4 +1,8 @@
-import type { BatchEndpoint, CreateBatchRequest } from "../contract/batches-request.js";
+import {
+  type BatchEndpoint,
+  type CreateBatchRequest,
+  MAX_BATCH_LINES,
+} from "../contract/batches-request.js";
 import { ApiError } from "../lib/api-error.js";
 import { type Clock, unixSeconds } from "../lib/clock.js";
 import { coerceError } from "../lib/coerce-error.js";
@@ -14,6 +18,7 @@ import type { BatchSupervisor } from "./batch-supervisor.js";
 import type { BatchInputLimits } from "./batch-validation.js";
 import type { FilesService } from "./files.js";
 import { type Page, toPage } from "./paginate.js";
+import type { QueueCap } from "./queue-cap.js";
 
 const WINDOW_SECONDS: Record<string, number> = { "24h": 24 * 3600, "1h": 3600 };
 
@@ -22,6 +27,7 @@ export interface BatchesServiceDeps {
   readonly lines: BatchLineStore;
   readonly files: FilesService;
   readonly supervisor: Pick<BatchSupervisor, "nudge">;
+  readonly queueCap: QueueCap;
   readonly clock: Clock;
   /** Replaces the length of every completion window (tests and demos); null keeps OpenAI's. */
   readonly windowSecondsOverride: number | null;
@@ -96,6 +102,34 @@ export function createBatchesService(deps: BatchesServiceDeps) {
     return toBatchObject(findOrThrow(projectId, id));
   }
 
+  /**
+   * Refuses (429) a batch whose lines would take its project past the queue cap, before any line
+   * is written. The file is read only when the project is within one largest batch of the cap;
+   * otherwise the largest batch is what the cap counts until the lines are counted in the queue.
+   */
+  async function assertQueueRoom(projectId: string, inputFileId: string, isOwnFile: boolean) {
+    if (deps.queueCap.isSurelyUnder(projectId, MAX_BATCH_LINES)) {
+      deps.queueCap.assertRoom(projectId, MAX_BATCH_LINES);
+      return;
+    }
+    let lines = 0;
+    const { maxLineBytes } = deps.inputLimits;
+    for await (const { text } of files.readLines(projectId, inputFileId, { maxLineBytes })) {
+      // A line too long or not UTF-8 is still a line (validation fails it, with its number).
+      if (text?.trim() !== "" && ++lines > MAX_BATCH_LINES) {
+        break; // validation fails it whole anyway
+      }
+    }
+    try {
+      deps.queueCap.assertRoom(projectId, lines);
+    } catch (thrown) {
+      if (isOwnFile) {
+        await files.delete(projectId, inputFileId);
+      }
+      throw thrown;
+    }
+  }
+
   /** Inline requests become an input file first, so every batch runs from a file. */
   async function writeInlineFile(
     projectId: string,
@@ -130,6 +164,7 @@ export function createBatchesService(deps: BatchesServiceDeps) {
       let inputFileId: string;
       if (request.input_file_id === undefined) {
         endpoint ??= inferEndpoint(request.requests?.[0]?.body);
+        deps.queueCap.assertRoom(projectId, request.requests?.length ?? 0);
         inputFileId = (await writeInlineFile(projectId, request, endpoint)).id;
       } else {
         inputFileId = request.input_file_id;
@@ -143,6 +178,7 @@ export function createBatchesService(deps: BatchesServiceDeps) {
             `File ${inputFileId} has purpose '${file.purpose}'; a batch input file must be uploaded with purpose 'batch'.`,
           );
         }
+        await assertQueueRoom(projectId, inputFileId, false);
       }
       if (endpoint === undefined) {
         throw ApiError.invalid(
@@ -177,6 +213,7 @@ export function createBatchesService(deps: BatchesServiceDeps) {
         throw ApiError.invalid(null, "The request body is empty; send one JSON request per line.");
       }
       const { maxInputBytes, maxLineBytes } = deps.inputLimits;
+      deps.queueCap.assertRoom(projectId, 1, { isReserving: false });
       let endpoint = options.endpoint;
       let lineNumber = 0;
       let sawContentLine = false;
@@ -300,6 +337,7 @@ export function createBatchesService(deps: BatchesServiceDeps) {
             : "No line names a supported 'url' (/v1/responses, /v1/chat/completions, /v1/embeddings); pass ?endpoint= or fix the lines.",
         );
       }
+      await assertQueueRoom(projectId, file.id, true);
       return insertBatch(projectId, {
         inputFileId: file.id,
         endpoint,

@@ -11,6 +11,7 @@ import type { Db } from "../store/db.js";
 import { createFileBlobStore, type FileBlobStore } from "../store/file-blobs.js";
 import { createFileStore } from "../store/files.js";
 import { createGroupCommit } from "../store/group-commit.js";
+import { createProjectWorkCounts } from "../store/project-work-counts.js";
 import { createResponseEventStore } from "../store/response-events.js";
 import { createResponseListStore } from "../store/response-list.js";
 import { createResponseStore } from "../store/responses.js";
@@ -19,7 +20,11 @@ import { createStreamStore } from "../store/streams.js";
 import { createWorkStore } from "../store/work-items.js";
 import { createApiKeysService, isOpenModeAllowed } from "./api-keys.js";
 import { createResponseWorkHandler, RESPONSE_WORK_KIND } from "./background-responses.js";
-import { BATCH_LINE_WORK_KIND, createBatchLineHandler } from "./batch-line-handler.js";
+import {
+  BATCH_LINE_LANE,
+  BATCH_LINE_WORK_KIND,
+  createBatchLineHandler,
+} from "./batch-line-handler.js";
 import { createBatchSupervisor } from "./batch-supervisor.js";
 import { createBatchesService } from "./batches.js";
 import { createChatCompletionsService } from "./chat-completions.js";
@@ -27,12 +32,28 @@ import { createEmbeddingsService } from "./embeddings.js";
 import { createFilesService } from "./files.js";
 import { createHealthService } from "./health.js";
 import { createModelsService } from "./models.js";
+import { createQueueCap } from "./queue-cap.js";
 import { createResponseEventHub } from "./response-event-hub.js";
-import { createResponsesService } from "./responses.js";
+import {
+  BACKGROUND_RESPONSE_LANE,
+  createResponsesService,
+  DEFERRED_RESPONSE_LANE,
+} from "./responses.js";
 import { createRetentionSweeper } from "./retention.js";
 import { createStreamItems } from "./stream-items.js";
 import { createStreamNotifier } from "./stream-notifier.js";
 import { createStreamsService } from "./streams.js";
+
+/**
+ * The lanes' weights in each backend's claims: background responses first, then stream and
+ * deferred responses, then batch lines, yet a batch behind a flood of background responses still
+ * gets a third of the claims (2 / (4 + 2)), and two ninths of them when all three lanes are busy.
+ */
+export const LANE_WEIGHTS: ReadonlyMap<number, number> = new Map([
+  [BACKGROUND_RESPONSE_LANE, 4],
+  [DEFERRED_RESPONSE_LANE, 3],
+  [BATCH_LINE_LANE, 2],
+]);
 
 export interface ServicesDeps {
   readonly config: Config;
@@ -70,6 +91,15 @@ export function createServices(deps: ServicesDeps) {
     abort: (workItemId: number) => executor?.abort(workItemId),
   };
 
+  const queueCap = createQueueCap({
+    counts: createProjectWorkCounts(db),
+    scope: {
+      backends: router.routes().map((route) => route.backend.name),
+      lanes: [...LANE_WEIGHTS.keys()],
+    },
+    maxQueuedPerProject: config.queue.maxQueuedPerProject,
+    clock,
+  });
   const blobs = deps.blobs ?? createFileBlobStore(path.join(config.dataDir, "files"));
   const files = createFilesService({
     store: createFileStore(db),
@@ -92,6 +122,7 @@ export function createServices(deps: ServicesDeps) {
     requireOpenStream: (projectId, streamId) => streams.requireOpen(projectId, streamId),
     countStreamItem: (streamId) => streamStore.countItem(streamId),
     commitSoon: (write) => commitSoon.add(write),
+    queueCap,
   });
   const streams = createStreamsService({
     streams: streamStore,
@@ -152,6 +183,7 @@ export function createServices(deps: ServicesDeps) {
         onLineCommitted: (batchId) => supervisor.nudge(batchId),
       }),
     },
+    laneWeights: LANE_WEIGHTS,
     clock,
     logger,
     options: { ...config.executor, retry },
@@ -209,6 +241,7 @@ export function createServices(deps: ServicesDeps) {
       lines: batchLines,
       files,
       supervisor,
+      queueCap,
       clock,
       windowSecondsOverride: config.batches.windowSecondsOverride,
       inputLimits: config.batches,

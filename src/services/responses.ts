@@ -25,6 +25,7 @@ import {
 } from "./context-limit.js";
 import { resolveModel } from "./models.js";
 import { type Page, type PageQuery, paginateById, toPage } from "./paginate.js";
+import type { QueueCap } from "./queue-cap.js";
 import type { ResponseEventHub } from "./response-event-hub.js";
 import { normalizeInput, type StoredItem } from "./response-items.js";
 import {
@@ -65,6 +66,7 @@ export interface ResponsesServiceDeps {
   readonly countStreamItem: (streamId: string) => void;
   /** Runs `write` in the next group-commit transaction; resolves once it has committed. */
   readonly commitSoon: (write: () => void) => Promise<void>;
+  readonly queueCap: QueueCap;
 }
 
 /** A validated request, resolved to a backend and ready to run. */
@@ -479,6 +481,7 @@ export function createResponsesService(deps: ResponsesServiceDeps) {
      * item are written in one transaction, so a crash leaves all of it or none.
      */
     async enqueue(prepared: PreparedResponse): Promise<ResponseObject> {
+      deps.queueCap.assertRoom(prepared.projectId, 1);
       const state = initialState(prepared, "queued");
       const streamed = prepared.stream;
       const opening: ResponseStreamEvent[] = streamed

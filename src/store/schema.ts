@@ -102,7 +102,16 @@ export const workItems = sqliteTable(
     finishedAtMs: integer("finished_at_ms"),
   },
   (table) => [
-    index("work_items_claim").on(table.status, table.backend, table.lane, table.ownerKey, table.id),
+    // The claim's loose index scans: lanes, then projects in a lane, then owners (batches,
+    // streams) of a project, each in a few seeks however many rows are queued.
+    index("work_items_claim_by_project").on(
+      table.status,
+      table.backend,
+      table.lane,
+      table.projectId,
+      table.ownerKey,
+      table.id,
+    ),
     index("work_items_lease").on(table.status, table.leaseExpiresAtMs),
     index("work_items_subject").on(table.subjectId, table.status),
     // A subject's rows in id (= input line) order: pages a batch's lines without sorting them.

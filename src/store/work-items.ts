@@ -1,3 +1,4 @@
+import type { Statement } from "better-sqlite3";
 import { eq } from "drizzle-orm";
 import type { Db } from "./db.js";
 import { type WorkItemRow, workItems } from "./schema.js";
@@ -46,13 +47,39 @@ export interface ClaimRequest {
   readonly limit: number;
   readonly nowMs: number;
   readonly leaseMs: number;
-  /** Per (backend, lane): the owner served last, so the next claim starts after it. */
-  readonly lastOwnerByLane: Map<number, string>;
+  /** Splits the claim's slots between the lanes that have queued work (the executor's policy). */
+  readonly lanes: LaneShares;
+  /** This backend's round-robin memory, kept by the caller from one claim to the next. */
+  readonly rotation: ClaimRotation;
+}
+
+/** How a claim's slots are split between lanes; the store only asks and reports. */
+export interface LaneShares {
+  /**
+   * How many of `slots` each lane gets (the shares sum to `slots`). `lanes` have queued work, in
+   * priority order (lowest number first).
+   */
+  share(lanes: readonly number[], slots: number): ReadonlyMap<number, number>;
+  /** `lane` claimed fewer rows than its share (it had no more ready rows). */
+  shortfall(lane: number, unused: number): void;
+}
+
+/** Who was served last: per lane, the project; per (lane, project), the owner (a batch, a stream). */
+export interface ClaimRotation {
+  readonly lastProjectByLane: Map<number, string>;
+  readonly lastOwnerByProject: Map<string, string>;
+}
+
+export function createClaimRotation(): ClaimRotation {
+  return { lastProjectByLane: new Map(), lastOwnerByProject: new Map() };
 }
 
 export interface WorkStore {
   enqueue(work: NewWork): number;
-  /** Claims up to `limit` ready rows of one backend: highest-priority lane first, round-robin between owners. */
+  /**
+   * Claims up to `limit` ready rows of one backend: split between lanes by `request.lanes`, then
+   * round-robin between the projects of a lane and between the owners of a project.
+   */
   claim(request: ClaimRequest): ClaimedWork[];
   /** Extends the leases of these rows, where this owner still holds them. */
   heartbeat(leaseOwner: string, ids: readonly number[], leaseExpiresAtMs: number): number;
@@ -93,8 +120,9 @@ interface RawRow {
   payload: string;
 }
 
-// Lanes are few and fixed; owners within a lane can be many (one per batch or project).
-const MAX_OWNERS_PER_CLAIM = 64;
+// Keys (projects of a lane, owners of a project) looked at per claim. Past this many, the
+// rotation still reaches every key in turn, MAX_KEYS_PER_CLAIM at a time.
+const MAX_KEYS_PER_CLAIM = 64;
 
 export function createWorkStore(db: Db): WorkStore {
   const sqlite = db.$client;
@@ -104,10 +132,10 @@ export function createWorkStore(db: Db): WorkStore {
      VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?)`,
   );
 
-  // Loose index scans over work_items_claim (status, backend, lane, owner_key, id): the distinct
-  // lanes, then the distinct owners of a lane, in a handful of index seeks each however many
-  // rows are queued (a 50,000-line batch is one owner). A plain DISTINCT would walk every queued
-  // row on every claim.
+  // Loose index scans over work_items_claim_by_project (status, backend, lane, project_id,
+  // owner_key, id): the distinct lanes, the distinct projects of a lane, the distinct owners of a
+  // project, one index seek per key however many rows are queued (a 50,000-line batch is one
+  // owner). A plain DISTINCT would walk every queued row on every claim.
   const lanesWithWork = sqlite.prepare(
     `WITH RECURSIVE lanes(lane) AS (
        SELECT MIN(lane) FROM work_items WHERE status = 'queued' AND backend = @backend
@@ -119,16 +147,30 @@ export function createWorkStore(db: Db): WorkStore {
      SELECT lane FROM lanes WHERE lane IS NOT NULL`,
   );
 
-  const ownersInLane = sqlite.prepare(
-    `WITH RECURSIVE owners(key) AS (
-       SELECT MIN(owner_key) FROM work_items WHERE status = 'queued' AND backend = @backend AND lane = @lane
-       UNION ALL
-       SELECT (SELECT MIN(owner_key) FROM work_items
-               WHERE status = 'queued' AND backend = @backend AND lane = @lane AND owner_key > owners.key)
-       FROM owners WHERE owners.key IS NOT NULL
-     )
-     SELECT key FROM owners WHERE key IS NOT NULL LIMIT ${MAX_OWNERS_PER_CLAIM}`,
-  );
+  // The keys of a level in key order from just after @after (or from the first), at most @limit:
+  // the outer LIMIT stops the recursion, so the cost is the keys returned, not the keys there are.
+  const keyScan = (column: "project_id" | "owner_key", scope: string, hasAfter: boolean) =>
+    sqlite.prepare(
+      `WITH RECURSIVE keys(key) AS (
+         SELECT MIN(${column}) FROM work_items
+         WHERE status = 'queued' AND backend = @backend AND ${scope}${hasAfter ? ` AND ${column} > @after` : ""}
+         UNION ALL
+         SELECT (SELECT MIN(${column}) FROM work_items
+                 WHERE status = 'queued' AND backend = @backend AND ${scope} AND ${column} > keys.key)
+         FROM keys WHERE keys.key IS NOT NULL
+       )
+       SELECT key FROM keys WHERE key IS NOT NULL LIMIT @limit`,
+    );
+  const projectScope = "lane = @lane";
+  const ownerScope = "lane = @lane AND project_id = @project";
+  const projectKeys = {
+    first: keyScan("project_id", projectScope, false),
+    after: keyScan("project_id", projectScope, true),
+  };
+  const ownerKeys = {
+    first: keyScan("owner_key", ownerScope, false),
+    after: keyScan("owner_key", ownerScope, true),
+  };
 
   // One owner's share in one statement: its oldest ready rows, marked running under our lease.
   // The `status = 'queued'` in the subquery is what makes a row claimable once: the claim runs in
@@ -139,8 +181,8 @@ export function createWorkStore(db: Db): WorkStore {
          attempts = attempts + 1
      WHERE id IN (
        SELECT id FROM work_items
-       WHERE status = 'queued' AND backend = @backend AND lane = @lane AND owner_key = @owner
-         AND not_before_ms <= @nowMs
+       WHERE status = 'queued' AND backend = @backend AND lane = @lane AND project_id = @project
+         AND owner_key = @owner AND not_before_ms <= @nowMs
        ORDER BY id LIMIT @limit)
      RETURNING id, kind, subject_id, project_id, lane, owner_key, backend, attempts, payload`,
   );
@@ -187,47 +229,120 @@ export function createWorkStore(db: Db): WorkStore {
     `SELECT backend, COUNT(*) AS queued FROM work_items WHERE status = 'queued' GROUP BY backend`,
   );
 
+  /**
+   * Keys in rotation order: those after `last`, then from the first up to `last` (wrapping), at
+   * most MAX_KEYS_PER_CLAIM.
+   */
+  function rotatedKeys(
+    scans: { first: Statement; after: Statement },
+    params: Record<string, string | number>,
+    last: string | undefined,
+  ): string[] {
+    const read = (statement: Statement, extra: Record<string, string | number>) =>
+      (statement.all({ ...params, ...extra }) as { key: string }[]).map((row) => row.key);
+    if (last === undefined) {
+      return read(scans.first, { limit: MAX_KEYS_PER_CLAIM });
+    }
+    const keys = read(scans.after, { after: last, limit: MAX_KEYS_PER_CLAIM });
+    if (keys.length < MAX_KEYS_PER_CLAIM) {
+      for (const key of read(scans.first, { limit: MAX_KEYS_PER_CLAIM - keys.length })) {
+        if (key > last) {
+          break; // wrapped round to where the first read began
+        }
+        keys.push(key);
+      }
+    }
+    return keys;
+  }
+
+  // Fairness invariants of one claim (a backend with `limit` free slots):
+  // - Lanes: `request.lanes` splits the slots between lanes with queued work (weighted fair
+  //   shares: a higher-priority lane gets more, but no lane with ready work gets none for long,
+  //   however much is queued ahead of it). A lane that cannot fill its share hands the rest back,
+  //   and the others split it, so a slot stays free only when no lane has a ready row.
+  // - Projects: within a lane, the slots go round-robin between projects, starting after the
+  //   project served last, so a project's flood of one lane cannot hold back another project's
+  //   work in that lane for more than one turn.
+  // - Owners: within a project, round-robin again between its owners (its batches, its streams),
+  //   so one large batch cannot starve its project's other batches.
+  // - Within an owner, oldest first (id order).
+  // Every step is an index seek per key served (see the scans above), never a walk of the queue.
   const claimTransaction = sqlite.transaction((request: ClaimRequest): ClaimedWork[] => {
-    const { backend, leaseOwner, nowMs } = request;
+    const { backend, leaseOwner, nowMs, rotation } = request;
     const leaseExpiresAtMs = nowMs + request.leaseMs;
     const claimed: ClaimedWork[] = [];
-    const lanes = lanesWithWork.all({ backend }) as { lane: number }[];
-    for (const { lane } of lanes) {
-      if (claimed.length >= request.limit) {
-        break;
+
+    const claimOwner = (lane: number, project: string, owner: string, limit: number) => {
+      const rows = claimOfOwner.all({
+        leaseOwner,
+        leaseExpiresAtMs,
+        backend,
+        lane,
+        project,
+        owner,
+        nowMs,
+        limit,
+      }) as RawRow[];
+      // RETURNING's order is unspecified: run each owner's rows oldest first.
+      rows.sort((a, b) => a.id - b.id);
+      for (const row of rows) {
+        claimed.push(toClaimed(row));
       }
-      const owners = rotateAfter(
-        (ownersInLane.all({ backend, lane }) as { key: string }[]).map((row) => row.key),
-        request.lastOwnerByLane.get(lane),
+      return rows.length;
+    };
+
+    const claimProject = (lane: number, project: string, limit: number) => {
+      const rotationKey = `${lane}\u0000${project}`;
+      const owners = rotatedKeys(
+        ownerKeys,
+        { backend, lane, project },
+        rotation.lastOwnerByProject.get(rotationKey),
       );
-      // Fill the remaining capacity in rounds, one share per owner per round, so that with more
-      // owners than slots each claim serves the next owners in turn.
-      const share = Math.max(
-        1,
-        Math.ceil((request.limit - claimed.length) / Math.max(owners.length, 1)),
+      const { served, lastServed } = fillRoundRobin(owners, limit, (owner, share) =>
+        claimOwner(lane, project, owner, share),
       );
-      for (const owner of owners) {
-        const room = request.limit - claimed.length;
-        if (room <= 0) {
-          break;
+      if (lastServed !== undefined) {
+        rotation.lastOwnerByProject.set(rotationKey, lastServed);
+      }
+      return served;
+    };
+
+    const claimLane = (lane: number, limit: number) => {
+      const projects = rotatedKeys(
+        projectKeys,
+        { backend, lane },
+        rotation.lastProjectByLane.get(lane),
+      );
+      const { served, lastServed } = fillRoundRobin(projects, limit, (project, share) =>
+        claimProject(lane, project, share),
+      );
+      if (lastServed !== undefined) {
+        rotation.lastProjectByLane.set(lane, lastServed);
+      }
+      return served;
+    };
+
+    let lanes = (lanesWithWork.all({ backend }) as { lane: number }[]).map((row) => row.lane);
+    let room = request.limit;
+    while (room > 0 && lanes.length > 0) {
+      const shares = request.lanes.share(lanes, room);
+      const short = new Set<number>();
+      for (const lane of lanes) {
+        const share = shares.get(lane) ?? 0;
+        if (share === 0) {
+          continue;
         }
-        const rows = claimOfOwner.all({
-          leaseOwner,
-          leaseExpiresAtMs,
-          backend,
-          lane,
-          owner,
-          nowMs,
-          limit: Math.min(share, room),
-        }) as RawRow[];
-        if (rows.length > 0) {
-          // RETURNING's order is unspecified: run each owner's rows oldest first.
-          rows.sort((a, b) => a.id - b.id);
-          for (const row of rows) {
-            claimed.push(toClaimed(row));
-          }
-          request.lastOwnerByLane.set(lane, owner);
+        const served = claimLane(lane, share);
+        room -= served;
+        if (served < share) {
+          request.lanes.shortfall(lane, share - served);
+          short.add(lane);
         }
+      }
+      // Lanes that filled their shares keep their turn; the rest of the slots go to them.
+      lanes = lanes.filter((lane) => !short.has(lane));
+      if (short.size === 0) {
+        break;
       }
     }
     return claimed;
@@ -281,13 +396,39 @@ export function createWorkStore(db: Db): WorkStore {
   };
 }
 
-/** Owners in key order, starting just after `last` and wrapping around. */
-function rotateAfter(owners: string[], last: string | undefined): string[] {
-  if (last === undefined) {
-    return owners;
+/**
+ * Hands `limit` slots to `keys` in turn, in rounds of an equal share each, until the slots run
+ * out or every key has run dry (claimed less than it was offered). `take` claims up to its share
+ * for one key and returns how many it got.
+ */
+function fillRoundRobin(
+  keys: readonly string[],
+  limit: number,
+  take: (key: string, share: number) => number,
+): { served: number; lastServed: string | undefined } {
+  let room = limit;
+  let lastServed: string | undefined;
+  let active = keys;
+  while (room > 0 && active.length > 0) {
+    const share = Math.ceil(room / active.length);
+    const stillFull: string[] = [];
+    for (const key of active) {
+      if (room <= 0) {
+        break;
+      }
+      const offered = Math.min(share, room);
+      const got = take(key, offered);
+      if (got > 0) {
+        room -= got;
+        lastServed = key;
+      }
+      if (got === offered) {
+        stillFull.push(key);
+      }
+    }
+    active = stillFull;
   }
-  const start = owners.findIndex((owner) => owner > last);
-  return start <= 0 ? owners : [...owners.slice(start), ...owners.slice(0, start)];
+  return { served: limit - room, lastServed };
 }
 
 function toClaimed(row: RawRow): ClaimedWork {

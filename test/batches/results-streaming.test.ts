@@ -8,8 +8,10 @@ import { systemClock } from "../../src/lib/clock.js";
 import { createSilentLogger } from "../../src/lib/logger.js";
 import { DEFAULT_PROJECT_ID } from "../../src/services/api-keys.js";
 import { createBatchesService } from "../../src/services/batches.js";
+import { createQueueCap } from "../../src/services/queue-cap.js";
 import { type BatchLineStore, createBatchLineStore } from "../../src/store/batch-lines.js";
 import { createBatchStore } from "../../src/store/batches.js";
+import { createProjectWorkCounts } from "../../src/store/project-work-counts.js";
 import { createTestContext, type TestContext } from "../helpers/test-app.js";
 import { chatLine, createBatch, runUntilSettled, uploadJsonl } from "./batch-helpers.js";
 
@@ -77,6 +79,13 @@ function countingApp(): { app: Hono<AppEnv>; rowsRead: () => number } {
     clock: systemClock,
     windowSecondsOverride: null,
     inputLimits: t.config.batches,
+    // No cap: these tests are about reading results back.
+    queueCap: createQueueCap({
+      counts: createProjectWorkCounts(t.db),
+      scope: { backends: [], lanes: [] },
+      maxQueuedPerProject: 0,
+      clock: systemClock,
+    }),
   });
   const app = new Hono<AppEnv>();
   app.onError(createErrorHandler(createSilentLogger()));

@@ -1,6 +1,13 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { createLaneShares } from "../../src/executor/lane-shares.js";
+import { createClaimRotation } from "../../src/store/work-items.js";
 import { expectMatchesComponent } from "../helpers/openapi-schema.js";
 import { createTestContext, parseSseFrames, type TestContext } from "../helpers/test-app.js";
+
+/** Fresh claim state: equal lane weights, no one served yet. */
+function newFairness() {
+  return { lanes: createLaneShares(new Map()), rotation: createClaimRotation() };
+}
 
 /** Background responses through the app, with the executor driven by hand. */
 
@@ -191,7 +198,7 @@ describe("the work queue", () => {
         nowMs: 0,
       });
     }
-    const lastOwnerByLane = new Map<number, string>();
+    const fairness = { lanes: createLaneShares(new Map()), rotation: createClaimRotation() };
     for (let i = 0; i < 6; i++) {
       const [item] = store.claim({
         backend: "mock",
@@ -199,7 +206,7 @@ describe("the work queue", () => {
         limit: 1,
         nowMs: 1,
         leaseMs: 1000,
-        lastOwnerByLane,
+        ...fairness,
       });
       order.push(item?.subjectId ?? "none");
     }
@@ -236,7 +243,7 @@ describe("the work queue", () => {
         limit: 1,
         nowMs: 1,
         leaseMs: 1000,
-        lastOwnerByLane: new Map(),
+        ...newFairness(),
       });
       expect(claimed.map((item) => item.subjectId)).toEqual(["background"]);
     });
@@ -261,7 +268,7 @@ describe("the work queue", () => {
         limit: 1,
         nowMs: 0,
         leaseMs: 100,
-        lastOwnerByLane: new Map(),
+        ...newFairness(),
       });
       expect(store.requeueExpired(50)).toBe(0); // lease still valid
       expect(store.requeueExpired(200)).toBe(1); // the owner died: back to the queue
@@ -271,7 +278,7 @@ describe("the work queue", () => {
         limit: 1,
         nowMs: 200,
         leaseMs: 100,
-        lastOwnerByLane: new Map(),
+        ...newFairness(),
       });
       expect(again?.attempts).toBe(2);
       // The dead owner's late result is dropped; the live owner's is kept, once.
@@ -300,7 +307,7 @@ describe("the work queue", () => {
         limit: 1,
         nowMs: 0,
         leaseMs: 1000,
-        lastOwnerByLane: new Map(),
+        ...newFairness(),
       });
       expect(store.retryLater(id, "o", 500, "HTTP 503")).toBe(true);
       expect(
@@ -310,7 +317,7 @@ describe("the work queue", () => {
           limit: 1,
           nowMs: 499,
           leaseMs: 1000,
-          lastOwnerByLane: new Map(),
+          ...newFairness(),
         }),
       ).toHaveLength(0);
       expect(
@@ -320,7 +327,7 @@ describe("the work queue", () => {
           limit: 1,
           nowMs: 500,
           leaseMs: 1000,
-          lastOwnerByLane: new Map(),
+          ...newFairness(),
         }),
       ).toHaveLength(1);
     });

@@ -68,6 +68,7 @@ beforeEach(() => {
         }
       })(),
     backends: [{ name: "mock", limiter: createLimiter(100) }],
+    laneWeights: new Map(),
     handlers: {
       [BATCH_LINE_WORK_KIND]: createBatchLineHandler({
         batches,

@@ -38,8 +38,10 @@ const DEFAULT_HEADERS = { authorization: "Bearer sk-bench" } as const;
 
 export function createHttpClient(
   baseUrl: string,
-  options: { maxSockets?: number } = {},
+  options: { maxSockets?: number; apiKey?: string } = {},
 ): HttpClient {
+  const authorization =
+    options.apiKey === undefined ? DEFAULT_HEADERS : { authorization: `Bearer ${options.apiKey}` };
   const url = new URL(baseUrl);
   const agent = new http.Agent({
     keepAlive: true,
@@ -66,7 +68,7 @@ export function createHttpClient(
         agent,
         signal: requestOptions.signal,
         headers: {
-          ...DEFAULT_HEADERS,
+          ...authorization,
           ...(payload === undefined
             ? {}
             : {
