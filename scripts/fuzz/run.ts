@@ -52,6 +52,8 @@ const { values: args } = parseArgs({
     "retention-seconds": { type: "string", default: "2" },
     "keep-data": { type: "boolean", default: false },
     "skip-heavy": { type: "boolean", default: false },
+    /** Run only the heavy shapes whose name contains this, e.g. `--heavy-only longChain`. */
+    "heavy-only": { type: "string" },
     /** Print every request with its status and the start of its answer. */
     trace: { type: "boolean", default: false },
   },
@@ -367,7 +369,11 @@ async function runHeavyPhase(): Promise<boolean> {
   const heavyDir = mkdtempSync(path.join(tmpdir(), "ferry-fuzz-heavy-"));
   console.log(`\nfuzz: heavy shapes, data dir ${heavyDir}`);
   const heavyServer = await startFerryChild({ FERRY_DATA_DIR: heavyDir });
-  const report = await runHeavyShapes(heavyServer.url, (line) => console.log(line));
+  const report = await runHeavyShapes(
+    heavyServer.url,
+    (line) => console.log(line),
+    args["heavy-only"],
+  );
   const diedWith = heavyServer.exitCode();
   const isHealthy = diedWith === undefined;
   const errorLines = [...heavyServer.errorLines];

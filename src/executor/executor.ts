@@ -30,6 +30,11 @@ export interface WorkOutcome {
   /** Kept as the work item's own result (JSON), written by the statement that finishes it. */
   readonly result?: Record<string, unknown>;
   /**
+   * The same, already JSON text: a handler with a large result serialises it in slices while it
+   * runs, so the results transaction (one synchronous block for every result in it) only copies it.
+   */
+  readonly resultText?: string;
+  /**
    * Writes the rest of the outcome (other tables, accumulated counters). Runs inside the results
    * transaction, only if the lease is still ours.
    */
@@ -105,6 +110,8 @@ export interface Executor {
 }
 
 const CANCELLED = "cancelled";
+/** Result text one results transaction takes before the rest wait for the next (see flush). */
+const RESULT_CHARS_PER_TRANSACTION = 8 * 1024 * 1024;
 const STOPPING = "stopping";
 
 export function createExecutor(deps: ExecutorDeps): Executor {
@@ -245,13 +252,32 @@ export function createExecutor(deps: ExecutorDeps): Executor {
     }
   }
 
-  /** Writes every pending result in one transaction; results whose lease was lost are dropped. */
+  /**
+   * Writes pending results in one transaction; results whose lease was lost are dropped. A
+   * transaction is one synchronous block, so results given as text (the large ones) stop a group
+   * once it holds RESULT_CHARS_PER_TRANSACTION: the rest stay pending (their leases still
+   * extended by the heartbeat) for the next flush, after other work has had the event loop.
+   * Six 135 MB embeddings lines in one transaction held it for 12 s; one at a time, 2 s each.
+   */
   function flush() {
     flushScheduled = false;
     if (pending.length === 0) {
       return;
     }
-    const batch = pending.splice(0);
+    let chars = 0;
+    let take = 0;
+    while (take < pending.length && (take === 0 || chars < RESULT_CHARS_PER_TRANSACTION)) {
+      chars += pending[take]?.outcome.resultText?.length ?? 0;
+      if (take > 0 && chars > RESULT_CHARS_PER_TRANSACTION) {
+        break;
+      }
+      take++;
+    }
+    const batch = pending.splice(0, take);
+    if (pending.length > 0 && !flushScheduled) {
+      flushScheduled = true;
+      setImmediate(flush);
+    }
     const committed: WorkOutcome[] = [];
     try {
       deps.transaction(() => {
@@ -259,7 +285,8 @@ export function createExecutor(deps: ExecutorDeps): Executor {
         const transaction = createResultsTransaction();
         for (const entry of batch) {
           const { item, status, error, outcome } = entry;
-          if (work.finish(item.id, leaseOwner, status, nowMs, error, outcome.result ?? null)) {
+          const result = outcome.resultText ?? outcome.result ?? null;
+          if (work.finish(item.id, leaseOwner, status, nowMs, error, result)) {
             outcome.commit(transaction);
             committed.push(outcome);
           }
@@ -374,7 +401,9 @@ export function createExecutor(deps: ExecutorDeps): Executor {
         controller.abort(STOPPING);
       }
       await Promise.allSettled([...running.values()].map((entry) => entry.promise));
-      flush();
+      while (pending.length > 0) {
+        flush();
+      }
     },
     wake,
     abort(workItemId) {

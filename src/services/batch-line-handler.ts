@@ -7,7 +7,7 @@ import { newId } from "../lib/ids.js";
 import type { BatchStore, LineCounts, LineUsage } from "../store/batches.js";
 import type { ClaimedWork } from "../store/work-items.js";
 import type { ChatCompletionsService } from "./chat-completions.js";
-import type { EmbeddingsService } from "./embeddings.js";
+import { type EmbeddingsService, serializeEmbeddingList } from "./embeddings.js";
 import type { ResponsesService } from "./responses.js";
 
 export const BATCH_LINE_WORK_KIND = "batch_line";
@@ -70,15 +70,42 @@ export function createBatchLineHandler(deps: {
     }
   }
 
+  /**
+   * An embeddings line's answer can be 135 MB of JSON (2,048 vectors of 3,072 floats). Its text
+   * is made here, a slice at a time with yields between (serializeEmbeddingList), straight from
+   * the vectors: never as arrays of JS numbers, and never by JSON.stringify inside the results
+   * transaction, where it would hold the event loop for seconds per line.
+   */
+  async function embeddingsLine(
+    payload: BatchLinePayload,
+    signal: AbortSignal,
+  ): Promise<{ text: string; usage: LineUsage | null }> {
+    const answered = await deps.embeddings.answer(
+      payload.body as Parameters<EmbeddingsService["answer"]>[0],
+      signal,
+      SINGLE_ATTEMPT,
+    );
+    const parts = [
+      `{"id":${JSON.stringify(newId("batchRequest"))},"custom_id":${JSON.stringify(payload.customId)},` +
+        `"response":{"status_code":200,"request_id":${JSON.stringify(newId("request"))},"body":`,
+    ];
+    for await (const part of serializeEmbeddingList(answered)) {
+      parts.push(part);
+    }
+    parts.push('},"error":null}');
+    const tokens = answered.promptTokens;
+    return { text: parts.join(""), usage: usageOf({ usage: { prompt_tokens: tokens } }) };
+  }
+
   function outcome(
     item: ClaimedWork,
-    line: Record<string, unknown>,
+    line: Record<string, unknown> | string,
     isSuccess: boolean,
     usage: LineUsage | null,
   ): WorkOutcome {
     const batchId = item.subjectId;
     return {
-      result: line,
+      ...(typeof line === "string" ? { resultText: line } : { result: line }),
       commit: (transaction) => {
         // Summed per batch and written once at the end of the results transaction: the
         // counters move in the same transaction as the results, so they always agree.
@@ -104,6 +131,10 @@ export function createBatchLineHandler(deps: {
   return {
     async run(item, signal) {
       const payload = item.payload as unknown as BatchLinePayload;
+      if (payload.endpoint === "/v1/embeddings") {
+        const { text, usage } = await embeddingsLine(payload, signal);
+        return outcome(item, text, true, usage);
+      }
       const body = (await answer(item, payload, signal)) as unknown as Record<string, unknown>;
       const line = {
         id: newId("batchRequest"),

@@ -93,7 +93,8 @@ export interface WorkStore {
     status: "succeeded" | "failed",
     nowMs: number,
     error: string | null,
-    result?: Record<string, unknown> | null,
+    /** An object, or its JSON text already made (a large result, serialised off the transaction). */
+    result?: Record<string, unknown> | string | null,
   ): boolean;
   /** Puts a running row back in the queue to run again at `notBeforeMs` (a retry). */
   retryLater(id: number, leaseOwner: string, notBeforeMs: number, error: string): boolean;
@@ -369,7 +370,8 @@ export function createWorkStore(db: Db): WorkStore {
       return heartbeatStatement.run(leaseExpiresAtMs, leaseOwner, JSON.stringify(ids)).changes;
     },
     finish(id, leaseOwner, status, nowMs, error, result = null) {
-      const resultText = result === null ? null : JSON.stringify(result);
+      const resultText =
+        result === null ? null : typeof result === "string" ? result : JSON.stringify(result);
       return finishStatement.run(status, nowMs, error, resultText, id, leaseOwner).changes === 1;
     },
     retryLater(id, leaseOwner, notBeforeMs, error) {

@@ -55,6 +55,15 @@ beforeEach(() => {
       return { id: "chatcmpl_1", object: "chat.completion", choices: [], usage: USAGE };
     },
   } as unknown as ChatCompletionsService;
+  // Embeddings of 150 vectors of 3,072 dimensions: about 9 MB of JSON per line.
+  const embeddings = {
+    answer: async () => ({
+      model: "text-embedding-3-large",
+      encodingFormat: "float",
+      vectors: Array.from({ length: 150 }, () => new Float32Array(3072).fill(0.123456789)),
+      promptTokens: 4,
+    }),
+  } as unknown as EmbeddingsService;
   executor = createExecutor({
     work,
     // Fails (after everything in it was written) when told to: a rollback must undo it all.
@@ -74,7 +83,7 @@ beforeEach(() => {
         batches,
         responses: {} as ResponsesService,
         chat,
-        embeddings: {} as EmbeddingsService,
+        embeddings,
         onLineCommitted: () => {},
       }),
     },
@@ -93,6 +102,33 @@ afterEach(async () => {
   await executor.stop();
   db.$client.close();
 });
+
+function createRunningEmbeddingsBatch(id: string, count: number) {
+  batches.insert({
+    id,
+    projectId: "proj",
+    status: "in_progress",
+    endpoint: "/v1/embeddings",
+    inputFileId: "file-input",
+    completionWindow: "24h",
+    totalCount: count,
+    createdAt: 1000,
+    expiresAt: 1000 + 86_400,
+  });
+  lines.insertHeld(
+    { id, projectId: "proj", backend: "mock", lane: BATCH_LINE_LANE, nowMs },
+    Array.from({ length: count }, (_, index) => ({
+      line: index + 1,
+      customId: `${id}-${index}`,
+      payload: {
+        customId: `${id}-${index}`,
+        endpoint: "/v1/embeddings",
+        body: { model: "text-embedding-3-large", input: "hello" },
+      },
+    })),
+  );
+  lines.releaseHeld(id);
+}
 
 function createRunningBatch(id: string, contents: readonly string[]) {
   batches.insert({
@@ -218,5 +254,31 @@ describe("the results transaction", () => {
 
     expect(countersOf("batch_a")).toMatchObject({ completed: 1, inputTokens: 5 });
     expect(linesOf("batch_a").map((line) => line.hasResult)).toEqual([0, 1]);
+  });
+
+  it("commits large results one transaction at a time, each written as its handler made it", async () => {
+    createRunningEmbeddingsBatch("batch_e", 3);
+
+    await runQueued();
+
+    // Three 9 MB results: each its own transaction (together they held the event loop for seconds).
+    expect(transactions).toBe(3);
+    expect(countersOf("batch_e")).toMatchObject({ completed: 3, inputTokens: 12 });
+    const rows = db.$client
+      .prepare("SELECT result FROM work_items WHERE subject_id = ? ORDER BY id")
+      .all("batch_e") as { result: string }[];
+    for (const [index, row] of rows.entries()) {
+      const line = JSON.parse(row.result);
+      expect(line).toMatchObject({
+        custom_id: `batch_e-${index}`,
+        response: { status_code: 200, body: { object: "list", model: "text-embedding-3-large" } },
+        error: null,
+      });
+      expect(Object.keys(line)).toEqual(["id", "custom_id", "response", "error"]);
+      expect(line.response.body.data).toHaveLength(150);
+      expect(line.response.body.data[7]).toMatchObject({ object: "embedding", index: 7 });
+      expect(line.response.body.data[7].embedding[0]).toBeCloseTo(0.123456789, 6);
+      expect(line.response.body.usage).toEqual({ prompt_tokens: 4, total_tokens: 4 });
+    }
   });
 });

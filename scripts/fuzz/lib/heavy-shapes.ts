@@ -321,9 +321,12 @@ async function abortedUpload(base: URL): Promise<HeavyOutcome> {
 export async function runHeavyShapes(
   baseUrl: string,
   log: (line: string) => void,
+  /** Only the shapes whose function name contains this (for replaying one). */
+  only?: string,
 ): Promise<HeavyReport> {
   const base = new URL(baseUrl);
   let worstHealthMs = 0;
+  let worstThisShapeMs = 0;
   let isProbing = true;
   const probe = (async () => {
     while (isProbing) {
@@ -333,7 +336,9 @@ export async function runHeavyShapes(
       } catch {
         // A refused probe shows up as the server dying; the caller checks that.
       }
-      worstHealthMs = Math.max(worstHealthMs, performance.now() - startedAt);
+      const elapsedMs = performance.now() - startedAt;
+      worstHealthMs = Math.max(worstHealthMs, elapsedMs);
+      worstThisShapeMs = Math.max(worstThisShapeMs, elapsedMs);
       await new Promise((resolve) => setTimeout(resolve, PROBE_EVERY_MS));
     }
   })();
@@ -345,10 +350,11 @@ export async function runHeavyShapes(
     embeddingsBatchAndResults,
     longChain,
     abortedUpload,
-  ];
+  ].filter((shape) => only === undefined || shape.name.includes(only));
   const outcomes: HeavyOutcome[] = [];
   for (const shape of shapes) {
     const startedAt = Date.now();
+    worstThisShapeMs = 0;
     let outcome: HeavyOutcome;
     try {
       outcome = await shape(base);
@@ -357,7 +363,7 @@ export async function runHeavyShapes(
       outcome = { shape: shape.name, detail: "", failure: `the request failed: ${message}` };
     }
     log(
-      `heavy: ${outcome.shape}: ${outcome.failure === null ? "held" : `FAILED (${outcome.failure})`}; ${outcome.detail.slice(0, 200)} (${((Date.now() - startedAt) / 1000).toFixed(1)} s)`,
+      `heavy: ${outcome.shape}: ${outcome.failure === null ? "held" : `FAILED (${outcome.failure})`}; ${outcome.detail.slice(0, 200)} (${((Date.now() - startedAt) / 1000).toFixed(1)} s; slowest /health ${Math.round(worstThisShapeMs)} ms)`,
     );
     outcomes.push(outcome);
   }
