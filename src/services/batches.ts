@@ -250,11 +250,21 @@ export function createBatchesService(deps: BatchesServiceDeps) {
           `Line ${line} of the JSONL body is longer than ${maxLineBytes} bytes, the most a batch line may have; send one request per line, each within the limit.`,
           "line_too_long",
         );
+      let requestLines = 0;
       async function* content() {
         for await (const entry of splitLines(received(body as ReadableStream<Uint8Array>), {
           maxLineBytes,
         })) {
           lineNumber = entry.line;
+          // Validation would fail the whole batch at line 50,001 anyway: say so now rather than
+          // read (and parse) up to the body limit first.
+          if (entry.text?.trim() !== "" && ++requestLines > MAX_BATCH_LINES) {
+            throw ApiError.invalid(
+              null,
+              `The JSONL body has more than ${MAX_BATCH_LINES} requests (line ${entry.line}), the most a batch takes; split it into several batches.`,
+              "too_many_tasks",
+            );
+          }
           if (entry.problem === "too_long") {
             throw lineTooLong(entry.line);
           }

@@ -95,6 +95,28 @@ describe("POST /v1/batches with a JSONL body: bounds and encoding", () => {
     expectNothingStored();
   });
 
+  it("refuses a body at its 50,001st request, without reading on", async () => {
+    await t.close();
+    t = createTestContext(); // the default input bound, so that only the line count matters
+    const line = JSON.stringify({ content: "hi" });
+    const requests = Array.from({ length: 50_001 }, () => line);
+    // Blank lines are not requests; a body that goes on for megabytes past line 50,001 is not read.
+    const body = `\n${requests.join("\n")}\n${"x".repeat(8 * 1024 * 1024)}`;
+    const res = await Promise.resolve(
+      t.app.request("/v1/batches?model=gpt-4o-mini", {
+        method: "POST",
+        headers: { "content-type": "application/x-ndjson" },
+        body: streamed(encoder.encode(body), 64 * 1024),
+        duplex: "half",
+      } as RequestInit),
+    );
+    const text = await res.text();
+    expect(res.status, text).toBe(400);
+    expect(JSON.parse(text).error).toMatchObject({ code: "too_many_tasks" });
+    expect(JSON.parse(text).error.message).toContain("line 50002");
+    expectNothingStored();
+  });
+
   it("accepts a line of exactly the limit, with either line ending", async () => {
     const body = `${lineOfBytes("a", MAX_LINE_BYTES)}\r\n${lineOfBytes("b", MAX_LINE_BYTES)}\n`;
     const res = await postJsonl(body);
