@@ -153,8 +153,8 @@ async function hugeJsonlLine(base: URL): Promise<HeavyOutcome> {
 }
 
 async function bodyPastTheLimit(base: URL): Promise<HeavyOutcome> {
-  // Valid short lines, 300 MB of them: past the batch body limit, so a 413.
-  const line = `${JSON.stringify({ content: "hello" })}\n`;
+  // Valid 8 kB lines, 300 MB of them (under 50,000 requests): past the batch body limit, a 413.
+  const line = `${JSON.stringify({ content: "hello ".repeat(1365) })}\n`;
   const reply = await send(
     base,
     "POST",
