@@ -6,13 +6,13 @@ import {
   CompletionWindowSchema,
   CreateBatchRequestSchema,
 } from "../contract/batches-request.js";
-import { ApiError } from "../lib/api-error.js";
 import type { Logger } from "../lib/logger.js";
 import { type BatchesService, jsonlBodyTooLarge } from "../services/batches.js";
 import type { AppEnv } from "./app-env.js";
 import { limitBody } from "./body-limit.js";
 import { readJsonBody, readQuery } from "./json-body.js";
 import { listQuerySchema } from "./pagination.js";
+import { whileReadingBody } from "./streamed-body.js";
 
 const ListQuerySchema = listQuerySchema({ maxLimit: 100, defaultLimit: 20, defaultOrder: "desc" });
 
@@ -75,25 +75,15 @@ export function batchesRoutes(deps: {
       const contentType = contentTypeOf(c.req.header("content-type"));
       if (JSONL_TYPES.includes(contentType)) {
         const query = readQuery(c, JsonlQuerySchema);
-        try {
-          return c.json(
+        return whileReadingBody(c, deps.logger, "JSONL body", async () =>
+          c.json(
             await batches.createFromJsonl(c.get("projectId"), c.req.raw.body, {
               model: query.model,
               endpoint: query.endpoint,
               completionWindow: query.completion_window ?? query.window,
             }),
-          );
-        } catch (thrown) {
-          // Refused before its end, the rest of the body goes unread and the connection closes.
-          c.header("connection", "close");
-          if (c.req.raw.signal.aborted && thrown instanceof ApiError) {
-            deps.logger.info(
-              { requestId: c.get("requestId") },
-              "the client closed the connection before the end of its JSONL body; nothing was stored",
-            );
-          }
-          throw thrown;
-        }
+          ),
+        );
       }
       const request = await readJsonBody(c, CreateBatchRequestSchema);
       return c.json(await batches.create(c.get("projectId"), request));

@@ -1,12 +1,12 @@
 import { Readable } from "node:stream";
 import { Hono } from "hono";
 import { z } from "zod";
-import { ApiError } from "../lib/api-error.js";
 import type { Logger } from "../lib/logger.js";
 import { FILE_PURPOSES, type FilesService } from "../services/files.js";
 import type { AppEnv } from "./app-env.js";
 import { readQuery } from "./json-body.js";
 import { listQuerySchema } from "./pagination.js";
+import { whileReadingBody } from "./streamed-body.js";
 
 const ListFilesQuerySchema = listQuerySchema({
   maxLimit: 10_000,
@@ -18,28 +18,17 @@ const ListFilesQuerySchema = listQuerySchema({
 export function filesRoutes(deps: { files: FilesService; logger: Logger }) {
   const { files } = deps;
   return new Hono<AppEnv>()
-    .post("/", async (c) => {
-      try {
-        const file = await files.upload(c.get("projectId"), {
-          contentType: c.req.header("content-type") ?? null,
-          body: c.req.raw.body,
-          signal: c.req.raw.signal,
-        });
-        return c.json(file);
-      } catch (thrown) {
-        // A refused upload may leave the rest of its body unread, and the server then drops
-        // the connection: say so, or a keep-alive client sends its next request down a socket
-        // that is about to close ("other side closed").
-        c.header("connection", "close");
-        if (c.req.raw.signal.aborted && thrown instanceof ApiError) {
-          deps.logger.info(
-            { requestId: c.get("requestId") },
-            "the client closed the connection before the end of its upload; nothing was stored",
-          );
-        }
-        throw thrown;
-      }
-    })
+    .post("/", (c) =>
+      whileReadingBody(c, deps.logger, "upload", async () =>
+        c.json(
+          await files.upload(c.get("projectId"), {
+            contentType: c.req.header("content-type") ?? null,
+            body: c.req.raw.body,
+            signal: c.req.raw.signal,
+          }),
+        ),
+      ),
+    )
     .get("/", (c) => {
       const { purpose, limit, order, after } = readQuery(c, ListFilesQuerySchema);
       return c.json(files.list(c.get("projectId"), { purpose, limit, order, after }));

@@ -161,6 +161,39 @@ export function createFilesService(deps: FilesServiceDeps) {
     return toFileObject(row);
   }
 
+  /**
+   * Writes a generated file's bytes under `id` (no size limit unless `maxBytes` says so) and
+   * returns the row that would record them; nothing is recorded yet.
+   */
+  async function writeGenerated(
+    projectId: string,
+    id: string,
+    file: GeneratedFile,
+  ): Promise<FileRow> {
+    let written: WrittenBlob;
+    try {
+      written = await blobs.write(id, file.content, {
+        maxBytes: file.maxBytes ?? Number.POSITIVE_INFINITY,
+      });
+    } catch (thrown) {
+      const err = coerceError(thrown);
+      if (err instanceof FileTooLargeError) {
+        throw tooLarge(file.purpose === "batch", err.maxBytes);
+      }
+      // The generator's own error is what the caller wants to see.
+      throw err instanceof BlobSourceError ? coerceError(err.cause) : err;
+    }
+    return {
+      id,
+      projectId,
+      filename: file.filename,
+      purpose: file.purpose,
+      bytes: written.bytes,
+      createdAt: unixSeconds(clock),
+      expiresAt: file.expiresAt,
+      storagePath: written.storagePath,
+    };
+  }
   return {
     /**
      * Streams a multipart/form-data upload to disk and records it. The fields may come before or
@@ -208,30 +241,7 @@ export function createFilesService(deps: FilesServiceDeps) {
      * applies unless `maxBytes` says so.
      */
     async createFromStream(projectId: string, file: GeneratedFile): Promise<FileObject> {
-      const id = newId("file");
-      let written: WrittenBlob;
-      try {
-        written = await blobs.write(id, file.content, {
-          maxBytes: file.maxBytes ?? Number.POSITIVE_INFINITY,
-        });
-      } catch (thrown) {
-        const err = coerceError(thrown);
-        if (err instanceof FileTooLargeError) {
-          throw tooLarge(file.purpose === "batch", err.maxBytes);
-        }
-        // The generator's own error is what the caller wants to see.
-        throw err instanceof BlobSourceError ? coerceError(err.cause) : err;
-      }
-      return insertOrRemove({
-        id,
-        projectId,
-        filename: file.filename,
-        purpose: file.purpose,
-        bytes: written.bytes,
-        createdAt: unixSeconds(clock),
-        expiresAt: file.expiresAt,
-        storagePath: written.storagePath,
-      });
+      return insertOrRemove(await writeGenerated(projectId, newId("file"), file));
     },
 
     /**
@@ -240,25 +250,8 @@ export function createFilesService(deps: FilesServiceDeps) {
      * when that transaction commits. Writing the same id again replaces the bytes (a step
      * re-run after a crash). Until recorded, the bytes are the caller's to `discardStaged`.
      */
-    async stageGenerated(projectId: string, id: string, file: GeneratedFile): Promise<FileRow> {
-      let written: WrittenBlob;
-      try {
-        written = await blobs.write(id, file.content, { maxBytes: Number.POSITIVE_INFINITY });
-      } catch (thrown) {
-        const err = coerceError(thrown);
-        // The generator's own error is what the caller wants to see.
-        throw err instanceof BlobSourceError ? coerceError(err.cause) : err;
-      }
-      return {
-        id,
-        projectId,
-        filename: file.filename,
-        purpose: file.purpose,
-        bytes: written.bytes,
-        createdAt: unixSeconds(clock),
-        expiresAt: file.expiresAt,
-        storagePath: written.storagePath,
-      };
+    stageGenerated(projectId: string, id: string, file: GeneratedFile): Promise<FileRow> {
+      return writeGenerated(projectId, id, file);
     },
 
     /** Records a staged file (synchronous, to run inside the caller's transaction). */
