@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { createBatchOverHttp } from "../helpers/batch-over-http.js";
 import { spawnFerry, waitForExit, waitForListening } from "../helpers/spawn-ferry.js";
 
 /**
@@ -75,29 +76,16 @@ describe("batch crash safety", () => {
         },
       }),
     ).join("\n");
-    const form = new FormData();
-    form.append("purpose", "batch");
-    form.append("file", new Blob([jsonl]), "crash.jsonl");
-    const file = (await (
-      await fetch(`${server.url}/v1/files`, { method: "POST", body: form })
-    ).json()) as { id: string };
-    const created = (await (
-      await fetch(`${server.url}/v1/batches`, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({
-          input_file_id: file.id,
-          endpoint: "/v1/chat/completions",
-          completion_window: "24h",
-        }),
-      })
-    ).json()) as { id: string };
+    const { batchId } = await createBatchOverHttp(server.url, jsonl, {
+      filename: "crash.jsonl",
+      endpoint: "/v1/chat/completions",
+    });
 
     // Kill at moments spread over the run; the first is right after the create (validating).
     const seenAtKill: { status: string; completed: number }[] = [];
     for (const delayMs of [5, 300, 450, 600]) {
       await new Promise((resolve) => setTimeout(resolve, delayMs));
-      const before = await batchStatus(server.url, created.id);
+      const before = await batchStatus(server.url, batchId);
       seenAtKill.push({ status: before.status, completed: before.request_counts.completed });
       server.child.kill("SIGKILL");
       await waitForExit(server.child);
@@ -113,10 +101,10 @@ describe("batch crash safety", () => {
     ).toBe(true);
 
     const deadline = Date.now() + 60_000;
-    let batch = await batchStatus(server.url, created.id);
+    let batch = await batchStatus(server.url, batchId);
     while (batch.status !== "completed" && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 100));
-      batch = await batchStatus(server.url, created.id);
+      batch = await batchStatus(server.url, batchId);
     }
     expect(batch.status).toBe("completed");
     expect(batch.request_counts).toEqual({ total: LINES, completed: LINES, failed: 0 });

@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { createBatchOverHttp } from "../helpers/batch-over-http.js";
 import { spawnFerry, waitForExit, waitForListening } from "../helpers/spawn-ferry.js";
 
 /**
@@ -79,23 +80,10 @@ describe("batch finalisation through kill -9", () => {
         },
       }),
     ).join("\n");
-    const form = new FormData();
-    form.append("purpose", "batch");
-    form.append("file", new Blob([jsonl]), "finalize-crash.jsonl");
-    const input = (await (
-      await fetch(`${server.url}/v1/files`, { method: "POST", body: form })
-    ).json()) as FileJson;
-    const created = (await (
-      await fetch(`${server.url}/v1/batches`, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({
-          input_file_id: input.id,
-          endpoint: "/v1/chat/completions",
-          completion_window: "24h",
-        }),
-      })
-    ).json()) as { id: string };
+    const { inputFileId, batchId } = await createBatchOverHttp(server.url, jsonl, {
+      filename: "finalize-crash.jsonl",
+      endpoint: "/v1/chat/completions",
+    });
 
     await held;
     server.child.kill("SIGKILL");
@@ -106,7 +94,7 @@ describe("batch finalisation through kill -9", () => {
     type BatchJson = { status: string; output_file_id?: string; error_file_id?: string };
     let batch: BatchJson = { status: "" };
     while (batch.status !== "completed" && Date.now() < deadline) {
-      batch = (await (await fetch(`${server.url}/v1/batches/${created.id}`)).json()) as BatchJson;
+      batch = (await (await fetch(`${server.url}/v1/batches/${batchId}`)).json()) as BatchJson;
       if (batch.status !== "completed") {
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
@@ -119,8 +107,8 @@ describe("batch finalisation through kill -9", () => {
       }
     ).data;
     expect(listed.map((file) => file.filename).sort(), dataDir).toEqual([
-      `${created.id}_error.jsonl`,
-      `${created.id}_output.jsonl`,
+      `${batchId}_error.jsonl`,
+      `${batchId}_output.jsonl`,
     ]);
     expect(listed.map((file) => file.id).sort()).toEqual(
       [batch.output_file_id, batch.error_file_id].sort(),
@@ -142,7 +130,7 @@ describe("batch finalisation through kill -9", () => {
       .filter((entry) => entry.isFile())
       .map((entry) => entry.name)
       .sort();
-    expect(stored, dataDir).toEqual([input.id, ...listed.map((file) => file.id)].sort());
+    expect(stored, dataDir).toEqual([inputFileId, ...listed.map((file) => file.id)].sort());
     const tempDir = path.join(filesDir, "tmp");
     expect(existsSync(tempDir) ? readdirSync(tempDir) : []).toEqual([]);
 
