@@ -1,60 +1,31 @@
 /**
  * The Backend interface: what the services and the executor need from an inference engine.
  * `mock` implements it in-process; an OpenAI-compatible upstream implements it over HTTP.
- * Requests arrive already translated to chat messages (see translate/), so a backend never sees
- * the Responses API's item shapes.
+ * Requests and answers are in the model contract (model-contract.ts), so a backend never sees
+ * either API's wire shapes.
  */
 
-export type ChatRole = "system" | "developer" | "user" | "assistant" | "tool";
+export type {
+  ChatRole,
+  ContentPart,
+  FinishReason,
+  FunctionTool,
+  Generation,
+  GenerationEvent,
+  GenerateRequest,
+  ModelMessage,
+  OutputFormat,
+  OutputItem,
+  OutputItemStart,
+  OutputPart,
+  Sampling,
+  TokenLogprob,
+  TokenUsage,
+  ToolCall,
+  ToolChoice,
+} from "./model-contract.js";
 
-export interface ToolCall {
-  readonly id: string;
-  readonly name: string;
-  /** JSON text, as the model wrote it. */
-  readonly arguments: string;
-}
-
-export interface ChatMessage {
-  readonly role: ChatRole;
-  readonly content: string;
-  /** On an assistant message: the function calls it made. */
-  readonly toolCalls?: readonly ToolCall[];
-  /** On a tool message: the call it answers. */
-  readonly toolCallId?: string;
-}
-
-export interface GenerateRequest {
-  /** The public model name the client asked for. */
-  readonly model: string;
-  readonly messages: readonly ChatMessage[];
-  readonly maxOutputTokens: number | null;
-  readonly temperature: number | null;
-  readonly topP: number | null;
-  /** Request metadata; the mock reads its test knobs (`mock_delay_ms`, `mock_error`) here. */
-  readonly metadata: Readonly<Record<string, string>>;
-  /** Distinguishes the choices of one chat request with `n > 1`. */
-  readonly choiceIndex?: number;
-}
-
-export interface TokenUsage {
-  readonly inputTokens: number;
-  readonly outputTokens: number;
-  readonly cachedInputTokens: number;
-  readonly reasoningTokens: number;
-}
-
-/** `length` means the output token limit cut the text short. */
-export type FinishReason = "stop" | "length";
-
-export interface Generation {
-  readonly text: string;
-  readonly finishReason: FinishReason;
-  readonly usage: TokenUsage;
-}
-
-export type GenerationEvent =
-  | { readonly type: "delta"; readonly text: string }
-  | { readonly type: "done"; readonly finishReason: FinishReason; readonly usage: TokenUsage };
+import type { GenerateRequest, Generation, GenerationEvent } from "./model-contract.js";
 
 export interface EmbedRequest {
   readonly model: string;
