@@ -342,7 +342,7 @@ describe("/v1/responses through an OpenAI-compatible upstream", () => {
     expect(events.find((e) => e.type === "response.function_call_arguments.done")).toMatchObject({
       arguments: ARGUMENTS,
     });
-    const completed = events.find((e) => e.type === "response.completed") as {
+    const completed = events.find((e) => e.type === "response.completed") as unknown as {
       response: { output: Record<string, unknown>[]; usage: unknown };
     };
     expectResponsesOutput(completed.response.output);
