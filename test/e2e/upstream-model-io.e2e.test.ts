@@ -1,5 +1,7 @@
 import OpenAI, { toFile } from "openai";
+import { zodResponseFormat, zodTextFormat } from "openai/helpers/zod";
 import { afterEach, describe, expect, it } from "vitest";
+import { z } from "zod";
 import type { BackendConfig } from "../../src/config.js";
 import { expectMatchesComponent } from "../helpers/openapi-schema.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
@@ -589,6 +591,46 @@ describe("a batch through an OpenAI-compatible upstream", () => {
           },
         },
       ],
+    });
+  });
+});
+
+describe("structured output through an OpenAI-compatible upstream", () => {
+  const Answer = z.object({ summary: z.string() });
+  const jsonAnswer: UpstreamHandler = () => ({
+    kind: "json",
+    body: chatCompletionOf({ content: '{"summary":"Rain all day"}' }, { usage: USAGE }),
+  });
+
+  it("sends the SDK's zod schema as json_schema and parses the upstream's JSON (responses)", async () => {
+    const { upstream, server } = await start(jsonAnswer);
+    const response = await server.openai.responses.parse({
+      model: "gpt-4o-mini",
+      input: "Summarise the weather.",
+      text: { format: zodTextFormat(Answer, "answer") },
+    });
+    expect(response.output_parsed).toEqual({ summary: "Rain all day" });
+    expect(upstream.requests[0]?.body).toMatchObject({
+      response_format: {
+        type: "json_schema",
+        json_schema: { name: "answer", strict: true, schema: { type: "object" } },
+      },
+    });
+  });
+
+  it("sends the SDK's zod schema as json_schema and parses the upstream's JSON (chat)", async () => {
+    const { upstream, server } = await start(jsonAnswer);
+    const completion = await server.openai.chat.completions.parse({
+      model: "gpt-4o-mini",
+      messages: [{ role: "user", content: "Summarise the weather." }],
+      response_format: zodResponseFormat(Answer, "answer"),
+    });
+    expect(completion.choices[0]?.message.parsed).toEqual({ summary: "Rain all day" });
+    expect(upstream.requests[0]?.body).toMatchObject({
+      response_format: {
+        type: "json_schema",
+        json_schema: { name: "answer", strict: true, schema: { type: "object" } },
+      },
     });
   });
 });
