@@ -524,6 +524,73 @@ describe("/v1/chat/completions through an OpenAI-compatible upstream", () => {
   });
 });
 
+describe("parallel tool calls through an OpenAI-compatible upstream", () => {
+  const twoCalls: UpstreamHandler = () => ({
+    kind: "sse",
+    frames: [
+      chunkOf({ role: "assistant", content: null }),
+      chunkOf({
+        tool_calls: [
+          { index: 0, id: "call_oslo", type: "function", function: { name: "get_weather" } },
+        ],
+      }),
+      chunkOf({ tool_calls: [{ index: 0, function: { arguments: '{"city":"Oslo"}' } }] }),
+      chunkOf({
+        tool_calls: [
+          { index: 1, id: "call_rome", type: "function", function: { name: "get_weather" } },
+        ],
+      }),
+      chunkOf({ tool_calls: [{ index: 1, function: { arguments: '{"city":"Rome"}' } }] }),
+      chunkOf({}, { finishReason: "tool_calls" }),
+      usageChunk(USAGE),
+    ],
+  });
+  const tools = chatParams().tools;
+
+  it("streams both calls as indexed chat chunks", async () => {
+    const { server } = await start(twoCalls);
+    const stream = server.openai.chat.completions.stream({
+      model: "gpt-4o-mini",
+      messages: [{ role: "user", content: "Oslo and Rome?" }],
+      tools,
+    });
+    const chunks: unknown[] = [];
+    stream.on("chunk", (chunk) => chunks.push(chunk));
+    const completion = await stream.finalChatCompletion();
+    for (const chunk of chunks) {
+      expectMatchesComponent("CreateChatCompletionStreamResponse", chunk);
+    }
+    expect(completion.choices[0]?.finish_reason).toBe("tool_calls");
+    expect(completion.choices[0]?.message.tool_calls).toMatchObject([
+      { id: "call_oslo", function: { name: "get_weather", arguments: '{"city":"Oslo"}' } },
+      { id: "call_rome", function: { name: "get_weather", arguments: '{"city":"Rome"}' } },
+    ]);
+  });
+
+  it("streams both calls as Responses function_call items", async () => {
+    const { server } = await start(twoCalls);
+    const stream = await server.openai.responses.create({
+      model: "gpt-4o-mini",
+      input: "Oslo and Rome?",
+      tools: [
+        { type: "function", name: "get_weather", parameters: WEATHER_PARAMETERS, strict: true },
+      ],
+      stream: true,
+    });
+    const done: Record<string, unknown>[] = [];
+    for await (const event of stream) {
+      if (event.type === "response.output_item.done") {
+        expectMatchesComponent("ResponseOutputItemDoneEvent", event);
+        done.push(event.item as unknown as Record<string, unknown>);
+      }
+    }
+    expect(done).toMatchObject([
+      { type: "function_call", call_id: "call_oslo", arguments: '{"city":"Oslo"}' },
+      { type: "function_call", call_id: "call_rome", arguments: '{"city":"Rome"}' },
+    ]);
+  });
+});
+
 describe("a batch through an OpenAI-compatible upstream", () => {
   it("sends a line's tools and json_schema upstream and writes the tool call to the results", async () => {
     const { upstream, server } = await start();

@@ -18,11 +18,12 @@ import { GenerationAssembler } from "../generation-events.js";
  * - Reasoning and message text are complete once anything else arrives. More of them later
  *   opens a new item of the same kind (a Responses output may hold several messages), placed
  *   after what came before it.
- * - A tool call is never assumed complete before the stream ends, because servers do alternate
- *   indexes (and llama.cpp has sent a call's arguments after the next call's name). So once a
- *   call is the open item, whatever arrives for a later item (another call, text after a call)
- *   is held and flushed in order at the end. The price: with parallel calls, the second call's
- *   events come at the end of the stream instead of live.
+ * - A tool call is never assumed complete before the stream ends: fragments are keyed by
+ *   `index`, so the protocol lets a server go back to an earlier call at any time. Once a call
+ *   is the open item, whatever arrives for a later item (another call, text after a call) is
+ *   held and flushed in order at the end. The price: with parallel calls, the events of the
+ *   second and later calls come at the end of the stream instead of live (the first call and
+ *   everything before it stream live).
  * - A call opens (`item.start` carries its id and name) only once its name has arrived; its
  *   arguments until then are held.
  */
