@@ -1,4 +1,5 @@
 import { BackendError } from "../backend.js";
+import { textsOfMessage } from "../message-text.js";
 import type { ContentPart, GenerateRequest } from "../model-contract.js";
 import { imageDimensionsOf, imageTokens } from "./image-tokens.js";
 
@@ -20,13 +21,12 @@ export function countInputTokens(
   let total = TOKENS_PRIMING_REPLY;
   for (const message of request.messages) {
     total += TOKENS_PER_MESSAGE;
-    for (const part of message.content) {
-      total += countPart(part, countText);
+    // Text, refusals, earlier calls and reasoning, as the context check counts them.
+    for (const text of textsOfMessage(message)) {
+      total += countText(text);
     }
-    if (message.role === "assistant") {
-      for (const call of message.toolCalls ?? []) {
-        total += countText(call.name) + countText(call.arguments);
-      }
+    for (const part of message.content) {
+      total += countMediaPart(part, countText);
     }
   }
   if (request.tools.length > 0) {
@@ -38,12 +38,11 @@ export function countInputTokens(
   return total;
 }
 
-function countPart(part: ContentPart, countText: (text: string) => number): number {
+function countMediaPart(part: ContentPart, countText: (text: string) => number): number {
   switch (part.type) {
     case "text":
-      return countText(part.text);
     case "refusal":
-      return countText(part.refusal);
+      return 0;
     case "image": {
       const size = imageDimensionsOf(part.url);
       if (size === null) {
@@ -55,6 +54,7 @@ function countPart(part: ContentPart, countText: (text: string) => number): numb
       }
       return imageTokens(size, part.detail);
     }
+    // The mock does not read documents or audio; their name and format stand in for them.
     case "file":
       return countText(part.filename ?? "file");
     case "audio":
