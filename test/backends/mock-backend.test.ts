@@ -125,6 +125,25 @@ describe("mock backend: text", () => {
     expect(outputText(full).startsWith(outputText(cut))).toBe(true);
   });
 
+  it("cuts text of multi-byte characters the same way in both, at any limit", async () => {
+    const backend = createMockBackend({ ttftMs: 0, tokensPerSecond: 0 });
+    const sampling = { ...DEFAULT_SAMPLING, logprobs: true, topLogprobs: 1 };
+    for (let limit = 1; limit <= 12; limit++) {
+      await both(
+        request("東京の天気は？ Über große Städte", { maxOutputTokens: limit, sampling }),
+        backend,
+      );
+      await both(
+        request("weather in Oslo?", {
+          maxOutputTokens: limit,
+          tools: [weather],
+          reasoningEffort: "low",
+        }),
+        backend,
+      );
+    }
+  });
+
   it("streams text one token at a time", async () => {
     const { events, generated } = await both(request("Tell me about tides"));
     const deltas = events.filter((event) => event.type === "text.delta");
@@ -301,6 +320,43 @@ describe("mock backend: formats, refusals, reasoning, images", () => {
     const value = JSON.parse(outputText(generated));
     expect(compileJsonSchema(schema)(value)).toBe(true);
     expect(value.city).toBe("Kyoto");
+  });
+
+  it("answers 400, not 500, for a schema it cannot use", async () => {
+    const backend = createMockBackend({ ttftMs: 0, tokensPerSecond: 0 });
+    const broken = {
+      type: "object",
+      properties: { a: { $ref: "#/$defs/missing" } },
+      required: ["a"],
+    };
+    await expect(
+      backend.generate(
+        request("hi", {
+          outputFormat: {
+            type: "json_schema",
+            name: "x",
+            schema: broken,
+            strict: false,
+            description: null,
+          },
+        }),
+        signal,
+      ),
+    ).rejects.toMatchObject({ status: 400, code: "invalid_json_schema" });
+    const impossible = {
+      type: "object",
+      properties: { n: { type: "integer", minimum: 2, maximum: 1 } },
+      required: ["n"],
+    };
+    await expect(
+      backend.generate(
+        request("hi", {
+          tools: [{ ...weather, parameters: impossible }],
+          toolChoice: { type: "required" },
+        }),
+        signal,
+      ),
+    ).rejects.toMatchObject({ status: 400, code: "invalid_function_parameters" });
   });
 
   it("writes a JSON object for json_object", async () => {

@@ -130,6 +130,6 @@ describe("sampleJson and the conversation", () => {
   it("says so when no value satisfies the schema", () => {
     expect(() =>
       sampleJson({ type: "integer", minimum: 3, maximum: 2 }, { seed: "s", hints: [] }),
-    ).toThrow(/No value found that satisfies the schema/);
+    ).toThrow(/found no value that satisfies the schema/);
   });
 });

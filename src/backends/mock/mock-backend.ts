@@ -16,7 +16,7 @@ import type { FinishReason, TokenLogprob } from "../model-contract.js";
 import { countInputTokens } from "./count-input-tokens.js";
 import { embedVector } from "./embed-vector.js";
 import { createLruCache } from "./lru-cache.js";
-import { mockErrorFor, readMockKnobs } from "./mock-knobs.js";
+import { type MockKnobs, mockErrorFor, readMockKnobs } from "./mock-knobs.js";
 import { answerSeed, type PlannedAnswer, type PlannedItem, planAnswer } from "./plan-answer.js";
 import { tokenLogprobs } from "./token-logprobs.js";
 import { countTextTokens, decodeTokenPieces, decodeTokens } from "./tokenizer.js";
@@ -42,6 +42,11 @@ function cacheKey(text: string): string {
     : `#${createHash("sha256").update(text).digest("base64")}`;
 }
 
+interface CachedAnswer {
+  readonly plan: PlannedAnswer;
+  readonly inputTokens: number;
+}
+
 /** An item as sent: the planned one, or its start when the output limit cut it. */
 interface SentItem {
   readonly planned: PlannedItem;
@@ -63,7 +68,7 @@ export function createMockBackend(options: MockBackendOptions): Backend {
   // Clients (and benchmarks) send the same requests again and again; planning an answer
   // (composing, sampling schemas, the BPE tokenizer) is most of the mock's cost, so plans and
   // token counts are remembered.
-  const answers = createLruCache<string, PlannedAnswer>(CACHE_ENTRIES);
+  const answers = createLruCache<string, CachedAnswer>(CACHE_ENTRIES);
   const textTokens = createLruCache<string, number>(CACHE_ENTRIES);
 
   function countText(text: string): number {
@@ -77,17 +82,22 @@ export function createMockBackend(options: MockBackendOptions): Backend {
     return count;
   }
 
-  function answerFor(
-    request: GenerateRequest,
-    knobs: ReturnType<typeof readMockKnobs>,
-  ): PlannedAnswer {
+  /**
+   * The planned answer and the input token count, both functions of what `answerSeed` covers,
+   * so one key (one serialisation of the request, the costliest step of a cache hit) serves
+   * both: a request with tools and a schema costs one JSON.stringify, not three.
+   */
+  function answerFor(request: GenerateRequest, knobs: MockKnobs): CachedAnswer {
     const seed = answerSeed(request, knobs);
     const key = cacheKey(seed);
     const cached = answers.get(key);
     if (cached !== undefined) {
       return cached;
     }
-    const answer = planAnswer(request, knobs, seed);
+    const answer = {
+      plan: planAnswer(request, knobs, seed),
+      inputTokens: countInputTokens(request, countText),
+    };
     answers.set(key, answer);
     return answer;
   }
@@ -99,10 +109,9 @@ export function createMockBackend(options: MockBackendOptions): Backend {
     if (knobs.errorStatus !== null) {
       throw mockErrorFor(knobs.errorStatus);
     }
-    const answer = answerFor(request, knobs);
-    const inputTokens = countInputTokens(request, countText);
-    const { items, isCut } = limitOutput(answer, request.maxOutputTokens);
-    const finishReason: FinishReason = isCut ? "length" : answer.isToolCall ? "tool_calls" : "stop";
+    const { plan, inputTokens } = answerFor(request, knobs);
+    const { items, isCut } = limitOutput(plan, request.maxOutputTokens);
+    const finishReason: FinishReason = isCut ? "length" : plan.isToolCall ? "tool_calls" : "stop";
     let outputTokens = 0;
     let reasoningTokens = 0;
     for (const item of items) {

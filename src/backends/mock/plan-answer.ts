@@ -145,7 +145,7 @@ function messageText(request: GenerateRequest, seed: string): string {
     } catch (error) {
       if (error instanceof SchemaSampleError) {
         throw new BackendError(
-          `Invalid schema for response_format '${format.name}': the mock backend found no value that satisfies it: ${error.message}`,
+          `Invalid schema for response_format '${format.name}': ${error.message}`,
           { status: 400, retryable: false, param: "response_format", code: "invalid_json_schema" },
         );
       }

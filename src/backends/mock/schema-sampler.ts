@@ -42,7 +42,13 @@ const MAX_NESTING = 40;
 const MAX_ATTEMPTS = 12;
 
 export function sampleJson(schema: Schema, options: SampleOptions): Json {
-  const validate = compileJsonSchema(schema);
+  let validate: JsonSchemaValidator;
+  try {
+    validate = compileJsonSchema(schema);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new SchemaSampleError(`The schema does not compile (${reason}).`);
+  }
   let lastProblem = "";
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
     const seed = attempt === 0 ? options.seed : `${options.seed}\u0000retry ${attempt}`;
@@ -60,9 +66,11 @@ export function sampleJson(schema: Schema, options: SampleOptions): Json {
     if (validate(value)) {
       return value;
     }
-    lastProblem = describeValidationErrors(validate as JsonSchemaValidator);
+    lastProblem = describeValidationErrors(validate);
   }
-  throw new SchemaSampleError(`No value found that satisfies the schema (${lastProblem}).`);
+  throw new SchemaSampleError(
+    `The mock backend found no value that satisfies the schema (${lastProblem}).`,
+  );
 }
 
 /** The words of a text, in order, as `sampleJson` takes them for hints. */

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { BackendError } from "../backend.js";
 import type { FunctionTool, ModelMessage, ToolCall, ToolChoice } from "../model-contract.js";
-import { hintWords, sampleJson } from "./schema-sampler.js";
+import { hintWords, SchemaSampleError, sampleJson } from "./schema-sampler.js";
 
 /**
  * Which tools the mock calls, and with what (the rule is README's "The mock backend"):
@@ -80,9 +80,25 @@ export function buildToolCalls(
   return tools.map((tool, index) => {
     const seed = `${conversationSeed}\u0000call ${index}\u0000${tool.name}`;
     // No declared parameters: any object will do, and the empty one is the plainest.
-    const args = tool.parameters === null ? {} : sampleJson(tool.parameters, { seed, hints });
+    const args = tool.parameters === null ? {} : sampleParameters(tool, seed, hints);
     return { id: callId(seed), name: tool.name, arguments: JSON.stringify(args) };
   });
+}
+
+function sampleParameters(tool: FunctionTool, seed: string, hints: readonly string[]) {
+  try {
+    return sampleJson(tool.parameters ?? {}, { seed, hints });
+  } catch (error) {
+    if (error instanceof SchemaSampleError) {
+      throw new BackendError(`Invalid schema for function '${tool.name}': ${error.message}`, {
+        status: 400,
+        retryable: false,
+        param: "tools",
+        code: "invalid_function_parameters",
+      });
+    }
+    throw error;
+  }
 }
 
 const ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
