@@ -87,9 +87,15 @@ const OpenAIBackendSchema = z.strictObject({
   ...UpstreamBoundsFields,
 });
 
+/** An upstream that speaks the Responses API itself (backends/openai-responses.ts). */
+const OpenAIResponsesBackendSchema = OpenAIBackendSchema.extend({
+  type: z.literal("openai-responses"),
+});
+
 export const BackendConfigSchema = z.discriminatedUnion("type", [
   MockBackendSchema,
   OpenAIBackendSchema,
+  OpenAIResponsesBackendSchema,
 ]);
 
 /** OpenAI's limit on a batch input file. */
@@ -330,7 +336,8 @@ export type BackendConfig =
       readonly contextTokens?: Readonly<Record<string, number>>;
     }
   | {
-      readonly type: "openai";
+      /** "openai-responses": the upstream gets `POST /responses`, not `/chat/completions`. */
+      readonly type: "openai" | "openai-responses";
       readonly name: string;
       readonly baseUrl: string;
       readonly apiKey: string | null;
@@ -592,7 +599,7 @@ function readBackends(
       }
     }
     return {
-      type: "openai",
+      type: backend.type,
       name: backend.name,
       baseUrl: backend.base_url,
       apiKey,
