@@ -286,15 +286,139 @@ describe("the request", () => {
     expect(sent).not.toHaveProperty("previous_response_id");
   });
 
-  it("refuses a request without a Responses body with a 400 naming the endpoint", async () => {
-    const { responsesBody, ...chatOnly } = request();
-    void responsesBody;
-    const err = await backendErrorOf(backend.generate(chatOnly, never()));
-    expect(err.status).toBe(400);
-    expect(err.retryable).toBe(false);
-    expect(err.message).toContain("POST /v1/responses");
-    expect(upstream.requests).toHaveLength(0);
+  it("writes a Responses body from the contract for a request from another surface", async () => {
+    upstream.setHandler(() => ({ kind: "json", body: responseObject([messageItem]) }));
+    const chat: GenerateRequest = {
+      model: "gpt-5-upstream",
+      messages: [
+        { role: "system", content: [{ type: "text", text: "Be brief." }] },
+        {
+          role: "user",
+          content: [
+            { type: "text", text: "Weather here?" },
+            { type: "image", url: "data:image/png;base64,iVBOR", detail: "low" },
+            { type: "file", data: "data:application/pdf;base64,JVBER", filename: "w.pdf" },
+          ],
+        },
+        {
+          role: "assistant",
+          content: [{ type: "text", text: "Let me look." }],
+          toolCalls: [{ id: "call_1", name: "get_forecast", arguments: '{"city":"Paris"}' }],
+          reasoning: "thinking out loud",
+        },
+        { role: "tool", toolCallId: "call_1", content: [{ type: "text", text: '{"sky":"rain"}' }] },
+      ],
+      tools: [
+        {
+          type: "function",
+          name: "get_forecast",
+          description: "Forecast",
+          parameters: { type: "object", properties: { city: { type: "string" } } },
+          strict: false,
+        },
+      ],
+      toolChoice: { type: "allowed", mode: "required", names: ["get_forecast"] },
+      parallelToolCalls: false,
+      outputFormat: {
+        type: "json_schema",
+        name: "weather",
+        schema: { type: "object" },
+        strict: true,
+        description: null,
+      },
+      sampling: {
+        ...DEFAULT_SAMPLING,
+        temperature: 0.3,
+        topP: 0.9,
+        logprobs: true,
+        topLogprobs: 2,
+      },
+      maxOutputTokens: 100,
+      reasoningEffort: "minimal",
+      user: "user-42",
+      metadata: { trace: "t-2" },
+    };
+    await backend.generate(chat, never());
+
+    expect(upstream.requests[0]?.body).toEqual({
+      model: "gpt-5-upstream",
+      input: [
+        { role: "system", content: [{ type: "input_text", text: "Be brief." }] },
+        {
+          role: "user",
+          content: [
+            { type: "input_text", text: "Weather here?" },
+            { type: "input_image", image_url: "data:image/png;base64,iVBOR", detail: "low" },
+            {
+              type: "input_file",
+              file_data: "data:application/pdf;base64,JVBER",
+              filename: "w.pdf",
+            },
+          ],
+        },
+        {
+          type: "message",
+          role: "assistant",
+          content: [{ type: "output_text", text: "Let me look.", annotations: [] }],
+        },
+        {
+          type: "function_call",
+          call_id: "call_1",
+          name: "get_forecast",
+          arguments: '{"city":"Paris"}',
+        },
+        { type: "function_call_output", call_id: "call_1", output: '{"sky":"rain"}' },
+      ],
+      tools: [
+        {
+          type: "function",
+          name: "get_forecast",
+          description: "Forecast",
+          parameters: { type: "object", properties: { city: { type: "string" } } },
+          strict: false,
+        },
+      ],
+      tool_choice: {
+        type: "allowed_tools",
+        mode: "required",
+        tools: [{ type: "function", name: "get_forecast" }],
+      },
+      parallel_tool_calls: false,
+      text: {
+        format: { type: "json_schema", name: "weather", schema: { type: "object" }, strict: true },
+      },
+      temperature: 0.3,
+      top_p: 0.9,
+      include: ["message.output_text.logprobs", "reasoning.encrypted_content"],
+      top_logprobs: 2,
+      max_output_tokens: 100,
+      reasoning: { effort: "minimal" },
+      safety_identifier: "user-42",
+      metadata: { trace: "t-2" },
+      stream: false,
+      background: false,
+      store: false,
+    });
   });
+
+  it.each([
+    ["seed", { seed: 7 }],
+    ["stop", { stop: ["\n"] }],
+    ["frequency_penalty", { frequencyPenalty: 0.5 }],
+    ["logit_bias", { logitBias: { "50256": -100 } }],
+  ] as const)(
+    "refuses %s, which the Responses API lacks, with a 400 naming it",
+    async (param, set) => {
+      const { responsesBody, ...chat } = request({ sampling: { ...DEFAULT_SAMPLING, ...set } });
+      void responsesBody;
+      const err = await backendErrorOf(backend.generate(chat, never()));
+      expect(err.status).toBe(400);
+      expect(err.param).toBe(param);
+      expect(err.message).toContain(`'${param}' is not supported`);
+      expect(err.retryable).toBe(false);
+      expect(upstream.requests).toHaveLength(0);
+    },
+  );
 });
 
 describe("generate", () => {

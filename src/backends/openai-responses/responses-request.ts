@@ -1,5 +1,5 @@
-import { BackendError } from "../backend.js";
 import type { GenerateRequest } from "../model-contract.js";
+import { responsesBodyFromContract } from "./contract-to-responses.js";
 
 /** What ferry asks for beyond the client's `include`: see responsesRequestBody. */
 export const ENCRYPTED_REASONING = "reasoning.encrypted_content";
@@ -7,35 +7,29 @@ export const ENCRYPTED_REASONING = "reasoning.encrypted_content";
 /**
  * The body of `POST /responses`: the client's own body, every field and item type as it sent
  * them (built-in tools, encrypted reasoning, `include`, `metadata` with the mock's `mock_*`
- * knobs: none of it is ferry's to judge), changed only where ferry, not the upstream, does the
+ * knobs: none of it is ferry's to judge), or for a request from another surface one written from
+ * the contract (responsesBodyFromContract). Changed only where ferry, not the upstream, does the
  * work:
  * - `model`: the upstream's name for it (the router resolved the public name and its alias).
  * - `stream`: per call; `stream_options` only goes with a stream (OpenAI rejects it otherwise).
- * - `background: false`: ferry runs background work itself, and the call must end with the answer.
- * - `store: false`, and no `previous_response_id` / `conversation`: ferry stores the conversation,
- *   and the body's `input` already holds the history behind them (the surface put it there).
- *   The upstream could not resolve ferry's ids anyway.
+ * - `background: false`: ferry runs background work itself; the call must end with the answer.
+ * - `store: false`, and no `previous_response_id` / `conversation`: ferry stores the
+ *   conversation, and the body's `input` already holds the history behind them (the surface put
+ *   it there). The upstream could not resolve ferry's ids anyway.
  * - `include` gains "reasoning.encrypted_content", always. With store: false the upstream keeps
- *   no reasoning, so the only way a reasoning item can go back to it next turn (from ferry's
- *   stored history) is with its encrypted content; without it OpenAI rejects the replayed item.
- *   Always, not only when the body has `reasoning`: o-series and gpt-5 models reason without
- *   being asked, and nothing in a body tells which models do. OpenAI and vLLM accept the value
- *   for any model (it is a listed `include` value and adds nothing when there is no reasoning).
+ *   no reasoning, so a reasoning item can only go back to it next turn (from ferry's stored
+ *   history) with its encrypted content; OpenAI rejects a replayed reasoning item without it.
+ *   Always, not only when the body has `reasoning`: o-series and gpt-5 models reason unasked,
+ *   and nothing in a body says which models do. It is one of the `include` values in OpenAI's
+ *   spec, and adds nothing to an answer without reasoning.
  */
 export function responsesRequestBody(
   request: GenerateRequest,
   isStream: boolean,
 ): Record<string, unknown> {
-  const body = request.responsesBody;
-  if (body === undefined) {
-    // Only the Responses surface has a Responses body; a chat request routed to this backend
-    // would need a translation this backend does not make.
-    throw new BackendError(
-      `Model '${request.model}' is served by a native Responses upstream; call it through ` +
-        "POST /v1/responses.",
-      { status: 400, param: "model", code: "unsupported_endpoint" },
-    );
-  }
+  // A Chat Completions call (or a chat batch line) has no Responses body: it is written from
+  // the contract.
+  const body = request.responsesBody ?? responsesBodyFromContract(request);
   const { previous_response_id, conversation, stream_options, ...kept } = body;
   const include = Array.isArray(kept.include) ? kept.include : [];
   return {
