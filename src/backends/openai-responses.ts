@@ -46,9 +46,11 @@ export function createOpenAIResponsesBackend(options: OpenAIResponsesBackendOpti
   return {
     name: options.name,
 
-    generate(request: GenerateRequest, signal: AbortSignal): Promise<Generation> {
+    async generate(request: GenerateRequest, signal: AbortSignal): Promise<Generation> {
+      // Outside the call's failure mapping: a request the upstream cannot take is a 400 of its
+      // own, and a bug here must not pass for an unreachable upstream.
+      const body = responsesRequestBody(request, false);
       return caller.callOnce(signal, async (combined, onHeaders) => {
-        const body = responsesRequestBody(request, false);
         const response = await caller.post("/responses", body, JSON_TYPE, combined);
         onHeaders();
         const answer = await caller.readAnswer(response, ResponseSchema, NOT_A_RESPONSE);
@@ -62,6 +64,7 @@ export function createOpenAIResponsesBackend(options: OpenAIResponsesBackendOpti
      * upstream); `deadlineMs` bounds the whole call, however steadily the upstream drips.
      */
     async *streamGenerate(request: GenerateRequest, signal: AbortSignal) {
+      const body = responsesRequestBody(request, true);
       const deadline = createDeadline(context.timeoutMs);
       const total = createDeadline(context.deadlineMs);
       total.arm();
@@ -70,7 +73,6 @@ export function createOpenAIResponsesBackend(options: OpenAIResponsesBackendOpti
       let phase: "connect" | "body" = "connect";
       deadline.arm();
       try {
-        const body = responsesRequestBody(request, true);
         const combined = AbortSignal.any([signal, deadline.signal, total.signal, stop.signal]);
         const response = await caller.post("/responses", body, SSE_TYPE, combined);
         deadline.disarm();

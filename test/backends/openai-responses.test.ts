@@ -416,6 +416,8 @@ describe("the request", () => {
       expect(err.param).toBe(param);
       expect(err.message).toContain(`'${param}' is not supported`);
       expect(err.retryable).toBe(false);
+      const streamed = await backendErrorOf(collect(backend.streamGenerate(chat, never())));
+      expect(streamed.param).toBe(param);
       expect(upstream.requests).toHaveLength(0);
     },
   );
