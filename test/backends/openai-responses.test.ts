@@ -900,6 +900,53 @@ describe("streamGenerate", () => {
     ]);
   });
 
+  it("takes the items from output_item.done when the final response lists none, past a [DONE]", async () => {
+    upstream.setHandler(() => ({
+      kind: "sse",
+      frames: [
+        {
+          type: "response.output_item.added",
+          output_index: 0,
+          item: { id: "ws_1", type: "web_search_call" },
+        },
+        { type: "response.output_item.done", output_index: 0, item: webSearchItem },
+        { type: "response.completed", response: responseObject([]) },
+      ],
+      end: "done",
+    }));
+    const events = await collect(backend.streamGenerate(request(), never()));
+    expect(events.at(-1)).toMatchObject({
+      type: "done",
+      generation: { items: [{ type: "native", native: webSearchItem }], finishReason: "stop" },
+    });
+  });
+
+  it("rethrows the caller's abort mid-stream and closes the upstream request", async () => {
+    upstream.setHandler(() => ({
+      kind: "sse",
+      frames: [
+        {
+          type: "response.output_item.added",
+          output_index: 0,
+          item: { id: "msg_1", type: "message", content: [] },
+        },
+      ],
+      end: "hang",
+    }));
+    const controller = new AbortController();
+    const reason = new Error("client went away");
+    const thrown = await rejectionOf(
+      (async () => {
+        for await (const event of backend.streamGenerate(request(), controller.signal)) {
+          expect(event.type).toBe("item.start");
+          controller.abort(reason);
+        }
+      })(),
+    );
+    expect(thrown).toBe(reason);
+    expect(await upstream.requests[0]?.ended).toBe("closed");
+  });
+
   it("throws the upstream's message on response.failed", async () => {
     upstream.setHandler(() =>
       sseReply([
