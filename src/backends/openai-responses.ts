@@ -45,6 +45,7 @@ export function createOpenAIResponsesBackend(options: OpenAIResponsesBackendOpti
 
   return {
     name: options.name,
+    native: "responses",
 
     async generate(request: GenerateRequest, signal: AbortSignal): Promise<Generation> {
       // Outside the call's failure mapping: a request the upstream cannot take is a 400 of its

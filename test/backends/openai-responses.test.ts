@@ -753,10 +753,8 @@ describe("streamGenerate", () => {
       {
         type: "item.start",
         index: 1,
-        item: {
-          type: "native",
-          native: { id: "ws_1", type: "web_search_call", status: "in_progress" },
-        },
+        // Announced once done, whole: the contract has nothing else of it before `done`.
+        item: { type: "native", native: webSearchItem },
       },
       { type: "item.start", index: 2, item: { type: "message" } },
       {
@@ -891,7 +889,8 @@ describe("streamGenerate", () => {
       {
         type: "item.start",
         index: 0,
-        item: { type: "native", native: { ...customCall, input: "" } },
+        // Never done in the stream: announced whole from the final response.
+        item: { type: "native", native: customCall },
       },
       {
         type: "done",
@@ -945,6 +944,36 @@ describe("streamGenerate", () => {
     );
     expect(thrown).toBe(reason);
     expect(await upstream.requests[0]?.ended).toBe("closed");
+  });
+
+  it("announces a native item as it began when the next item begins before it is done", async () => {
+    upstream.setHandler(() =>
+      sseReply([
+        {
+          type: "response.output_item.added",
+          output_index: 0,
+          item: { id: "ws_1", type: "web_search_call" },
+        },
+        {
+          type: "response.output_item.added",
+          output_index: 1,
+          item: { id: "msg_1", type: "message", content: [] },
+        },
+        { type: "response.output_text.delta", output_index: 1, content_index: 0, delta: "Rain" },
+        { type: "response.completed", response: responseObject([webSearchItem, messageItem]) },
+      ]),
+    );
+    const events = await collect(backend.streamGenerate(request(), never()));
+    expect(events.slice(0, 3)).toEqual([
+      {
+        type: "item.start",
+        index: 0,
+        item: { type: "native", native: { id: "ws_1", type: "web_search_call" } },
+      },
+      { type: "item.start", index: 1, item: { type: "message" } },
+      { type: "text.delta", index: 1, text: "Rain" },
+    ]);
+    expect(events).toHaveLength(4);
   });
 
   it("throws the upstream's message on response.failed", async () => {

@@ -238,7 +238,11 @@ describe("a native Responses upstream behind ferry", () => {
     }
     expect(sentBody(upstream.requests[0]).stream).toBe(true);
     expect(text).toBe("Rain tomorrow (example.com).");
-    expect(doneItems).toEqual(upstreamOutput);
+    // A native item (the search call) is announced whole, so its output_item.done is the
+    // upstream's. The others' output_item.done are ferry's rendering of the typed item: the
+    // contract has no event that closes an item with its native form before `done`.
+    expect(doneItems).toHaveLength(3);
+    expect(doneItems[1]).toEqual(webSearchItem);
     expect(completed).toEqual(upstreamOutput);
   });
 

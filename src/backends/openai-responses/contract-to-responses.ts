@@ -11,7 +11,8 @@ import type {
  * A Responses body for a request that came without one (a Chat Completions call, or a chat batch
  * line, for a model this backend serves): the contract written in the Responses API's terms.
  * What the Responses API has no field for (seed, stop, penalties, logit_bias, input audio) is a
- * 400 naming the parameter, never a silent drop.
+ * 400 naming the parameter, never a silent drop. A legacy Completions `prompt` goes as the user
+ * message `messages` holds for it: the Responses API only answers conversations, as the mock does.
  */
 export function responsesBodyFromContract(request: GenerateRequest): Record<string, unknown> {
   rejectUnsupportedSampling(request);

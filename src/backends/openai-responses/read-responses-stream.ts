@@ -57,8 +57,8 @@ const DELTAS = {
 
 /**
  * Reads an upstream's Responses SSE body into GenerationEvents: `response.output_item.added`
- * opens an item (a `native` one for types only the Responses API has, such as web_search_call),
- * the text, refusal, arguments and reasoning-text deltas extend it, and `response.completed` or
+ * opens an item (a `native` one for types only the Responses API has, such as web_search_call,
+ * announced once `response.output_item.done` has it whole), the text, refusal, arguments and reasoning-text deltas extend it, and `response.completed` or
  * `response.incomplete` ends the stream with `done`, whose generation is built from that event's
  * Response, so every item arrives whole (encrypted reasoning, a search call's results). Events
  * the contract has no place for (content_part.*, *.done, a search's progress, annotations,
@@ -91,6 +91,12 @@ export async function* readResponsesStream(
   const opened = new Map<number, { index: number; type: OutputItemStart["type"] }>();
   // Whole items from output_item.done, for an upstream whose final Response lists no output.
   const finished = new Map<number, OutputItem>();
+  // A native item's start, held back until the item is done, so it is announced whole (a
+  // search call with its query and sources): the contract has no deltas for it, so nothing is
+  // lost by the wait, and its item.start is all a consumer ever gets of it before `done`.
+  let held: { index: number; outputIndex: number; start: OutputItemStart } | null = null;
+  // How many items have had their item.start yielded.
+  let announced = 0;
   let generation: Generation | null = null;
   let isEnded = false;
   // Every byte counts against max_response_bytes, keep-alives included.
@@ -155,16 +161,33 @@ export async function* readResponsesStream(
         if (type === "response.output_item.added") {
           const { output_index, item } = read(ItemEventSchema, json, type, context);
           if (!opened.has(output_index)) {
+            if (held !== null) {
+              // Never done before the next began: announced as it began.
+              yield { type: "item.start", index: held.index, item: held.start };
+              announced += 1;
+              held = null;
+            }
             const start = itemStart(toOutputItem(startingItem(item), output_index, context));
             const index = opened.size;
             opened.set(output_index, { index, type: start.type });
-            yield { type: "item.start", index, item: start };
+            if (start.type === "native") {
+              held = { index, outputIndex: output_index, start };
+            } else {
+              yield { type: "item.start", index, item: start };
+              announced += 1;
+            }
           }
           continue;
         }
         if (type === "response.output_item.done") {
           const { output_index, item } = read(ItemEventSchema, json, type, context);
-          finished.set(output_index, toOutputItem(item, output_index, context));
+          const whole = toOutputItem(item, output_index, context);
+          finished.set(output_index, whole);
+          if (held?.outputIndex === output_index) {
+            yield { type: "item.start", index: held.index, item: itemStart(whole) };
+            announced += 1;
+            held = null;
+          }
           continue;
         }
         const delta = Object.hasOwn(DELTAS, type) ? DELTAS[type as keyof typeof DELTAS] : null;
@@ -204,10 +227,10 @@ export async function* readResponsesStream(
     const detail = `its final response lists ${generation.items.length} output items after ${opened.size} were streamed`;
     throw badAnswer(context, NOT_AN_EVENT, detail);
   }
-  // Items the upstream put in its final response without announcing them: announced now, so
-  // every item of `done` was started first.
-  for (const [offset, item] of generation.items.slice(opened.size).entries()) {
-    const index = opened.size + offset;
+  // Items not announced yet (one held back, or ones the upstream put in its final response
+  // without adding them): announced now, whole, so every item of `done` was started first.
+  for (const [offset, item] of generation.items.slice(announced).entries()) {
+    const index = announced + offset;
     for (const event of eventsOfGeneration({ ...generation, items: [item] })) {
       if (event.type !== "done") {
         yield { ...event, index };
