@@ -1205,6 +1205,9 @@ describe("config", () => {
 
     const router = createBackendRouter(config);
     const resolved = router.resolve("gpt-5-public");
+    // What tells the Responses surface it may pass built-in tools on, through every wrapper.
+    expect(resolved?.backend.native).toBe("responses");
+    expect(router.resolve("gpt-5")?.backend.native).toBe("responses");
     upstream.setHandler(() => ({ kind: "json", body: responseObject([messageItem]) }));
     await resolved?.backend.generate(request({ model: resolved.upstreamModel }), never());
     expect(upstream.requests[0]?.path).toBe("/v1/responses");
