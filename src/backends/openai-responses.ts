@@ -7,15 +7,13 @@ import {
   createOpenAICompatibleBackend,
   type OpenAICompatibleBackendOptions,
 } from "./openai-compatible.js";
-import {
-  readResponsesStream,
-  streamClosedEarly,
-} from "./openai-responses/read-responses-stream.js";
+import { readResponsesStream } from "./openai-responses/read-responses-stream.js";
 import {
   NOT_A_RESPONSE,
   ResponseSchema,
   toGeneration,
 } from "./openai-responses/response-output.js";
+import { streamClosedEarly } from "./openai-responses/responses-events.js";
 import { responsesRequestBody } from "./openai-responses/responses-request.js";
 import { createUpstreamCaller } from "./openai-responses/upstream-call.js";
 

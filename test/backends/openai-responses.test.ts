@@ -1041,6 +1041,15 @@ describe("streamGenerate", () => {
     expect(err.message).toContain("before response.completed");
   });
 
+  it("throws a 502 for a frame that is not JSON, or not an event", async () => {
+    for (const frame of ["<html>Bad gateway</html>", { delta: "no type" }]) {
+      upstream.setHandler(() => ({ kind: "sse", frames: [frame], end: "eof" }));
+      const err = await backendErrorOf(collect(backend.streamGenerate(request(), never())));
+      expect(err.status).toBe(502);
+      expect(err.message).toContain("not an OpenAI Responses stream event");
+    }
+  });
+
   it("throws a 502 for a delta that goes back to an earlier item", async () => {
     upstream.setHandler(() =>
       sseReply([
