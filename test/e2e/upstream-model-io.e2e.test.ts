@@ -1,9 +1,9 @@
 import OpenAI, { toFile } from "openai";
 import { zodResponseFormat, zodTextFormat } from "openai/helpers/zod";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import type { BackendConfig } from "../../src/config.js";
-import { expectMatchesComponent } from "../helpers/openapi-schema.js";
+import { expectMatchesComponent, validateAgainstComponent } from "../helpers/openapi-schema.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 import {
   chatCompletionOf,
@@ -23,6 +23,24 @@ import {
  * checked both ways for /v1/responses and /v1/chat/completions (sync and streamed) and a batch,
  * with the official SDK as the client and ferry's output validated against the OpenAPI spec.
  */
+
+// Compiling the spec's validators takes seconds on a busy machine; done once, before the
+// tests' own timeouts start.
+beforeAll(() => {
+  for (const name of [
+    "Response",
+    "ResponseOutputItemAddedEvent",
+    "ResponseOutputItemDoneEvent",
+    "ResponseFunctionCallArgumentsDeltaEvent",
+    "ResponseFunctionCallArgumentsDoneEvent",
+    "ResponseTextDeltaEvent",
+    "ResponseCompletedEvent",
+    "CreateChatCompletionResponse",
+    "CreateChatCompletionStreamResponse",
+  ]) {
+    validateAgainstComponent(name, {});
+  }
+}, 180_000);
 
 const open: { close(): Promise<void> }[] = [];
 afterEach(async () => {
