@@ -94,6 +94,7 @@ const timeTool = {
 };
 
 const PNG_DATA_URL = "data:image/png;base64,iVBORw0KGgo=";
+const ARGS_OSLO = '{"city":"Oslo"}';
 
 /** A request with every field set. */
 function fullRequest(overrides: Partial<GenerateRequest> = {}): GenerateRequest {
@@ -606,6 +607,45 @@ describe("a streamed answer", () => {
     expect(streamed.items).toEqual(whole.items);
   });
 
+  it("reads a streamed legacy function_call, and whole calls sent without an index", async () => {
+    upstream.setHandler(() => ({
+      kind: "sse",
+      frames: [
+        chunkOf({ function_call: { name: "get_time", arguments: "" } }),
+        chunkOf({ function_call: { arguments: '{"tz":"UTC"}' } }),
+        chunkOf({}, { finishReason: "function_call" }),
+      ],
+    }));
+    const legacy = expectWellOrdered(await collect(backend.streamGenerate(fullRequest(), never())));
+    expect(legacy.items).toEqual([
+      {
+        type: "function_call",
+        callId: expect.stringMatching(/^call_/),
+        name: "get_time",
+        arguments: '{"tz":"UTC"}',
+      },
+    ]);
+    expect(legacy.finishReason).toBe("tool_calls");
+
+    // Gemini's OpenAI layer: each call whole, no index.
+    upstream.setHandler(() => ({
+      kind: "sse",
+      frames: [
+        chunkOf({ tool_calls: [{ id: "g1", function: { name: "get_time", arguments: "{}" } }] }),
+        chunkOf({
+          tool_calls: [{ id: "g2", function: { name: "get_weather", arguments: ARGS_OSLO } }],
+        }),
+        chunkOf({}, { finishReason: "stop" }),
+      ],
+    }));
+    const whole = expectWellOrdered(await collect(backend.streamGenerate(fullRequest(), never())));
+    expect(whole.items).toEqual([
+      { type: "function_call", callId: "g1", name: "get_time", arguments: "{}" },
+      { type: "function_call", callId: "g2", name: "get_weather", arguments: ARGS_OSLO },
+    ]);
+    expect(whole.finishReason).toBe("tool_calls");
+  });
+
   it("fails with a 502 when a call never gets its name", async () => {
     upstream.setHandler(() => ({
       kind: "sse",
@@ -740,6 +780,19 @@ describe("a raw prompt (legacy completions)", () => {
       stream: true,
       stream_options: { include_usage: true },
     });
+  });
+
+  it("maps the whole answer of a server that ignores stream: true", async () => {
+    upstream.setHandler(() => ({
+      kind: "json",
+      body: {
+        object: "text_completion",
+        choices: [{ index: 0, text: " a time", logprobs: legacyLogprobs, finish_reason: "length" }],
+        usage,
+      },
+    }));
+    const events = await collect(backend.streamGenerate(promptRequest(), never()));
+    expect(expectWellOrdered(events)).toEqual(expected);
   });
 
   it("refuses tools with a raw prompt: the legacy API has none", async () => {
