@@ -1,5 +1,4 @@
 import type {
-  FinishReason,
   GenerateRequest,
   Generation,
   GenerationEvent,
@@ -8,20 +7,23 @@ import type {
 import type { Router } from "../backends/router.js";
 import type { CreateChatCompletionRequest } from "../contract/chat-request.js";
 import type { RetryPolicy } from "../executor/retry.js";
-import { ApiError } from "../lib/api-error.js";
 import { type Clock, unixSeconds } from "../lib/clock.js";
 import { newId } from "../lib/ids.js";
 import { chatMessagesToModel } from "../translate/chat-messages-to-model.js";
-import { chatModelOptions } from "../translate/chat-request-to-model.js";
+import { chatModelOptions, usesLegacyFunctions } from "../translate/chat-request-to-model.js";
 import {
   type ChatChoiceMessage,
   type ChatChunkDelta,
+  type ChatFinishReason,
   type ChatLogprobs,
+  type ChatOutputOptions,
+  chatFinishReason,
   chatLogprobsOf,
   chatMessageOf,
   chatTokenLogprob,
   createChatDeltaMapper,
 } from "./chat-output.js";
+import { assertChatRequestUsable } from "./chat-request-rules.js";
 import { assertFitsContext } from "./context-limit.js";
 import { resolveModel } from "./models.js";
 import { withRetries } from "./with-retries.js";
@@ -56,7 +58,7 @@ export interface ChatCompletionObject {
     index: number;
     message: ChatChoiceMessage;
     logprobs: ChatLogprobs | null;
-    finish_reason: FinishReason;
+    finish_reason: ChatFinishReason;
   }[];
   usage: ChatCompletionUsage;
   service_tier: string;
@@ -74,7 +76,7 @@ export interface ChatCompletionChunk {
     index: number;
     delta: ChatChunkDelta;
     logprobs: ChatLogprobs | null;
-    finish_reason: FinishReason | null;
+    finish_reason: ChatFinishReason | null;
   }[];
   usage?: ChatCompletionUsage | null;
 }
@@ -85,16 +87,7 @@ export function createChatCompletionsService(deps: {
   retry: RetryPolicy;
 }) {
   function prepare(request: CreateChatCompletionRequest) {
-    if (
-      request.stream_options !== undefined &&
-      request.stream_options !== null &&
-      request.stream !== true
-    ) {
-      throw ApiError.invalid(
-        "stream_options",
-        "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
-      );
-    }
+    assertChatRequestUsable(request);
     const resolved = resolveModel(deps.router, request.model);
     const messages = chatMessagesToModel(request.messages);
     assertFitsContext(messages, resolved.contextTokens, "messages");
@@ -113,7 +106,9 @@ export function createChatCompletionsService(deps: {
       user: request.safety_identifier ?? request.user ?? null,
       metadata: request.metadata ?? {},
     };
+    const output: ChatOutputOptions = { legacyFunctions: usesLegacyFunctions(request) };
     return {
+      output,
       backend: resolved.backend,
       choiceRequests: Array.from({ length: request.n ?? 1 }, (_, index) => ({
         ...base,
@@ -135,7 +130,7 @@ export function createChatCompletionsService(deps: {
       signal: AbortSignal,
       retry: RetryPolicy = deps.retry,
     ): Promise<ChatCompletionObject> {
-      const { backend, choiceRequests, header } = prepare(request);
+      const { backend, choiceRequests, header, output } = prepare(request);
       const generations: Generation[] = await Promise.all(
         choiceRequests.map((choiceRequest) =>
           withRetries(() => backend.generate(choiceRequest, signal), retry, signal),
@@ -146,9 +141,9 @@ export function createChatCompletionsService(deps: {
         object: "chat.completion",
         choices: generations.map((generation, index) => ({
           index,
-          message: chatMessageOf(generation),
+          message: chatMessageOf(generation, output),
           logprobs: chatLogprobsOf(generation, request.logprobs === true),
-          finish_reason: generation.finishReason,
+          finish_reason: chatFinishReason(generation.finishReason, output),
         })),
         usage: chatUsage(generations.map((generation) => generation.usage)),
       };
@@ -163,7 +158,7 @@ export function createChatCompletionsService(deps: {
       request: CreateChatCompletionRequest,
       signal: AbortSignal,
     ): Promise<AsyncIterable<ChatCompletionChunk>> {
-      const { backend, choiceRequests, header } = prepare(request);
+      const { backend, choiceRequests, header, output } = prepare(request);
       const includeUsage = request.stream_options?.include_usage === true;
       const wantsLogprobs = request.logprobs === true;
       const firstChoice = choiceRequests[0];
@@ -206,7 +201,7 @@ export function createChatCompletionsService(deps: {
                 finish_reason: null,
               },
             ]);
-            const toDelta = createChatDeltaMapper();
+            const toDelta = createChatDeltaMapper(output);
             while (!result.done) {
               const event = result.value;
               if (event.type === "done") {
@@ -216,7 +211,7 @@ export function createChatCompletionsService(deps: {
                     index,
                     delta: {},
                     logprobs: null,
-                    finish_reason: event.generation.finishReason,
+                    finish_reason: chatFinishReason(event.generation.finishReason, output),
                   },
                 ]);
               } else {
