@@ -22,6 +22,7 @@ import {
   chatMessageOf,
   chatTokenLogprob,
   createChatDeltaMapper,
+  openingDelta,
 } from "./chat-output.js";
 import { assertChatRequestUsable } from "./chat-request-rules.js";
 import { assertFitsContext } from "./context-limit.js";
@@ -193,17 +194,22 @@ export function createChatCompletionsService(deps: {
               events = backend.streamGenerate(choiceRequest, signal)[Symbol.asyncIterator]();
             }
             let result = index === 0 ? firstEvent : await events.next();
-            yield chunk([
-              {
-                index,
-                delta: { role: "assistant", content: "", refusal: null },
-                logprobs: null,
-                finish_reason: null,
-              },
-            ]);
             const toDelta = createChatDeltaMapper(output);
+            let isOpen = false;
             while (!result.done) {
               const event = result.value;
+              const mapped = event.type === "done" ? null : toDelta(event);
+              if (!isOpen) {
+                // The choice's first chunk carries the role (and a first call, if the answer
+                // starts with one), sent once the first event shows what the answer begins with.
+                isOpen = true;
+                const opening = openingDelta(mapped?.delta ?? null);
+                yield chunk([{ index, delta: opening.delta, logprobs: null, finish_reason: null }]);
+                if (opening.tookFirst) {
+                  result = await events.next();
+                  continue;
+                }
+              }
               if (event.type === "done") {
                 usages.push(event.generation.usage);
                 yield chunk([
@@ -214,15 +220,12 @@ export function createChatCompletionsService(deps: {
                     finish_reason: chatFinishReason(event.generation.finishReason, output),
                   },
                 ]);
-              } else {
-                const mapped = toDelta(event);
-                if (mapped !== null) {
-                  const logprobs =
-                    wantsLogprobs && mapped.logprobs !== null
-                      ? { content: mapped.logprobs.map(chatTokenLogprob), refusal: null }
-                      : null;
-                  yield chunk([{ index, delta: mapped.delta, logprobs, finish_reason: null }]);
-                }
+              } else if (mapped !== null) {
+                const logprobs =
+                  wantsLogprobs && mapped.logprobs !== null
+                    ? { content: mapped.logprobs.map(chatTokenLogprob), refusal: null }
+                    : null;
+                yield chunk([{ index, delta: mapped.delta, logprobs, finish_reason: null }]);
               }
               result = await events.next();
             }

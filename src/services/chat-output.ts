@@ -218,3 +218,21 @@ export function createChatDeltaMapper(options: ChatOutputOptions) {
     }
   };
 }
+
+/**
+ * A streamed choice's first delta, as OpenAI sends it: the role with `content: ""` before text
+ * (or an empty answer), or, when the answer opens with a call, the role with `content: null`
+ * and that call's first fragment in one chunk (`tookFirst`: the fragment is not sent again).
+ */
+export function openingDelta(first: ChatChunkDelta | null): {
+  delta: ChatChunkDelta;
+  tookFirst: boolean;
+} {
+  if (first !== null && (first.tool_calls !== undefined || first.function_call !== undefined)) {
+    return {
+      delta: { role: "assistant", content: null, ...first, refusal: null },
+      tookFirst: true,
+    };
+  }
+  return { delta: { role: "assistant", content: "", refusal: null }, tookFirst: false };
+}

@@ -122,7 +122,13 @@ describe("chat tool calls", () => {
         expect(later.function?.name).toBeUndefined();
       }
     }
-    expect(chunks[0]?.choices[0]?.delta.role).toBe("assistant");
+    // As OpenAI streams an answer that opens with a call: the role, content null and the
+    // first call's opening fragment in one chunk.
+    expect(chunks[0]?.choices[0]?.delta).toMatchObject({
+      role: "assistant",
+      content: null,
+      tool_calls: [{ index: 0, type: "function" }],
+    });
     const finishes = chunks
       .flatMap((chunk) => chunk.choices.map((c) => c.finish_reason))
       .filter(Boolean);

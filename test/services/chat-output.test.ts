@@ -12,6 +12,7 @@ import {
   chatLogprobsOf,
   chatMessageOf,
   createChatDeltaMapper,
+  openingDelta,
 } from "../../src/services/chat-output.js";
 import { expectMatchesComponent } from "../helpers/openapi-schema.js";
 
@@ -297,5 +298,37 @@ describe("createChatDeltaMapper", () => {
         choices: [{ index: 0, delta: mapped.delta, logprobs: null, finish_reason: null }],
       });
     }
+  });
+});
+
+describe("openingDelta", () => {
+  it("opens a text (or empty) answer with the role and content ''", () => {
+    expect(openingDelta({ content: "Hi" })).toEqual({
+      delta: { role: "assistant", content: "", refusal: null },
+      tookFirst: false,
+    });
+    expect(openingDelta(null).delta).toEqual({ role: "assistant", content: "", refusal: null });
+  });
+
+  it("folds an opening call into the role chunk with content null", () => {
+    const call = {
+      index: 0,
+      id: "call_a",
+      type: "function" as const,
+      function: { name: "f", arguments: "" },
+    };
+    expect(openingDelta({ tool_calls: [call] })).toEqual({
+      delta: { role: "assistant", content: null, tool_calls: [call], refusal: null },
+      tookFirst: true,
+    });
+    expect(openingDelta({ function_call: { name: "f", arguments: "" } })).toEqual({
+      delta: {
+        role: "assistant",
+        content: null,
+        function_call: { name: "f", arguments: "" },
+        refusal: null,
+      },
+      tookFirst: true,
+    });
   });
 });
