@@ -1,5 +1,6 @@
 import type { CreateChatCompletionRequest } from "../contract/chat-request.js";
 import { ApiError } from "../lib/api-error.js";
+import { assertUsableSchema } from "./schema-rules.js";
 
 /**
  * The checks on a Chat Completions request that span fields (the schema checks each field on
@@ -40,7 +41,27 @@ export function assertChatRequestUsable(request: CreateChatCompletionRequest): v
   }
   const names = assertToolsUsable(request);
   assertToolChoiceUsable(request, names);
+  assertResponseFormatUsable(request);
   assertMessagesUsable(request);
+}
+
+function assertResponseFormatUsable(request: CreateChatCompletionRequest): void {
+  const format = request.response_format;
+  if (format?.type !== "json_schema") {
+    return;
+  }
+  const spec = format.json_schema;
+  const strict = spec.strict === true;
+  // Without a schema any JSON goes; strict mode has nothing to be strict about, which OpenAI
+  // refuses (assertUsableSchema says the schema must be an object).
+  if (spec.schema !== undefined || strict) {
+    assertUsableSchema(spec.schema, {
+      strict,
+      param: "response_format.json_schema.schema",
+      kind: "response_format",
+      name: spec.name,
+    });
+  }
 }
 
 /** Checks `tools` and `functions`; returns the declared function names. */
@@ -79,9 +100,27 @@ function assertToolsUsable(request: CreateChatCompletionRequest): Set<string> {
       throw ApiError.invalid(`tools[${index}]`, CUSTOM_TOOLS, "unsupported_tool");
     }
     declare(tool.function.name, `tools[${index}].function.name`);
+    // No parameters: a function that takes none, which strict mode allows too.
+    const parameters = tool.function.parameters ?? null;
+    if (parameters !== null) {
+      assertUsableSchema(parameters, {
+        strict: tool.function.strict === true,
+        param: `tools[${index}].function.parameters`,
+        kind: "function",
+        name: tool.function.name,
+      });
+    }
   }
   for (const [index, fn] of functions.entries()) {
     declare(fn.name, `functions[${index}].name`);
+    if (fn.parameters !== undefined) {
+      assertUsableSchema(fn.parameters, {
+        strict: false,
+        param: `functions[${index}].parameters`,
+        kind: "function",
+        name: fn.name,
+      });
+    }
   }
   return names;
 }

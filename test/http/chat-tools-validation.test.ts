@@ -154,6 +154,40 @@ describe("chat tools and formats: what is refused", () => {
     await expect400({ response_format: { type: "yaml" } }, "response_format.type", /./);
   });
 
+  it("refuses a strict tool or format whose schema strict mode does not allow", async () => {
+    const loose = {
+      type: "object",
+      properties: { a: { type: "string", not: { const: "x" } } },
+      required: ["a"],
+      additionalProperties: false,
+    };
+    await expect400(
+      { tools: [{ type: "function", function: { name: "f", parameters: loose, strict: true } }] },
+      "tools[0].function.parameters",
+      /Invalid schema for function 'f'.*'not' is not permitted/,
+    );
+    await expect400(
+      {
+        response_format: {
+          type: "json_schema",
+          json_schema: { name: "out", strict: true, schema: { type: "string" } },
+        },
+      },
+      "response_format.json_schema.schema",
+      /Invalid schema for response_format 'out'.*type: "object"/,
+    );
+    await expect400(
+      {
+        response_format: {
+          type: "json_schema",
+          json_schema: { name: "out", schema: { type: "object", properties: { a: { type: 7 } } } },
+        },
+      },
+      "response_format.json_schema.schema",
+      /Invalid schema for response_format 'out'/,
+    );
+  });
+
   it("refuses tools together with the deprecated functions", async () => {
     await expect400(
       { tools: [WEATHER_TOOL], functions: [{ name: "get_time" }] },
