@@ -39,6 +39,7 @@ export function assertChatRequestUsable(request: CreateChatCompletionRequest): v
       "invalid_value",
     );
   }
+  assertNoUnsupportedOutput(request);
   const names = assertToolsUsable(request);
   assertToolChoiceUsable(request, names);
   assertResponseFormatUsable(request);
@@ -61,6 +62,28 @@ function assertResponseFormatUsable(request: CreateChatCompletionRequest): void 
       kind: "response_format",
       name: spec.name,
     });
+  }
+}
+
+/**
+ * What the model contract has no room for, refused rather than dropped: a client that asked for
+ * web search or spoken audio and got plain text would not know its request was not honoured.
+ */
+function assertNoUnsupportedOutput(request: CreateChatCompletionRequest): void {
+  if (request.web_search_options !== undefined) {
+    throw ApiError.invalid(
+      "web_search_options",
+      "ferry does not support web search in Chat Completions (web_search_options); leave the " +
+        "parameter out, or give the model a function tool that searches.",
+      "unsupported_parameter",
+    );
+  }
+  if (request.modalities?.includes("audio") === true || (request.audio ?? null) !== null) {
+    throw ApiError.invalid(
+      request.modalities?.includes("audio") === true ? "modalities" : "audio",
+      "ferry does not generate audio output; ask for 'modalities': ['text'] and leave 'audio' out.",
+      "unsupported_parameter",
+    );
   }
 }
 

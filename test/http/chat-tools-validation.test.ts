@@ -238,6 +238,21 @@ describe("chat tools and formats: what is refused", () => {
     );
   });
 
+  it("refuses web search and audio output, which ferry cannot give, rather than dropping them", async () => {
+    await expect400(
+      { web_search_options: {} },
+      "web_search_options",
+      /does not support web search/,
+    );
+    await expect400({ modalities: ["text", "audio"] }, "modalities", /does not generate audio/);
+    await expect400(
+      { audio: { voice: "alloy", format: "mp3" } },
+      "audio",
+      /does not generate audio/,
+    );
+    await expect200({ modalities: ["text"] });
+  });
+
   it("refuses an unknown message field", async () => {
     await expect400(
       { messages: [{ role: "user", content: "hi", colour: "blue" }] },
