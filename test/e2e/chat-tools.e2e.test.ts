@@ -228,6 +228,43 @@ describe("chat tool calls", () => {
     expect(runner.messages.map((m) => m.role)).toEqual(["user", "assistant", "tool", "assistant"]);
   });
 
+  it("runs tools with runTools streaming, reassembling each turn from chunks", async () => {
+    const invoked: unknown[] = [];
+    const runner = s.openai.chat.completions.runTools({
+      model: MODEL,
+      messages: ASK_WEATHER,
+      stream: true,
+      tools: [
+        zodFunction({
+          name: "get_weather",
+          description: "Get the current weather for a city",
+          parameters: z.object({ city: z.string(), unit: z.enum(["c", "f"]) }),
+          function: (args) => {
+            invoked.push(args);
+            return { temperature: 23 };
+          },
+        }),
+      ],
+    });
+    expect(await runner.finalContent()).toMatch(/23/);
+    expect(invoked).toHaveLength(1);
+  });
+
+  it("parses a strict function's arguments with chat.completions.parse", async () => {
+    const completion = await s.openai.chat.completions.parse({
+      model: MODEL,
+      messages: ASK_WEATHER,
+      tools: [
+        zodFunction({
+          name: "get_weather",
+          parameters: z.object({ city: z.string(), unit: z.enum(["c", "f"]) }),
+        }),
+      ],
+    });
+    const call = completion.choices[0]?.message.tool_calls?.[0];
+    expect(call?.function.parsed_arguments).toMatchObject({ city: expect.any(String) });
+  });
+
   it("answers a tool result with text that uses it", async () => {
     const first = await s.openai.chat.completions.create({
       model: MODEL,
@@ -468,5 +505,14 @@ describe("@openai/agents in chat-completions mode", () => {
     const result = await run(agent, "What is the weather in Paris? Use get_weather.");
     expect(invoked).toHaveLength(1);
     expect(String(result.finalOutput)).toMatch(/19/);
+    const streamed = await run(agent, "What is the weather in Paris? Use get_weather.", {
+      stream: true,
+    });
+    for await (const _event of streamed) {
+      // Drain the events; the run completes after the last.
+    }
+    await streamed.completed;
+    expect(invoked).toHaveLength(2);
+    expect(String(streamed.finalOutput)).toMatch(/19/);
   });
 });
