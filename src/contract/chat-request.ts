@@ -92,7 +92,14 @@ export const ChatMessageSchema = z.discriminatedUnion("role", [
     // their history as it came; OpenAI takes them back.
     annotations: z.array(z.unknown()).nullable().optional(),
   }),
-  z.strictObject({ role: z.literal("tool"), content: TextContentSchema, tool_call_id: z.string() }),
+  z.strictObject({
+    role: z.literal("tool"),
+    content: TextContentSchema,
+    tool_call_id: z.string(),
+    // Not in the spec, but LangChain sends the function's name with each tool result and
+    // OpenAI takes it.
+    name: z.string().optional(),
+  }),
   z.strictObject({ role: z.literal("function"), content: z.string().nullable(), name: z.string() }),
 ]);
 export type ChatMessageInput = z.infer<typeof ChatMessageSchema>;

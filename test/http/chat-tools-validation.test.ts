@@ -344,7 +344,12 @@ describe("chat tools and formats: what is accepted", () => {
             },
           ],
         },
-        { role: "tool", tool_call_id: "call_1", content: [{ type: "text", text: '{"temp":21}' }] },
+        {
+          role: "tool",
+          tool_call_id: "call_1",
+          name: "get_weather",
+          content: [{ type: "text", text: '{"temp":21}' }],
+        },
         // Assistant content as parts, text and refusal; audio by id; no content at all.
         { role: "assistant", content: [{ type: "text", text: "It is 21°C." }], audio: null },
         { role: "user", content: "Anything else?" },
