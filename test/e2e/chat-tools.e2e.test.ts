@@ -7,6 +7,11 @@ import type {
   ChatCompletionCreateParamsNonStreaming,
   ChatCompletionTool,
 } from "openai/resources/chat/completions";
+import OpenAI7 from "openai7";
+import {
+  zodFunction as zodFunction7,
+  zodResponseFormat as zodResponseFormat7,
+} from "openai7/helpers/zod";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { expectMatchesComponent } from "../helpers/openapi-schema.js";
@@ -463,6 +468,48 @@ describe("chat tools in a batch", () => {
     expect(
       Answer0.safeParse(JSON.parse(format?.body.choices[0]?.message.content ?? "")).success,
     ).toBe(true);
+  });
+});
+
+describe("the openai 7.x SDK", () => {
+  const client = () => new OpenAI7({ baseURL: `${s.url}/v1`, apiKey: "sk-test", maxRetries: 0 });
+
+  it("reassembles streamed tool calls, runs tools and parses a zod format", async () => {
+    const openai = client();
+    const stream = openai.chat.completions.stream({
+      model: MODEL,
+      messages: ASK_WEATHER,
+      tools: [WEATHER],
+    });
+    const final = await stream.finalChatCompletion();
+    expect(final.choices[0]?.finish_reason).toBe("tool_calls");
+    const call = final.choices[0]?.message.tool_calls?.[0];
+    expect(call?.type === "function" ? call.function.name : null).toBe("get_weather");
+
+    const invoked: unknown[] = [];
+    const runner = openai.chat.completions.runTools({
+      model: MODEL,
+      messages: ASK_WEATHER,
+      tools: [
+        zodFunction7({
+          name: "get_weather",
+          parameters: z.object({ city: z.string() }),
+          function: (args) => {
+            invoked.push(args);
+            return { temperature: 12 };
+          },
+        }),
+      ],
+    });
+    expect(await runner.finalContent()).toMatch(/12/);
+    expect(invoked).toHaveLength(1);
+
+    const parsed = await openai.chat.completions.parse({
+      model: MODEL,
+      messages: [{ role: "user", content: "Tell me about Paris." }],
+      response_format: zodResponseFormat7(Answer0, "city_facts"),
+    });
+    expect(Answer0.safeParse(parsed.choices[0]?.message.parsed).success).toBe(true);
   });
 });
 
