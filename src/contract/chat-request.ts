@@ -107,7 +107,8 @@ export type ChatMessageInput = z.infer<typeof ChatMessageSchema>;
 /** JSON Schema documents are checked by the service (schema-rules), not here. */
 const JsonSchemaObjectSchema = z.record(z.string(), z.unknown());
 
-const FunctionDefinitionSchema = z.object({
+// Strict, so a misspelt key (`paramters`) is a 400 rather than a function taking anything.
+const FunctionDefinitionSchema = z.strictObject({
   name: z.string(),
   description: z.string().nullable().optional(),
   parameters: JsonSchemaObjectSchema.nullable().optional(),
@@ -115,7 +116,7 @@ const FunctionDefinitionSchema = z.object({
 });
 
 export const ChatToolSchema = z.discriminatedUnion("type", [
-  z.object({ type: z.literal("function"), function: FunctionDefinitionSchema }),
+  z.strictObject({ type: z.literal("function"), function: FunctionDefinitionSchema }),
   // Parsed so that the service can say ferry does not run them, rather than "invalid value".
   z.object({ type: z.literal("custom"), custom: z.looseObject({ name: z.string() }) }),
 ]);

@@ -66,6 +66,14 @@ describe("chat tools and formats: what is refused", () => {
     }
   });
 
+  it("refuses a misspelt key in a function definition", async () => {
+    await expect400(
+      { tools: [{ type: "function", function: { name: "f", paramters: { type: "object" } } }] },
+      "tools[0].function.paramters",
+      /Unknown parameter/,
+    );
+  });
+
   it("refuses two functions with one name", async () => {
     await expect400(
       { tools: [WEATHER_TOOL, WEATHER_TOOL] },
