@@ -263,3 +263,24 @@ describe("client.completions.create with bad input", () => {
     await expect400({ prompt: [1, 2, 999_999_999] }, "prompt", /999999999/);
   });
 });
+
+describe("the openai 7.x SDK", () => {
+  it("creates and streams completions the same way", async () => {
+    const { default: OpenAI7 } = await import("openai7");
+    const client7 = new OpenAI7({ baseURL: `${server.url}/v1`, apiKey: "sk-test", maxRetries: 0 });
+    const body = { model: MODEL, prompt: PROMPT, max_tokens: 8, n: 2 };
+    const completion = await client7.completions.create(body);
+    expectMatchesComponent("CreateCompletionResponse", completion);
+    expect(completion).toEqual({
+      ...(await complete(body)),
+      id: completion.id,
+      created: completion.created,
+    });
+    const stream = await client7.completions.create({ ...body, stream: true });
+    let text = "";
+    for await (const chunk of stream) {
+      text += chunk.choices.find((choice) => choice.index === 1)?.text ?? "";
+    }
+    expect(text).toBe(completion.choices[1]?.text);
+  });
+});
