@@ -24,6 +24,7 @@ import {
   conversationLength,
   leastTokensFor,
 } from "./context-limit.js";
+import { type FileContentReader, resolveFileParts } from "./file-parts.js";
 import { resolveModel } from "./models.js";
 import { type Page, type PageQuery, paginateById, toPage } from "./paginate.js";
 import type { QueueCap } from "./queue-cap.js";
@@ -39,6 +40,8 @@ import {
   storedParams,
   toResponseObject,
 } from "./response-object.js";
+import { assertImageSources, assertToolsUsable } from "./response-request-checks.js";
+import { assertResponseSchemasUsable } from "./response-schemas.js";
 import { streamResponseEvents } from "./response-stream.js";
 import type { StreamItems } from "./stream-items.js";
 import { withRetries } from "./with-retries.js";
@@ -68,6 +71,8 @@ export interface ResponsesServiceDeps {
   /** Runs `write` in the next group-commit transaction; resolves once it has committed. */
   readonly commitSoon: (write: () => void) => Promise<void>;
   readonly queueCap: QueueCap;
+  /** Reads the ferry files an input image or file names by `file_id`. */
+  readonly files: FileContentReader;
 }
 
 /** A validated request, resolved to a backend and ready to run. */
@@ -348,8 +353,11 @@ export function createResponsesService(deps: ResponsesServiceDeps) {
   }
 
   return {
-    /** Validates what the schema cannot (model, previous turns, mode) and resolves the backend. */
-    prepare(projectId: string, request: CreateResponseRequest): PreparedResponse {
+    /**
+     * Validates what the schema cannot (model, tools, previous turns, mode), resolves the backend,
+     * and reads the ferry files the input refers to (so it is async).
+     */
+    async prepare(projectId: string, request: CreateResponseRequest): Promise<PreparedResponse> {
       if (request.conversation !== undefined && request.conversation !== null) {
         throw ApiError.invalid(
           "conversation",
@@ -381,6 +389,10 @@ export function createResponsesService(deps: ResponsesServiceDeps) {
       }
       const deferral = readDeferral(projectId, request);
       const resolved = resolveModel(router, request.model);
+      const isNative = resolved.backend.native === "responses";
+      assertToolsUsable(request, { native: isNative, model: request.model });
+      assertImageSources(request.input);
+      assertResponseSchemasUsable(request);
       const params = paramsFromRequest(request);
       const previousResponseId = request.previous_response_id ?? null;
       const history =
@@ -388,7 +400,15 @@ export function createResponsesService(deps: ResponsesServiceDeps) {
           ? []
           : loadConversation(projectId, previousResponseId, resolved.contextTokens);
       const inputItems = normalizeInput(request.input);
-      const messages = itemsToMessages(params.instructions, [...history, ...inputItems]);
+      const conversation = [...history, ...inputItems];
+      const messages = await resolveFileParts(
+        itemsToMessages(params.instructions, conversation),
+        {
+          projectId,
+          files: deps.files,
+          paramFor: (fileId) => fileParamOf(request.input, fileId) ?? "previous_response_id",
+        },
+      );
       const options = responsesModelOptions(request);
       assertFitsContext(messages, resolved.contextTokens, "input");
       const metadata = request.metadata ?? {};
@@ -420,6 +440,8 @@ export function createResponsesService(deps: ResponsesServiceDeps) {
           reasoningEffort: options.reasoningEffort,
           user: options.user,
           metadata,
+          // Only a native backend reads the body; others would just carry it in work payloads.
+          ...(isNative ? { responsesBody: nativeBody(request, conversation) } : {}),
         },
       };
     },
@@ -634,4 +656,42 @@ export function createResponsesService(deps: ResponsesServiceDeps) {
       return paginateById(row.inputItems as StoredItem[], query, "input item");
     },
   };
+}
+
+/**
+ * The body a native Responses backend forwards: the client's, with `input` the whole
+ * conversation as items (the turns behind previous_response_id first), since the upstream does
+ * not know ferry's response ids.
+ */
+function nativeBody(
+  request: CreateResponseRequest,
+  conversation: readonly StoredItem[],
+): Record<string, unknown> {
+  const { previous_response_id: _previous, ...body } = request;
+  return { ...body, input: conversation };
+}
+
+/** Where a file id sits in the new input, as a `param` (`input[2].content[0].file_id`). */
+function fileParamOf(input: CreateResponseRequest["input"], fileId: string): string | null {
+  if (!Array.isArray(input)) {
+    return null;
+  }
+  for (const [itemIndex, item] of input.entries()) {
+    const [field, parts] =
+      item.type === "message"
+        ? ["content", item.content]
+        : item.type === "function_call_output"
+          ? ["output", item.output]
+          : ["", null];
+    if (!Array.isArray(parts)) {
+      continue;
+    }
+    const partIndex = parts.findIndex(
+      (part) => (part as { file_id?: unknown }).file_id === fileId,
+    );
+    if (partIndex >= 0) {
+      return `input[${itemIndex}].${field}[${partIndex}].file_id`;
+    }
+  }
+  return null;
 }
