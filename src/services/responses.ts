@@ -42,6 +42,7 @@ import {
 } from "./response-object.js";
 import { assertImageSources, assertToolsUsable } from "./response-request-checks.js";
 import { assertResponseSchemasUsable } from "./response-schemas.js";
+import { logprobsOutputOf } from "./response-output.js";
 import { streamResponseEvents } from "./response-stream.js";
 import type { StreamItems } from "./stream-items.js";
 import { withRetries } from "./with-retries.js";
@@ -461,9 +462,7 @@ export function createResponsesService(deps: ResponsesServiceDeps) {
         initialState(prepared, "in_progress"),
         generation,
         unixSeconds(clock),
-        {
-          includeLogprobs: prepared.generateRequest.sampling.logprobs,
-        },
+        { logprobs: logprobsOutputOf(prepared.generateRequest.sampling) },
       );
       await saveIfStored(prepared, state);
       return toResponseObject(state);
@@ -487,15 +486,15 @@ export function createResponsesService(deps: ResponsesServiceDeps) {
         deps.retry,
         signal,
       );
-      const includeLogprobs = prepared.generateRequest.sampling.logprobs;
+      const logprobs = logprobsOutputOf(prepared.generateRequest.sampling);
       return streamResponseEvents({
         initial: initialState(prepared, "in_progress"),
         first,
         generation,
         signal,
-        includeLogprobs,
+        logprobs,
         finish: (state, generated, output) =>
-          finishedState(state, generated, unixSeconds(clock), { includeLogprobs, output }),
+          finishedState(state, generated, unixSeconds(clock), { logprobs, output }),
         fail: failedState,
         // onEnd is synchronous (the terminal event follows it at once), so the stream stores its
         // row with a synchronous insert rather than the group commit.
