@@ -250,8 +250,9 @@ export async function* streamResponseEvents(
    * or reasoning item closes as the generation has it (its id, summary, encrypted content).
    */
   function* finishWith(generation: Generation): Generator<ResponseStreamEvent> {
+    const firstMissed = started;
     for (const missed of eventsOfGeneration(generation)) {
-      if (missed.type !== "done" && missed.index >= started) {
+      if (missed.type !== "done" && missed.index >= firstMissed) {
         yield* handle(missed);
       }
     }
