@@ -79,7 +79,8 @@ const FunctionCallOutputItemSchema = z.strictObject({
   status: ItemStatusSchema.nullable().optional(),
 });
 
-const TextEntrySchema = (type: string) => z.looseObject({ type: z.literal(type), text: z.string() });
+const TextEntrySchema = (type: string) =>
+  z.looseObject({ type: z.literal(type), text: z.string() });
 
 /**
  * A reasoning item echoed back from an earlier output: every field OpenAI's output item carries

@@ -128,7 +128,7 @@ async function readAsDataUrl(
         "file_too_large",
       );
     }
-    const bytes = await readAll(stream, limit);
+    const bytes = await readAll(stream, limit, param);
     const mediaType = kind === "image" ? imageMediaType(bytes) : fileMediaType(bytes);
     if (mediaType === null) {
       throw ApiError.invalid(
@@ -146,7 +146,7 @@ async function readAsDataUrl(
   }
 }
 
-async function readAll(stream: Readable, limit: number): Promise<Buffer> {
+async function readAll(stream: Readable, limit: number, param: string | null): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let total = 0;
   for await (const chunk of stream) {
@@ -154,7 +154,7 @@ async function readAll(stream: Readable, limit: number): Promise<Buffer> {
     total += buffer.length;
     if (total > limit) {
       // The row's size said otherwise; the bytes on disk are the truth.
-      throw ApiError.invalid(null, `A file input is over the ${limit}-byte limit.`);
+      throw ApiError.invalid(param, `A file input is over the ${limit}-byte limit.`);
     }
     chunks.push(buffer);
   }

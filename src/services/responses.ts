@@ -40,9 +40,9 @@ import {
   storedParams,
   toResponseObject,
 } from "./response-object.js";
+import { logprobsOutputOf } from "./response-output.js";
 import { assertImageSources, assertToolsUsable } from "./response-request-checks.js";
 import { assertResponseSchemasUsable } from "./response-schemas.js";
-import { logprobsOutputOf } from "./response-output.js";
 import { streamResponseEvents } from "./response-stream.js";
 import type { StreamItems } from "./stream-items.js";
 import { withRetries } from "./with-retries.js";
@@ -402,14 +402,11 @@ export function createResponsesService(deps: ResponsesServiceDeps) {
           : loadConversation(projectId, previousResponseId, resolved.contextTokens);
       const inputItems = normalizeInput(request.input);
       const conversation = [...history, ...inputItems];
-      const messages = await resolveFileParts(
-        itemsToMessages(params.instructions, conversation),
-        {
-          projectId,
-          files: deps.files,
-          paramFor: (fileId) => fileParamOf(request.input, fileId) ?? "previous_response_id",
-        },
-      );
+      const messages = await resolveFileParts(itemsToMessages(params.instructions, conversation), {
+        projectId,
+        files: deps.files,
+        paramFor: (fileId) => fileParamOf(request.input, fileId) ?? "previous_response_id",
+      });
       const options = responsesModelOptions(request);
       assertFitsContext(messages, resolved.contextTokens, "input");
       const metadata = request.metadata ?? {};
@@ -685,9 +682,7 @@ function fileParamOf(input: CreateResponseRequest["input"], fileId: string): str
     if (!Array.isArray(parts)) {
       continue;
     }
-    const partIndex = parts.findIndex(
-      (part) => (part as { file_id?: unknown }).file_id === fileId,
-    );
+    const partIndex = parts.findIndex((part) => (part as { file_id?: unknown }).file_id === fileId);
     if (partIndex >= 0) {
       return `input[${itemIndex}].${field}[${partIndex}].file_id`;
     }

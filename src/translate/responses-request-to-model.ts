@@ -100,4 +100,3 @@ function responsesOutputFormat(
     description: format.description ?? null,
   };
 }
-

@@ -18,7 +18,12 @@ import type { LogprobsOutput } from "../../src/services/response-output.js";
 import { streamResponseEvents } from "../../src/services/response-stream.js";
 import { expectMatchesComponent } from "../helpers/openapi-schema.js";
 
-const USAGE: TokenUsage = { inputTokens: 5, outputTokens: 7, cachedInputTokens: 0, reasoningTokens: 3 };
+const USAGE: TokenUsage = {
+  inputTokens: 5,
+  outputTokens: 7,
+  cachedInputTokens: 0,
+  reasoningTokens: 3,
+};
 
 // The spec component each event type must match.
 const COMPONENT_OF: Record<string, string> = {
@@ -106,7 +111,11 @@ async function emit(
   const last = out.at(-1) as { response: { output: unknown[] } };
   // The SDK's assembled snapshot ends as the terminal event's response says.
   expect(snapshot?.output).toEqual(last.response.output);
-  return { events: out, types: out.map((event) => event.type), stored: stored as ResponseState | null };
+  return {
+    events: out,
+    types: out.map((event) => event.type),
+    stored: stored as ResponseState | null,
+  };
 }
 
 function done(generation: Omit<Generation, "usage"> & { usage?: TokenUsage }): GenerationEvent {
@@ -147,14 +156,27 @@ describe("the Responses event stream, per item kind", () => {
 
   it("streams several function calls, each with its arguments and name", async () => {
     const { types, events } = await emit([
-      { type: "item.start", index: 0, item: { type: "function_call", callId: "call_a", name: "get_weather" } },
+      {
+        type: "item.start",
+        index: 0,
+        item: { type: "function_call", callId: "call_a", name: "get_weather" },
+      },
       { type: "arguments.delta", index: 0, text: '{"city":' },
       { type: "arguments.delta", index: 0, text: '"Paris"}' },
-      { type: "item.start", index: 1, item: { type: "function_call", callId: "call_b", name: "get_time" } },
+      {
+        type: "item.start",
+        index: 1,
+        item: { type: "function_call", callId: "call_b", name: "get_time" },
+      },
       { type: "arguments.delta", index: 1, text: "{}" },
       done({
         items: [
-          { type: "function_call", callId: "call_a", name: "get_weather", arguments: '{"city":"Paris"}' },
+          {
+            type: "function_call",
+            callId: "call_a",
+            name: "get_weather",
+            arguments: '{"city":"Paris"}',
+          },
           { type: "function_call", callId: "call_b", name: "get_time", arguments: "{}" },
         ],
         finishReason: "tool_calls",
@@ -178,14 +200,24 @@ describe("the Responses event stream, per item kind", () => {
     const added = events.filter((event) => event.type === "response.output_item.added");
     expect(added[0]).toMatchObject({
       output_index: 0,
-      item: { type: "function_call", call_id: "call_a", name: "get_weather", arguments: "", status: "in_progress" },
+      item: {
+        type: "function_call",
+        call_id: "call_a",
+        name: "get_weather",
+        arguments: "",
+        status: "in_progress",
+      },
     });
-    const argsDone = events.filter((event) => event.type === "response.function_call_arguments.done");
+    const argsDone = events.filter(
+      (event) => event.type === "response.function_call_arguments.done",
+    );
     expect(argsDone).toMatchObject([
       { output_index: 0, name: "get_weather", arguments: '{"city":"Paris"}' },
       { output_index: 1, name: "get_time", arguments: "{}" },
     ]);
-    const final = events.at(-1) as { response: { status: string; output: Record<string, unknown>[] } };
+    const final = events.at(-1) as {
+      response: { status: string; output: Record<string, unknown>[] };
+    };
     // A response of only function calls is completed: it waits for the client's outputs.
     expect(final.response.status).toBe("completed");
     expect(final.response.output).toMatchObject([
@@ -237,7 +269,9 @@ describe("the Responses event stream, per item kind", () => {
       { type: "refusal.delta", index: 0, text: "I can't " },
       { type: "refusal.delta", index: 0, text: "help with that." },
       done({
-        items: [{ type: "message", parts: [{ type: "refusal", refusal: "I can't help with that." }] }],
+        items: [
+          { type: "message", parts: [{ type: "refusal", refusal: "I can't help with that." }] },
+        ],
         finishReason: "stop",
       }),
     ]);
@@ -254,7 +288,9 @@ describe("the Responses event stream, per item kind", () => {
       refusal: "I can't help with that.",
     });
     expect(events.at(-1)).toMatchObject({
-      response: { output: [{ content: [{ type: "refusal", refusal: "I can't help with that." }] }] },
+      response: {
+        output: [{ content: [{ type: "refusal", refusal: "I can't help with that." }] }],
+      },
     });
   });
 
@@ -288,13 +324,16 @@ describe("the Responses event stream, per item kind", () => {
     );
     const deltas = events.filter((event) => event.type === "response.output_text.delta");
     expect(deltas[0]).toMatchObject({ logprobs: [{ token: "Hi", logprob: -0.5 }] });
-    expect((deltas[0]?.logprobs as { top_logprobs: unknown[] }[])[0]?.top_logprobs).toHaveLength(2);
+    const firstLogprobs = (deltas[0]?.logprobs ?? []) as { top_logprobs: unknown[] }[];
+    expect(firstLogprobs[0]?.top_logprobs).toHaveLength(2);
     // The part as first announced holds no logprobs yet: later deltas did not leak into it.
     expect(events.find((event) => event.type === "response.content_part.added")).toMatchObject({
       part: { logprobs: [] },
     });
     const final = events.at(-1) as {
-      response: { output: { content: { logprobs: { token: string; top_logprobs: unknown[] }[] }[] }[] };
+      response: {
+        output: { content: { logprobs: { token: string; top_logprobs: unknown[] }[] }[] }[];
+      };
     };
     const logprobs = final.response.output[0]?.content[0]?.logprobs ?? [];
     expect(logprobs.map((entry) => entry.token)).toEqual(["Hi", "!"]);
@@ -368,7 +407,11 @@ describe("the Responses event stream, per item kind", () => {
   it("ends failed, keeping the output so far, when the backend breaks mid-item", async () => {
     const { events, stored } = await emit(
       [
-        { type: "item.start", index: 0, item: { type: "function_call", callId: "call_q", name: "f" } },
+        {
+          type: "item.start",
+          index: 0,
+          item: { type: "function_call", callId: "call_q", name: "f" },
+        },
         { type: "arguments.delta", index: 0, text: '{"a"' },
         done({ items: [], finishReason: "stop" }),
       ],
