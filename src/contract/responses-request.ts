@@ -164,24 +164,36 @@ export const BUILT_IN_TOOL_TYPES = [
   "apply_patch",
 ] as const;
 
-const ToolSchema = z.discriminatedUnion("type", [
-  FunctionToolSchema,
-  ...BUILT_IN_TOOL_TYPES.map((type) => z.looseObject({ type: z.literal(type) })),
-]);
+// The type is checked first so that a missing or unknown one gets its own message (a missing
+// parameter; the supported values), not the union's.
+const ToolSchema = z
+  .looseObject({ type: z.string().pipe(z.enum(["function", ...BUILT_IN_TOOL_TYPES])) })
+  .pipe(
+    z.discriminatedUnion("type", [
+      FunctionToolSchema,
+      ...BUILT_IN_TOOL_TYPES.map((type) => z.looseObject({ type: z.literal(type) })),
+    ]),
+  );
 export type Tool = z.infer<typeof ToolSchema>;
 
 const ToolChoiceSchema = z.union([
   z.enum(["none", "auto", "required"]),
-  z.discriminatedUnion("type", [
-    z.strictObject({ type: z.literal("function"), name: z.string() }),
-    z.strictObject({
-      type: z.literal("allowed_tools"),
-      mode: z.enum(["auto", "required"]),
-      tools: z.array(z.looseObject({ type: z.string(), name: z.string().optional() })),
-    }),
-    // A built-in tool to use (hosted tools, mcp, custom, shell, apply_patch): native backends only.
-    ...BUILT_IN_TOOL_TYPES.map((type) => z.looseObject({ type: z.literal(type) })),
-  ]),
+  z
+    .looseObject({
+      type: z.string().pipe(z.enum(["function", "allowed_tools", ...BUILT_IN_TOOL_TYPES])),
+    })
+    .pipe(
+      z.discriminatedUnion("type", [
+        z.strictObject({ type: z.literal("function"), name: z.string() }),
+        z.strictObject({
+          type: z.literal("allowed_tools"),
+          mode: z.enum(["auto", "required"]),
+          tools: z.array(z.looseObject({ type: z.string(), name: z.string().optional() })),
+        }),
+        // A built-in tool to use (hosted tools, mcp, custom, shell, apply_patch): native only.
+        ...BUILT_IN_TOOL_TYPES.map((type) => z.looseObject({ type: z.literal(type) })),
+      ]),
+    ),
 ]);
 export type ToolChoice = z.infer<typeof ToolChoiceSchema>;
 

@@ -129,11 +129,13 @@ describe("function tools", () => {
     );
   });
 
-  it("refuses an unknown tool type", async () => {
+  it("refuses a tool without a type, and an unknown type", async () => {
+    const missing = await expect400({ tools: [{ name: "lookup" }] }, "tools[0].type");
+    expect(missing.message).toBe("Missing required parameter: 'tools[0].type'.");
     await expect400(
       { tools: [{ type: "teleport" }] },
       "tools[0].type",
-      /Expected 'function' \| 'file_search'/,
+      /^Invalid value for 'tools\[0\]\.type'\. Supported values are: 'function', 'file_search'/,
     );
   });
 });
