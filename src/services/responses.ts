@@ -1,4 +1,4 @@
-import type { Backend, GenerateRequest } from "../backends/backend.js";
+import type { Backend, GenerateRequest, ModelMessage } from "../backends/backend.js";
 import type { Router } from "../backends/router.js";
 import type { ResponseObject, ResponseStreamEvent } from "../contract/response-object.js";
 import type { CreateResponseRequest } from "../contract/responses-request.js";
@@ -439,7 +439,7 @@ export function createResponsesService(deps: ResponsesServiceDeps) {
           user: options.user,
           metadata,
           // Only a native backend reads the body; others would just carry it in work payloads.
-          ...(isNative ? { responsesBody: nativeBody(request, conversation) } : {}),
+          ...(isNative ? { responsesBody: nativeBody(request, conversation, messages) } : {}),
         },
       };
     },
@@ -662,9 +662,50 @@ export function createResponsesService(deps: ResponsesServiceDeps) {
 function nativeBody(
   request: CreateResponseRequest,
   conversation: readonly StoredItem[],
+  resolved: readonly ModelMessage[],
 ): Record<string, unknown> {
   const { previous_response_id: _previous, ...body } = request;
-  return { ...body, input: conversation };
+  return { ...body, input: withFilesInline(conversation, resolved) };
+}
+
+/**
+ * The items with each ferry `file_id` part replaced by the data URL it resolved to (found in
+ * the resolved messages): the upstream has its own files, not ferry's.
+ */
+function withFilesInline(
+  items: readonly StoredItem[],
+  resolved: readonly ModelMessage[],
+): readonly StoredItem[] {
+  const inline = new Map<string, string>();
+  for (const message of resolved) {
+    for (const part of message.content) {
+      if (part.type === "image" && part.fileId !== undefined) {
+        inline.set(part.fileId, part.url);
+      } else if (part.type === "file" && part.fileId !== undefined && part.data !== undefined) {
+        inline.set(part.fileId, part.data);
+      }
+    }
+  }
+  if (inline.size === 0) {
+    return items;
+  }
+  const inlinePart = (part: Record<string, unknown>): Record<string, unknown> => {
+    const data = typeof part.file_id === "string" ? inline.get(part.file_id) : undefined;
+    if (data === undefined) {
+      return part;
+    }
+    const { file_id: _fileId, ...rest } = part;
+    return part.type === "input_image"
+      ? { ...rest, image_url: data }
+      : { ...rest, file_data: data };
+  };
+  return items.map((item) => {
+    const field = item.type === "message" ? "content" : "output";
+    const parts = item[field];
+    return Array.isArray(parts)
+      ? { ...item, [field]: parts.map((part: Record<string, unknown>) => inlinePart(part)) }
+      : item;
+  });
 }
 
 /** Where a file id sits in the new input, as a `param` (`input[2].content[0].file_id`). */

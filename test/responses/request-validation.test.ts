@@ -355,25 +355,24 @@ describe("input items", () => {
     const first = await createOk({
       model: "recorded-model",
       tools: [weather],
-      input: [
-        { role: "user", content: "Weather in Paris?" },
-        { type: "function_call", call_id: "call_9", name: "get_weather", arguments: "{}" },
-      ],
+      input: "What is the weather in Paris?",
     });
-    await createOk({
+    const call = first.output.find((item) => item.type === "function_call");
+    expect(call).toMatchObject({ name: "get_weather", status: "completed" });
+    expect(first.status).toBe("completed");
+    const second = await createOk({
       model: "recorded-model",
       tools: [weather],
       previous_response_id: first.id,
-      input: [{ type: "function_call_output", call_id: "call_9", output: "sunny" }],
+      input: [{ type: "function_call_output", call_id: call?.call_id, output: '{"temp":21}' }],
     });
-    // The first turn: its input (the call) and its output (the mock's text), then the output.
-    const messages = seen[1]?.messages ?? [];
-    expect(messages).toMatchObject([
+    expect(seen[1]?.messages).toMatchObject([
       { role: "user" },
-      { role: "assistant", toolCalls: [{ id: "call_9", name: "get_weather" }] },
-      { role: "assistant" },
-      { role: "tool", toolCallId: "call_9", content: [{ type: "text", text: "sunny" }] },
+      { role: "assistant", toolCalls: [{ id: call?.call_id, name: "get_weather" }] },
+      { role: "tool", toolCallId: call?.call_id, content: [{ type: "text", text: '{"temp":21}' }] },
     ]);
+    // The mock answers a tool's output with text that uses it.
+    expect(JSON.stringify(second.output)).toContain("21");
   });
 
   it("refuses an image that is not an http(s) or data URL", async () => {
@@ -421,6 +420,17 @@ describe("images by file_id", () => {
       url: `data:image/png;base64,${PNG_1X1.toString("base64")}`,
       detail: "low",
       fileId,
+    });
+  });
+
+  it("reaches a native backend inline too: the upstream has no ferry files", async () => {
+    const fileId = await uploadFile(PNG_1X1, "vision");
+    await createOk({ model: "native-model", input: imageInput(fileId) });
+    const input = seen[0]?.responsesBody?.input as { content: Record<string, unknown>[] }[];
+    expect(input[0]?.content[1]).toEqual({
+      type: "input_image",
+      image_url: `data:image/png;base64,${PNG_1X1.toString("base64")}`,
+      detail: "low",
     });
   });
 
