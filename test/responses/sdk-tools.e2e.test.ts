@@ -224,6 +224,75 @@ describe("function calling with the openai SDK", () => {
   });
 });
 
+describe("batches", () => {
+  it("answers a line with tools and a line with a format as the sync calls do", async () => {
+    const format = {
+      type: "json_schema" as const,
+      name: "answer",
+      strict: true,
+      schema: {
+        type: "object",
+        properties: { answer: { type: "string" }, confidence: { type: "number" } },
+        required: ["answer", "confidence"],
+        additionalProperties: false,
+      },
+    };
+    const bodies = {
+      tools: { model: MODEL, input: "What is the weather in Paris?", tools: [getWeather] },
+      format: { model: MODEL, input: "Capital of France?", text: { format } },
+    };
+    const jsonl = Object.entries(bodies)
+      .map(([id, body]) =>
+        JSON.stringify({ custom_id: id, method: "POST", url: "/v1/responses", body }),
+      )
+      .join("\n");
+    const file = await s.openai.files.create({
+      file: new File([jsonl], "lines.jsonl"),
+      purpose: "batch",
+    });
+    let batch = await s.openai.batches.create({
+      input_file_id: file.id,
+      endpoint: "/v1/responses",
+      completion_window: "24h",
+    });
+    for (let tries = 0; tries < 400 && batch.status !== "completed"; tries++) {
+      expect(["validating", "in_progress", "finalizing", "completed"]).toContain(batch.status);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      batch = await s.openai.batches.retrieve(batch.id);
+    }
+    expect(batch.status).toBe("completed");
+    const text = await (await s.openai.files.content(batch.output_file_id ?? "")).text();
+    const lines = new Map(
+      text
+        .trim()
+        .split("\n")
+        .map(
+          (line) =>
+            JSON.parse(line) as {
+              custom_id: string;
+              response: { status_code: number; body: Response };
+            },
+        )
+        .map((line) => [line.custom_id, line.response]),
+    );
+    const withoutIds = (response: Response) =>
+      response.output.map((item) => {
+        const { id: _id, ...rest } = item as unknown as Record<string, unknown>;
+        return rest;
+      });
+    for (const [id, body] of Object.entries(bodies)) {
+      const line = lines.get(id);
+      expect(line?.status_code).toBe(200);
+      expectMatchesComponent("Response", line?.body);
+      const sync = (await s.openai.responses.create(
+        body as Parameters<typeof s.openai.responses.create>[0],
+      )) as Response;
+      expect(withoutIds(line?.body as Response)).toEqual(withoutIds(sync));
+    }
+    expect(functionCalls(lines.get("tools")?.body as Response)[0]?.name).toBe("get_weather");
+  });
+});
+
 describe("structured output with the openai SDK", () => {
   const CalendarEvent = z.object({
     name: z.string(),
