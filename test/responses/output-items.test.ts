@@ -78,7 +78,10 @@ describe("output items", () => {
   it("logprobs come with include, top_logprobs alternatives each", async () => {
     const body = { include: ["message.output_text.logprobs"], top_logprobs: 2 };
     const sync = await create(body);
-    const part = (sync.output[0]?.content as { logprobs: { top_logprobs: unknown[] }[] }[])[0];
+    const content = (sync.output[0]?.content ?? []) as {
+      logprobs: { top_logprobs: unknown[] }[];
+    }[];
+    const part = content[0];
     expect(part?.logprobs.length).toBeGreaterThan(0);
     expect(part?.logprobs.every((entry) => entry.top_logprobs.length === 2)).toBe(true);
     const { events } = await stream(body);
