@@ -269,6 +269,21 @@ export async function* streamResponseEvents(
     }
   }
 
+  /**
+   * The output as the stream built it, except that an item a native Responses upstream
+   * returned is kept exactly as it came in `done` (its id, encrypted reasoning, a summary the
+   * stream had no deltas for): the next turn sends it back to that upstream.
+   */
+  function finalOutput(generation: Generation): ResponseOutputItem[] {
+    const status: ItemStatus = statusForFinish(generation.finishReason);
+    return done.map((wire, index) => {
+      const item = generation.items[index];
+      return item?.native === undefined
+        ? wire
+        : outputItem(item, String(wire.id), status, options.logprobs);
+    });
+  }
+
   // Whenever the reader stops (it went away, or stopped reading), even at the opening events,
   // the backend's stream is returned: that is what ends its call and frees its slot.
   try {
@@ -282,7 +297,11 @@ export async function* streamResponseEvents(
         const generated = result.value;
         if (generated.type === "done") {
           yield* finishWith(generated.generation);
-          final = options.finish(options.initial, generated.generation, [...done]);
+          final = options.finish(
+            options.initial,
+            generated.generation,
+            finalOutput(generated.generation),
+          );
         } else if (final === null) {
           yield* handle(generated);
         }
