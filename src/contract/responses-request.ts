@@ -43,28 +43,56 @@ export const MessageItemSchema = z.strictObject({
   role: z.enum(["user", "system", "developer", "assistant"]),
   content: z.union([z.string(), z.array(ContentPartSchema)]),
   status: ItemStatusSchema.optional(),
+  // An assistant message echoed back from an earlier output (gpt-5 models mark its phase).
+  phase: z.enum(["commentary", "final_answer"]).nullable().optional(),
 });
 
+// What a function may call with: OpenAI's tool caller ("direct", or from programmatic calling).
+const CallerSchema = z.record(z.string(), z.unknown()).nullable().optional();
+
+/** A function call, usually an earlier response's output item sent back with its id and status. */
 const FunctionCallItemSchema = z.strictObject({
   type: z.literal("function_call"),
   id: z.string().optional(),
-  call_id: z.string(),
+  call_id: z.string().min(1),
   name: z.string(),
   arguments: z.string(),
+  namespace: z.string().optional(),
+  caller: CallerSchema,
   status: ItemStatusSchema.optional(),
 });
+
+const FunctionOutputPartSchema = z.discriminatedUnion("type", [
+  InputTextPartSchema,
+  InputImagePartSchema,
+  InputFilePartSchema,
+]);
 
 const FunctionCallOutputItemSchema = z.strictObject({
   type: z.literal("function_call_output"),
   id: z.string().nullable().optional(),
-  call_id: z.string(),
-  output: z.union([z.string(), z.array(ContentPartSchema)]),
+  call_id: z.string().min(1).max(64),
+  output: z.union([z.string(), z.array(FunctionOutputPartSchema)]),
+  name: z.string().nullable().optional(),
+  namespace: z.string().nullable().optional(),
+  caller: CallerSchema,
   status: ItemStatusSchema.nullable().optional(),
 });
 
+const TextEntrySchema = (type: string) =>
+  z.looseObject({ type: z.literal(type), text: z.string() });
+
+/**
+ * A reasoning item echoed back from an earlier output: every field OpenAI's output item carries
+ * (loose, so a field OpenAI adds later still round-trips).
+ */
 const ReasoningItemSchema = z.looseObject({
   type: z.literal("reasoning"),
   id: z.string().optional(),
+  summary: z.array(TextEntrySchema("summary_text")).optional(),
+  content: z.array(TextEntrySchema("reasoning_text")).nullable().optional(),
+  encrypted_content: z.string().nullable().optional(),
+  status: ItemStatusSchema.nullable().optional(),
 });
 
 const ItemReferenceSchema = z.strictObject({
@@ -92,12 +120,94 @@ export const InputItemSchema = z.preprocess(
 );
 export type InputItem = z.infer<typeof InputItemSchema>;
 
-const ToolSchema = z.looseObject({ type: z.string() });
+export const FUNCTION_NAME_PATTERN = /^[a-zA-Z0-9_-]{1,64}$/;
+const FUNCTION_NAME_MESSAGE =
+  "string does not match pattern. Expected a string that matches the pattern '^[a-zA-Z0-9_-]{1,64}$'";
+
+const JsonSchemaObject = z.record(z.string(), z.unknown(), {
+  error: "expected an object (a JSON Schema)",
+});
+
+/** A function the client runs; unknown keys are a 400, as OpenAI answers. */
+const FunctionToolSchema = z.strictObject({
+  type: z.literal("function"),
+  name: z.string().regex(FUNCTION_NAME_PATTERN, FUNCTION_NAME_MESSAGE),
+  description: z.string().nullable().optional(),
+  parameters: JsonSchemaObject.nullable().optional(),
+  strict: z.boolean().nullable().optional(),
+  output_schema: JsonSchemaObject.nullable().optional(),
+  defer_loading: z.boolean().optional(),
+  allowed_callers: z.array(z.unknown()).nullable().optional(),
+});
+
+/**
+ * The tools OpenAI runs itself (the spec's Tool union, less `function`). Only a native Responses
+ * backend can take them (the service checks); their fields are the upstream's to judge.
+ */
+export const BUILT_IN_TOOL_TYPES = [
+  "file_search",
+  "computer",
+  "computer_use_preview",
+  "web_search",
+  "web_search_2025_08_26",
+  "web_search_preview",
+  "web_search_preview_2025_03_11",
+  "mcp",
+  "code_interpreter",
+  "programmatic_tool_calling",
+  "image_generation",
+  "local_shell",
+  "shell",
+  "custom",
+  "namespace",
+  "tool_search",
+  "apply_patch",
+] as const;
+
+// The type is checked first so that a missing or unknown one gets its own message (a missing
+// parameter; the supported values), not the union's.
+const ToolSchema = z
+  .looseObject({ type: z.string().pipe(z.enum(["function", ...BUILT_IN_TOOL_TYPES])) })
+  .pipe(
+    z.discriminatedUnion("type", [
+      FunctionToolSchema,
+      ...BUILT_IN_TOOL_TYPES.map((type) => z.looseObject({ type: z.literal(type) })),
+    ]),
+  );
+export type Tool = z.infer<typeof ToolSchema>;
 
 const ToolChoiceSchema = z.union([
   z.enum(["none", "auto", "required"]),
-  z.looseObject({ type: z.string() }),
+  z
+    .looseObject({
+      type: z.string().pipe(z.enum(["function", "allowed_tools", ...BUILT_IN_TOOL_TYPES])),
+    })
+    .pipe(
+      z.discriminatedUnion("type", [
+        z.strictObject({ type: z.literal("function"), name: z.string() }),
+        z.strictObject({
+          type: z.literal("allowed_tools"),
+          mode: z.enum(["auto", "required"]),
+          tools: z.array(z.looseObject({ type: z.string(), name: z.string().optional() })),
+        }),
+        // A built-in tool to use (hosted tools, mcp, custom, shell, apply_patch): native only.
+        ...BUILT_IN_TOOL_TYPES.map((type) => z.looseObject({ type: z.literal(type) })),
+      ]),
+    ),
 ]);
+export type ToolChoice = z.infer<typeof ToolChoiceSchema>;
+
+/** The `include` values OpenAI knows (IncludeEnum in the spec). */
+export const INCLUDE_VALUES = [
+  "file_search_call.results",
+  "web_search_call.results",
+  "web_search_call.action.sources",
+  "message.input_image.image_url",
+  "computer_call_output.output.image_url",
+  "code_interpreter_call.outputs",
+  "reasoning.encrypted_content",
+  "message.output_text.logprobs",
+] as const;
 
 const TextFormatSchema = z.discriminatedUnion("type", [
   z.strictObject({ type: z.literal("text") }),
@@ -158,7 +268,7 @@ export const CreateResponseRequestSchema = z.strictObject({
   tool_choice: ToolChoiceSchema.optional(),
   text: TextConfigSchema.optional(),
   reasoning: ReasoningConfigSchema.nullable().optional(),
-  include: z.array(z.string()).nullable().optional(),
+  include: z.array(z.enum(INCLUDE_VALUES)).nullable().optional(),
   prompt: z.looseObject({ id: z.string() }).nullable().optional(),
   context_management: z.array(z.record(z.string(), z.unknown())).nullable().optional(),
   moderation: z.unknown().optional(),

@@ -35,7 +35,7 @@ export function responsesRoutes(deps: {
   return new Hono<AppEnv>()
     .post("/", async (c) => {
       const request = await readJsonBody(c, CreateResponseRequestSchema);
-      const prepared = responses.prepare(c.get("projectId"), request);
+      const prepared = await responses.prepare(c.get("projectId"), request);
       if (prepared.background) {
         const queued = await responses.enqueue(prepared);
         if (!prepared.stream) {

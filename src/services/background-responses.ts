@@ -15,6 +15,7 @@ import {
   stateFromRow,
   toResponseObject,
 } from "./response-object.js";
+import { logprobsOutputOf } from "./response-output.js";
 import { streamResponseEvents } from "./response-stream.js";
 import type { StreamItems } from "./stream-items.js";
 
@@ -107,7 +108,7 @@ export function createResponseWorkHandler(deps: {
       if (!payload.streamed) {
         const generation = await backend.generate(payload.generateRequest, signal);
         const final = finishedState(state, generation, unixSeconds(clock), {
-          includeLogprobs: payload.generateRequest.sampling.logprobs,
+          logprobs: logprobsOutputOf(payload.generateRequest.sampling),
         });
         return {
           commit: () => record(row, final),
@@ -134,7 +135,7 @@ export function createResponseWorkHandler(deps: {
         }
         hub.publish(item.subjectId, event);
       };
-      const includeLogprobs = payload.generateRequest.sampling.logprobs;
+      const logprobs = logprobsOutputOf(payload.generateRequest.sampling);
       let final: ResponseState = state;
       let terminal: ResponseStreamEvent | null = null;
       for await (const event of streamResponseEvents({
@@ -144,9 +145,9 @@ export function createResponseWorkHandler(deps: {
         first,
         generation,
         signal,
-        includeLogprobs,
+        logprobs,
         finish: (current, generated, output) =>
-          finishedState(current, generated, unixSeconds(clock), { includeLogprobs, output }),
+          finishedState(current, generated, unixSeconds(clock), { logprobs, output }),
         fail: failedState,
         onEnd: (ended) => {
           final = ended;

@@ -49,7 +49,7 @@ export function createBatchLineHandler(deps: {
     switch (payload.endpoint) {
       case "/v1/responses": {
         const request = body as Parameters<ResponsesService["prepare"]>[1];
-        const prepared = deps.responses.prepare(item.projectId, {
+        const prepared = await deps.responses.prepare(item.projectId, {
           ...request,
           store: false,
           stream: false,

@@ -124,6 +124,7 @@ export function createServices(deps: ServicesDeps) {
     countStreamItem: (streamId) => streamStore.countItem(streamId),
     commitSoon: (write) => commitSoon.add(write),
     queueCap,
+    files,
   });
   const streams = createStreamsService({
     streams: streamStore,

@@ -12,7 +12,7 @@ import type {
 } from "../contract/response-object.js";
 import type { CreateResponseRequest } from "../contract/responses-request.js";
 import type { ResponseRow } from "../store/schema.js";
-import { outputItemsOf, type ResponseOutputItem } from "./response-output.js";
+import { type LogprobsOutput, outputItemsOf, type ResponseOutputItem } from "./response-output.js";
 
 /**
  * Builds the Response object OpenAI returns, from what ferry stores. Everything the client set
@@ -214,7 +214,7 @@ export function finishedState(
   state: ResponseState,
   generation: Generation,
   nowSeconds: number,
-  options: { includeLogprobs: boolean; output?: ResponseOutputItem[] },
+  options: { logprobs: LogprobsOutput; output?: ResponseOutputItem[] },
 ): ResponseState {
   const status = statusForFinish(generation.finishReason);
   return {
@@ -226,7 +226,7 @@ export function finishedState(
       outputItemsOf(
         generation,
         status === "completed" ? "completed" : "incomplete",
-        options.includeLogprobs,
+        options.logprobs,
       ),
     usage: toResponseUsage(generation.usage),
     incompleteDetails:

@@ -9,15 +9,29 @@ import { newId } from "../lib/ids.js";
  */
 
 export type ItemStatus = "in_progress" | "completed" | "incomplete";
+
+/**
+ * Whether output_text parts carry logprobs (include: ["message.output_text.logprobs"]), and
+ * how many alternatives per token (`top_logprobs`): null when not included.
+ */
+export type LogprobsOutput = { readonly topLogprobs: number } | null;
+
+/** The logprobs a request asked for, from its contract sampling. */
+export function logprobsOutputOf(sampling: {
+  readonly logprobs: boolean;
+  readonly topLogprobs: number | null;
+}): LogprobsOutput {
+  return sampling.logprobs ? { topLogprobs: sampling.topLogprobs ?? 0 } : null;
+}
 export type ResponseOutputItem = Record<string, unknown> & { type: string; id?: string };
 
 /** The output items of a finished generation; `status` is that of its message items. */
 export function outputItemsOf(
   generation: Pick<Generation, "items">,
   status: ItemStatus,
-  includeLogprobs: boolean,
+  logprobs: LogprobsOutput,
 ): ResponseOutputItem[] {
-  return generation.items.map((item) => outputItem(item, idFor(item), status, includeLogprobs));
+  return generation.items.map((item) => outputItem(item, idFor(item), status, logprobs));
 }
 
 /** A fresh id for an item of this type (a native item keeps its own). */
@@ -40,16 +54,16 @@ export function outputItem(
   item: OutputItem,
   id: string,
   status: ItemStatus,
-  includeLogprobs: boolean,
+  logprobs: LogprobsOutput,
 ): ResponseOutputItem {
   if (item.type === "native" || item.native !== undefined) {
     return { ...item.native } as ResponseOutputItem;
   }
   switch (item.type) {
     case "message":
-      return messageItem(id, item.parts, status, includeLogprobs);
+      return messageItem(id, item.parts, status, logprobs);
     case "function_call":
-      return functionCallItem(id, item.callId, item.name, item.arguments, "completed");
+      return functionCallItem(id, item.callId, item.name, item.arguments, status);
     case "reasoning":
       return reasoningItem(id, item.text, item.summary, item.encryptedContent);
   }
@@ -59,40 +73,53 @@ export function messageItem(
   id: string,
   parts: readonly OutputPart[],
   status: ItemStatus,
-  includeLogprobs: boolean,
+  logprobs: LogprobsOutput,
 ): ResponseOutputItem {
   return {
     type: "message",
     id,
     role: "assistant",
     status,
-    content: parts.map((part) => contentPart(part, includeLogprobs)),
+    content: parts.map((part) => contentPart(part, logprobs)),
   };
 }
 
-export function contentPart(part: OutputPart, includeLogprobs: boolean): Record<string, unknown> {
+export function contentPart(part: OutputPart, logprobs: LogprobsOutput): Record<string, unknown> {
   if (part.type === "refusal") {
     return { type: "refusal", refusal: part.refusal };
   }
-  return outputTextPart(part.text, includeLogprobs ? (part.logprobs ?? []) : []);
+  return outputTextPart(part.text, wireLogprobs(part.logprobs, logprobs));
 }
 
-export function outputTextPart(text: string, logprobs: readonly TokenLogprob[] = []) {
+export type WireLogprob = ReturnType<typeof wireLogprob>;
+
+export function outputTextPart(text: string, logprobs: readonly WireLogprob[] = []) {
   return {
     type: "output_text" as const,
     text,
     annotations: [] as unknown[],
-    logprobs: logprobs.map(wireLogprob),
+    logprobs: [...logprobs],
   };
 }
 
+/** A part's token logprobs on the wire: none unless included, at most `top_logprobs` alternatives. */
+export function wireLogprobs(
+  tokens: readonly TokenLogprob[] | undefined,
+  logprobs: LogprobsOutput,
+): WireLogprob[] {
+  if (logprobs === null || tokens === undefined) {
+    return [];
+  }
+  return tokens.map((token) => wireLogprob(token, logprobs.topLogprobs));
+}
+
 /** A token's logprob as the Responses API writes it (snake_case top_logprobs). */
-export function wireLogprob(logprob: TokenLogprob) {
+function wireLogprob(logprob: TokenLogprob, topLogprobs: number) {
   return {
     token: logprob.token,
     logprob: logprob.logprob,
     bytes: logprob.bytes ?? [],
-    top_logprobs: logprob.topLogprobs.map((top) => ({
+    top_logprobs: logprob.topLogprobs.slice(0, topLogprobs).map((top) => ({
       token: top.token,
       logprob: top.logprob,
       bytes: top.bytes ?? [],

@@ -1,4 +1,5 @@
 import type { Generation, GenerationEvent, OutputItemStart } from "../backends/backend.js";
+import { eventsOfGeneration } from "../backends/generation-events.js";
 import type { ResponseStreamEvent } from "../contract/response-object.js";
 import { coerceError } from "../lib/coerce-error.js";
 import type { ResponseState } from "./response-object.js";
@@ -7,11 +8,13 @@ import {
   functionCallItem,
   type ItemStatus,
   idFor,
+  type LogprobsOutput,
   outputItem,
   outputTextPart,
   type ResponseOutputItem,
   reasoningItem,
-  wireLogprob,
+  type WireLogprob,
+  wireLogprobs,
 } from "./response-output.js";
 
 export interface ResponseStreamOptions {
@@ -25,8 +28,8 @@ export interface ResponseStreamOptions {
   readonly first: IteratorResult<GenerationEvent>;
   readonly generation: AsyncIterator<GenerationEvent>;
   readonly signal: AbortSignal;
-  /** include: ["message.output_text.logprobs"] was asked for. */
-  readonly includeLogprobs: boolean;
+  /** include: ["message.output_text.logprobs"] was asked for (and how many alternatives). */
+  readonly logprobs: LogprobsOutput;
   /** The final state, given the generation and the output items the stream built. */
   finish(state: ResponseState, generation: Generation, output: ResponseOutputItem[]): ResponseState;
   fail(state: ResponseState, err: Error): ResponseState;
@@ -36,12 +39,18 @@ export interface ResponseStreamOptions {
 
 type PartKind = "output_text" | "refusal" | "reasoning_text";
 
+interface OpenPart {
+  readonly kind: PartKind;
+  text: string;
+  readonly logprobs: WireLogprob[];
+}
+
 /** The item being streamed: its wire form so far and its open content part. */
 interface OpenItem {
   readonly outputIndex: number;
   readonly id: string;
   readonly start: OutputItemStart;
-  readonly parts: { kind: PartKind; text: string; logprobs: unknown[] }[];
+  readonly parts: OpenPart[];
   arguments: string;
 }
 
@@ -65,6 +74,8 @@ export async function* streamResponseEvents(
   });
   const done: ResponseOutputItem[] = [];
   let open: OpenItem | null = null;
+  // Items started so far: those at or after it in `done` were never streamed.
+  let started = 0;
 
   function wireItem(item: OpenItem, status: ItemStatus): ResponseOutputItem {
     switch (item.start.type) {
@@ -91,14 +102,15 @@ export async function* streamResponseEvents(
     }
   }
 
-  function wirePart(part: OpenItem["parts"][number]): Record<string, unknown> {
+  function wirePart(part: OpenPart): Record<string, unknown> {
     switch (part.kind) {
       case "refusal":
         return { type: "refusal", refusal: part.text };
       case "reasoning_text":
         return { type: "reasoning_text", text: part.text };
       case "output_text":
-        return { ...outputTextPart(part.text), logprobs: part.logprobs };
+        // A copy: the part keeps growing, and a background run's events are stored later.
+        return outputTextPart(part.text, [...part.logprobs]);
     }
   }
 
@@ -114,7 +126,11 @@ export async function* streamResponseEvents(
       content_index: item.parts.length - 1,
     };
     if (part.kind === "output_text") {
-      yield event("response.output_text.done", { ...at, text: part.text, logprobs: part.logprobs });
+      yield event("response.output_text.done", {
+        ...at,
+        text: part.text,
+        logprobs: [...part.logprobs],
+      });
     } else if (part.kind === "refusal") {
       yield event("response.refusal.done", { ...at, refusal: part.text });
     } else {
@@ -143,18 +159,128 @@ export async function* streamResponseEvents(
     yield event("response.output_item.done", { output_index: item.outputIndex, item: wire });
   }
 
-  /** Opens a content part of `kind` on the open item unless its last part is one. */
-  function* ensurePart(item: OpenItem, kind: PartKind): Generator<ResponseStreamEvent> {
-    if (item.parts.at(-1)?.kind === kind) {
-      return;
+  /** The open item's last content part, opened first unless it is one of `kind`. */
+  function* ensurePart(item: OpenItem, kind: PartKind): Generator<ResponseStreamEvent, OpenPart> {
+    const last = item.parts.at(-1);
+    if (last?.kind === kind) {
+      return last;
     }
     yield* closePart(item);
-    item.parts.push({ kind, text: "", logprobs: [] });
+    const part: OpenPart = { kind, text: "", logprobs: [] };
+    item.parts.push(part);
     yield event("response.content_part.added", {
       item_id: item.id,
       output_index: item.outputIndex,
       content_index: item.parts.length - 1,
-      part: wirePart({ kind, text: "", logprobs: [] }),
+      part: wirePart(part),
+    });
+    return part;
+  }
+
+  /** The events of one backend event other than `done`. */
+  function* handle(
+    generated: Exclude<GenerationEvent, { type: "done" }>,
+  ): Generator<ResponseStreamEvent> {
+    if (generated.type === "item.start") {
+      if (open !== null) {
+        yield* closeItem(open, "completed", null);
+      }
+      const start = generated.item;
+      const id = idFor({
+        type: start.type,
+        native: start.type === "native" ? start.native : undefined,
+      });
+      open = { outputIndex: generated.index, id, start, parts: [], arguments: "" };
+      started = generated.index + 1;
+      yield event("response.output_item.added", {
+        output_index: open.outputIndex,
+        item: wireItem(open, "in_progress"),
+      });
+      return;
+    }
+    if (open === null || open.outputIndex !== generated.index) {
+      // The assembler rules (generation-events.ts) forbid this; a backend bug, not the client's.
+      throw new Error(`${generated.type} for item ${generated.index}, which is not the open item`);
+    }
+    const at = { item_id: open.id, output_index: open.outputIndex };
+    switch (generated.type) {
+      case "text.delta": {
+        const part = yield* ensurePart(open, "output_text");
+        const logprobs = wireLogprobs(generated.logprobs, options.logprobs);
+        part.text += generated.text;
+        part.logprobs.push(...logprobs);
+        yield event("response.output_text.delta", {
+          ...at,
+          content_index: open.parts.length - 1,
+          delta: generated.text,
+          logprobs,
+        });
+        return;
+      }
+      case "refusal.delta": {
+        const part = yield* ensurePart(open, "refusal");
+        part.text += generated.text;
+        yield event("response.refusal.delta", {
+          ...at,
+          content_index: open.parts.length - 1,
+          delta: generated.text,
+        });
+        return;
+      }
+      case "reasoning.delta": {
+        const part = yield* ensurePart(open, "reasoning_text");
+        part.text += generated.text;
+        yield event("response.reasoning_text.delta", {
+          ...at,
+          content_index: open.parts.length - 1,
+          delta: generated.text,
+        });
+        return;
+      }
+      case "arguments.delta":
+        open.arguments += generated.text;
+        yield event("response.function_call_arguments.delta", { ...at, delta: generated.text });
+        return;
+    }
+  }
+
+  /**
+   * The events that end the output: items the backend put only in `done` (a native item, or a
+   * backend that answered at once) are streamed from it, then the last item is closed. A native
+   * or reasoning item closes as the generation has it (its id, summary, encrypted content).
+   */
+  function* finishWith(generation: Generation): Generator<ResponseStreamEvent> {
+    const firstMissed = started;
+    for (const missed of eventsOfGeneration(generation)) {
+      if (missed.type !== "done" && missed.index >= firstMissed) {
+        yield* handle(missed);
+      }
+    }
+    const status: ItemStatus = statusForFinish(generation.finishReason);
+    if (open !== null) {
+      const last = generation.items[open.outputIndex];
+      const fromGeneration =
+        last !== undefined &&
+        (last.native !== undefined || last.type === "native" || last.type === "reasoning")
+          ? outputItem(last, open.id, status, options.logprobs)
+          : null;
+      yield* closeItem(open, status, fromGeneration);
+      open = null;
+    }
+  }
+
+  /**
+   * The output as the stream built it, except that an item a native Responses upstream
+   * returned is kept exactly as it came in `done` (its id, encrypted reasoning, a summary the
+   * stream had no deltas for): the next turn sends it back to that upstream.
+   */
+  function finalOutput(generation: Generation): ResponseOutputItem[] {
+    const status: ItemStatus = statusForFinish(generation.finishReason);
+    return done.map((wire, index) => {
+      const item = generation.items[index];
+      return item?.native === undefined
+        ? wire
+        : outputItem(item, String(wire.id), status, options.logprobs);
     });
   }
 
@@ -170,87 +296,14 @@ export async function* streamResponseEvents(
       while (!result.done) {
         const generated = result.value;
         if (generated.type === "done") {
-          const status: ItemStatus = statusForFinish(generated.generation.finishReason);
-          if (open !== null) {
-            const last = generated.generation.items[open.outputIndex];
-            const nativeFinal =
-              last?.native !== undefined || last?.type === "native"
-                ? outputItem(last, open.id, status, options.includeLogprobs)
-                : null;
-            yield* closeItem(open, status, nativeFinal);
-            open = null;
-          }
-          final = options.finish(options.initial, generated.generation, [...done]);
-        } else if (generated.type === "item.start") {
-          if (open !== null) {
-            yield* closeItem(open, "completed", null);
-          }
-          const start = generated.item;
-          const id = idFor({
-            type: start.type,
-            native: start.type === "native" ? start.native : undefined,
-          });
-          open = { outputIndex: generated.index, id, start, parts: [], arguments: "" };
-          yield event("response.output_item.added", {
-            output_index: open.outputIndex,
-            item: wireItem(open, "in_progress"),
-          });
-        } else if (open !== null) {
-          const at = { item_id: open.id, output_index: open.outputIndex };
-          switch (generated.type) {
-            case "text.delta": {
-              yield* ensurePart(open, "output_text");
-              const part = open.parts.at(-1);
-              const logprobs =
-                options.includeLogprobs && generated.logprobs !== undefined
-                  ? generated.logprobs.map(wireLogprob)
-                  : [];
-              if (part !== undefined) {
-                part.text += generated.text;
-                part.logprobs.push(...logprobs);
-              }
-              yield event("response.output_text.delta", {
-                ...at,
-                content_index: open.parts.length - 1,
-                delta: generated.text,
-                logprobs,
-              });
-              break;
-            }
-            case "refusal.delta": {
-              yield* ensurePart(open, "refusal");
-              const part = open.parts.at(-1);
-              if (part !== undefined) {
-                part.text += generated.text;
-              }
-              yield event("response.refusal.delta", {
-                ...at,
-                content_index: open.parts.length - 1,
-                delta: generated.text,
-              });
-              break;
-            }
-            case "reasoning.delta": {
-              yield* ensurePart(open, "reasoning_text");
-              const part = open.parts.at(-1);
-              if (part !== undefined) {
-                part.text += generated.text;
-              }
-              yield event("response.reasoning_text.delta", {
-                ...at,
-                content_index: open.parts.length - 1,
-                delta: generated.text,
-              });
-              break;
-            }
-            case "arguments.delta":
-              open.arguments += generated.text;
-              yield event("response.function_call_arguments.delta", {
-                ...at,
-                delta: generated.text,
-              });
-              break;
-          }
+          yield* finishWith(generated.generation);
+          final = options.finish(
+            options.initial,
+            generated.generation,
+            finalOutput(generated.generation),
+          );
+        } else if (final === null) {
+          yield* handle(generated);
         }
         result = await options.generation.next();
       }
@@ -261,7 +314,8 @@ export async function* streamResponseEvents(
       if (options.signal.aborted) {
         return; // the client is gone; nobody is listening and nothing is stored
       }
-      const partial = open === null ? done : [...done, wireItem(open, "incomplete")];
+      const current = open as OpenItem | null;
+      const partial = current === null ? done : [...done, wireItem(current, "incomplete")];
       const failed = options.fail({ ...options.initial, output: partial }, coerceError(thrown));
       options.onEnd(failed);
       yield event("response.failed", { response: toResponseObject(failed) });

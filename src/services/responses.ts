@@ -1,4 +1,4 @@
-import type { Backend, GenerateRequest } from "../backends/backend.js";
+import type { Backend, GenerateRequest, ModelMessage } from "../backends/backend.js";
 import type { Router } from "../backends/router.js";
 import type { ResponseObject, ResponseStreamEvent } from "../contract/response-object.js";
 import type { CreateResponseRequest } from "../contract/responses-request.js";
@@ -24,6 +24,7 @@ import {
   conversationLength,
   leastTokensFor,
 } from "./context-limit.js";
+import { type FileContentReader, resolveFileParts } from "./file-parts.js";
 import { resolveModel } from "./models.js";
 import { type Page, type PageQuery, paginateById, toPage } from "./paginate.js";
 import type { QueueCap } from "./queue-cap.js";
@@ -39,6 +40,9 @@ import {
   storedParams,
   toResponseObject,
 } from "./response-object.js";
+import { logprobsOutputOf } from "./response-output.js";
+import { assertImageSources, assertToolsUsable } from "./response-request-checks.js";
+import { assertResponseSchemasUsable } from "./response-schemas.js";
 import { streamResponseEvents } from "./response-stream.js";
 import type { StreamItems } from "./stream-items.js";
 import { withRetries } from "./with-retries.js";
@@ -68,6 +72,8 @@ export interface ResponsesServiceDeps {
   /** Runs `write` in the next group-commit transaction; resolves once it has committed. */
   readonly commitSoon: (write: () => void) => Promise<void>;
   readonly queueCap: QueueCap;
+  /** Reads the ferry files an input image or file names by `file_id`. */
+  readonly files: FileContentReader;
 }
 
 /** A validated request, resolved to a backend and ready to run. */
@@ -348,8 +354,11 @@ export function createResponsesService(deps: ResponsesServiceDeps) {
   }
 
   return {
-    /** Validates what the schema cannot (model, previous turns, mode) and resolves the backend. */
-    prepare(projectId: string, request: CreateResponseRequest): PreparedResponse {
+    /**
+     * Validates what the schema cannot (model, tools, previous turns, mode), resolves the backend,
+     * and reads the ferry files the input refers to (so it is async).
+     */
+    async prepare(projectId: string, request: CreateResponseRequest): Promise<PreparedResponse> {
       if (request.conversation !== undefined && request.conversation !== null) {
         throw ApiError.invalid(
           "conversation",
@@ -381,6 +390,10 @@ export function createResponsesService(deps: ResponsesServiceDeps) {
       }
       const deferral = readDeferral(projectId, request);
       const resolved = resolveModel(router, request.model);
+      const isNative = resolved.backend.native === "responses";
+      assertToolsUsable(request, { native: isNative, model: request.model });
+      assertImageSources(request.input);
+      assertResponseSchemasUsable(request);
       const params = paramsFromRequest(request);
       const previousResponseId = request.previous_response_id ?? null;
       const history =
@@ -388,7 +401,12 @@ export function createResponsesService(deps: ResponsesServiceDeps) {
           ? []
           : loadConversation(projectId, previousResponseId, resolved.contextTokens);
       const inputItems = normalizeInput(request.input);
-      const messages = itemsToMessages(params.instructions, [...history, ...inputItems]);
+      const conversation = [...history, ...inputItems];
+      const messages = await resolveFileParts(itemsToMessages(params.instructions, conversation), {
+        projectId,
+        files: deps.files,
+        paramFor: (fileId) => fileParamOf(request.input, fileId) ?? "previous_response_id",
+      });
       const options = responsesModelOptions(request);
       assertFitsContext(messages, resolved.contextTokens, "input");
       const metadata = request.metadata ?? {};
@@ -420,6 +438,8 @@ export function createResponsesService(deps: ResponsesServiceDeps) {
           reasoningEffort: options.reasoningEffort,
           user: options.user,
           metadata,
+          // Only a native backend reads the body; others would just carry it in work payloads.
+          ...(isNative ? { responsesBody: nativeBody(request, conversation, messages) } : {}),
         },
       };
     },
@@ -439,9 +459,7 @@ export function createResponsesService(deps: ResponsesServiceDeps) {
         initialState(prepared, "in_progress"),
         generation,
         unixSeconds(clock),
-        {
-          includeLogprobs: prepared.generateRequest.sampling.logprobs,
-        },
+        { logprobs: logprobsOutputOf(prepared.generateRequest.sampling) },
       );
       await saveIfStored(prepared, state);
       return toResponseObject(state);
@@ -465,15 +483,15 @@ export function createResponsesService(deps: ResponsesServiceDeps) {
         deps.retry,
         signal,
       );
-      const includeLogprobs = prepared.generateRequest.sampling.logprobs;
+      const logprobs = logprobsOutputOf(prepared.generateRequest.sampling);
       return streamResponseEvents({
         initial: initialState(prepared, "in_progress"),
         first,
         generation,
         signal,
-        includeLogprobs,
+        logprobs,
         finish: (state, generated, output) =>
-          finishedState(state, generated, unixSeconds(clock), { includeLogprobs, output }),
+          finishedState(state, generated, unixSeconds(clock), { logprobs, output }),
         fail: failedState,
         // onEnd is synchronous (the terminal event follows it at once), so the stream stores its
         // row with a synchronous insert rather than the group commit.
@@ -634,4 +652,81 @@ export function createResponsesService(deps: ResponsesServiceDeps) {
       return paginateById(row.inputItems as StoredItem[], query, "input item");
     },
   };
+}
+
+/**
+ * The body a native Responses backend forwards: the client's, with `input` the whole
+ * conversation as items (the turns behind previous_response_id first), since the upstream does
+ * not know ferry's response ids.
+ */
+function nativeBody(
+  request: CreateResponseRequest,
+  conversation: readonly StoredItem[],
+  resolved: readonly ModelMessage[],
+): Record<string, unknown> {
+  const { previous_response_id: _previous, ...body } = request;
+  return { ...body, input: withFilesInline(conversation, resolved) };
+}
+
+/**
+ * The items with each ferry `file_id` part replaced by the data URL it resolved to (found in
+ * the resolved messages): the upstream has its own files, not ferry's.
+ */
+function withFilesInline(
+  items: readonly StoredItem[],
+  resolved: readonly ModelMessage[],
+): readonly StoredItem[] {
+  const inline = new Map<string, string>();
+  for (const message of resolved) {
+    for (const part of message.content) {
+      if (part.type === "image" && part.fileId !== undefined) {
+        inline.set(part.fileId, part.url);
+      } else if (part.type === "file" && part.fileId !== undefined && part.data !== undefined) {
+        inline.set(part.fileId, part.data);
+      }
+    }
+  }
+  if (inline.size === 0) {
+    return items;
+  }
+  const inlinePart = (part: Record<string, unknown>): Record<string, unknown> => {
+    const data = typeof part.file_id === "string" ? inline.get(part.file_id) : undefined;
+    if (data === undefined) {
+      return part;
+    }
+    const { file_id: _fileId, ...rest } = part;
+    return part.type === "input_image"
+      ? { ...rest, image_url: data }
+      : { ...rest, file_data: data };
+  };
+  return items.map((item) => {
+    const field = item.type === "message" ? "content" : "output";
+    const parts = item[field];
+    return Array.isArray(parts)
+      ? { ...item, [field]: parts.map((part: Record<string, unknown>) => inlinePart(part)) }
+      : item;
+  });
+}
+
+/** Where a file id sits in the new input, as a `param` (`input[2].content[0].file_id`). */
+function fileParamOf(input: CreateResponseRequest["input"], fileId: string): string | null {
+  if (!Array.isArray(input)) {
+    return null;
+  }
+  for (const [itemIndex, item] of input.entries()) {
+    const [field, parts] =
+      item.type === "message"
+        ? ["content", item.content]
+        : item.type === "function_call_output"
+          ? ["output", item.output]
+          : ["", null];
+    if (!Array.isArray(parts)) {
+      continue;
+    }
+    const partIndex = parts.findIndex((part) => (part as { file_id?: unknown }).file_id === fileId);
+    if (partIndex >= 0) {
+      return `input[${itemIndex}].${field}[${partIndex}].file_id`;
+    }
+  }
+  return null;
 }

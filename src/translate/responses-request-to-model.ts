@@ -34,9 +34,9 @@ export function responsesModelOptions(request: CreateResponseRequest): Responses
     if (tool.type === "function") {
       tools.push({
         type: "function",
-        name: String(tool.name),
-        description: typeof tool.description === "string" ? tool.description : null,
-        parameters: isObject(tool.parameters) ? tool.parameters : null,
+        name: tool.name,
+        description: tool.description ?? null,
+        parameters: tool.parameters ?? null,
         // The Responses API makes function tools strict unless told otherwise.
         strict: tool.strict !== false,
       });
@@ -69,14 +69,14 @@ function responsesToolChoice(choice: CreateResponseRequest["tool_choice"]): Tool
   if (choice === "none" || choice === "required") {
     return { type: choice };
   }
-  if (choice.type === "function" && typeof choice.name === "string") {
+  if (choice.type === "function") {
     return { type: "function", name: choice.name };
   }
   if (choice.type === "allowed_tools") {
-    const names = (Array.isArray(choice.tools) ? choice.tools : [])
-      .filter((tool: Record<string, unknown>) => tool.type === "function")
-      .map((tool: Record<string, unknown>) => String(tool.name));
-    return { type: "allowed", mode: choice.mode === "required" ? "required" : "auto", names };
+    const names = choice.tools
+      .filter((tool) => tool.type === "function" && tool.name !== undefined)
+      .map((tool) => String(tool.name));
+    return { type: "allowed", mode: choice.mode, names };
   }
   // A built-in tool choice ({type: "web_search_preview"}, …): the backend that has the tool
   // reads it from the native body; for a function backend it is "use a tool".
@@ -99,8 +99,4 @@ function responsesOutputFormat(
     strict: format.strict === true,
     description: format.description ?? null,
   };
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }

@@ -4,6 +4,7 @@ import path from "node:path";
 import type { Hono } from "hono";
 import { createApp } from "../../src/app.js";
 import { createBackendRouter } from "../../src/backends/create-backends.js";
+import type { Router } from "../../src/backends/router.js";
 import { type Config, type ConfigOverrides, loadConfig } from "../../src/config.js";
 import type { AppEnv } from "../../src/http/app-env.js";
 import { type Clock, systemClock } from "../../src/lib/clock.js";
@@ -36,6 +37,8 @@ export function createTestContext(
     logger?: Logger;
     /** Replaces the file bytes' store (to inject faults); gets the real one's directory. */
     blobs?: (filesDir: string) => FileBlobStore;
+    /** Replaces the configured backends' router (to add a test backend); gets the real one. */
+    router?: (configured: Router) => Router;
   } = {},
 ): TestContext {
   // Stored files need a real directory; the database stays in memory unless a test names a file.
@@ -55,7 +58,7 @@ export function createTestContext(
   const services = createServices({
     config,
     db,
-    router: createBackendRouter(config),
+    router: (options.router ?? ((configured: Router) => configured))(createBackendRouter(config)),
     clock: options.clock ?? systemClock,
     logger,
     blobs: options.blobs?.(path.join(dataDir, "files")),

@@ -36,7 +36,7 @@ const controller = new AbortController();
 describe("a stream left after its first event", () => {
   it("frees the slot of a Responses stream", async () => {
     const { responses } = t.services;
-    const prepared = responses.prepare("default", { model: "m", input: "hi", stream: true });
+    const prepared = await responses.prepare("default", { model: "m", input: "hi", stream: true });
     const events = (await responses.stream(prepared, controller.signal))[Symbol.asyncIterator]();
     expect((await events.next()).value).toMatchObject({ type: "response.created" });
     expect(inFlight()).toBe(1);
