@@ -1,0 +1,398 @@
+/**
+ * The official `openai` SDK, 6.x and 7.x side by side, against ferry's default mock over a real
+ * socket: structured outputs through the SDK's zod helpers, function calling on both APIs (sync,
+ * streamed through the SDK's stream helpers, chained by input array and by
+ * `previous_response_id`, in the background) and `runTools`. The helpers are the strict part:
+ * `responses.stream()` throws on events out of order or for items it never saw added, and
+ * `finalChatCompletion()` throws when indexed tool-call chunks do not reassemble.
+ */
+import OpenAI6 from "openai";
+import * as zodHelpers6 from "openai/helpers/zod";
+import OpenAI7 from "openai7";
+import * as zodHelpers7 from "openai7/helpers/zod";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { expectMatchesComponent } from "../helpers/openapi-schema.js";
+import { startTestServer, type TestServer } from "../helpers/server.js";
+import {
+  FORECAST_QUESTION,
+  forecastSchema,
+  MODEL,
+  WEATHER_QUESTION,
+  WEATHER_STATION,
+  WEATHER_TOOL_DESCRIPTION,
+  WEATHER_TOOL_NAME,
+  weatherArgs,
+  weatherParametersJsonSchema,
+  weatherToolOutput,
+} from "./weather-fixture.js";
+
+let s: TestServer;
+beforeAll(async () => {
+  s = await startTestServer();
+});
+afterAll(async () => {
+  await s.close({ removeData: true });
+});
+
+/*
+ * Both majors expose the same surface for everything used here; 7.x's typings are a superset.
+ * The 7.x client is typed as 6.x so one test body serves both, while each call really runs
+ * through its own package's code (request building, stream accumulators, parsers).
+ */
+const sdks = [
+  {
+    sdk: "openai 6.x",
+    client: (baseURL: string) => new OpenAI6({ baseURL, apiKey: "sk-test", maxRetries: 0 }),
+    zod: zodHelpers6,
+  },
+  {
+    sdk: "openai 7.x",
+    client: (baseURL: string) =>
+      new OpenAI7({ baseURL, apiKey: "sk-test", maxRetries: 0 }) as unknown as OpenAI6,
+    zod: zodHelpers7 as unknown as typeof zodHelpers6,
+  },
+];
+
+const responsesWeatherTool = {
+  type: "function" as const,
+  name: WEATHER_TOOL_NAME,
+  description: WEATHER_TOOL_DESCRIPTION,
+  parameters: weatherParametersJsonSchema,
+  strict: true,
+};
+const chatWeatherTool = {
+  type: "function" as const,
+  function: {
+    name: WEATHER_TOOL_NAME,
+    description: WEATHER_TOOL_DESCRIPTION,
+    parameters: weatherParametersJsonSchema,
+    strict: true,
+  },
+};
+
+type ResponseOutputItem = OpenAI6.Responses.ResponseOutputItem;
+type FunctionCall = OpenAI6.Responses.ResponseFunctionToolCall;
+
+/** The response's single function call, checked against the documented item shape. */
+function onlyFunctionCall(output: ResponseOutputItem[]): FunctionCall {
+  const calls = output.filter((item): item is FunctionCall => item.type === "function_call");
+  expect(calls, `output: ${JSON.stringify(output)}`).toHaveLength(1);
+  // The mock writes no message when it only calls tools (as OpenAI does).
+  expect(output.filter((item) => item.type === "message")).toEqual([]);
+  const call = calls[0] as FunctionCall;
+  expect(call.id).toMatch(/^fc_/);
+  expect(call.call_id).toMatch(/^call_/);
+  expect(call.name).toBe(WEATHER_TOOL_NAME);
+  expect(call.status).toBe("completed");
+  expect(weatherArgs.safeParse(JSON.parse(call.arguments)).success).toBe(true);
+  return call;
+}
+
+function cityOf(call: { arguments: string }): string {
+  return weatherArgs.parse(JSON.parse(call.arguments)).city;
+}
+
+async function pollUntilSettled(openai: OpenAI6, id: string, timeoutMs = 10_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const response = await openai.responses.retrieve(id);
+    const settled = response.status !== "queued" && response.status !== "in_progress";
+    if (settled || Date.now() > deadline) {
+      return response;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+describe.each(sdks)("$sdk", ({ client, zod }) => {
+  let openai: OpenAI6;
+  beforeAll(() => {
+    openai = client(`${s.url}/v1`);
+  });
+
+  describe("structured outputs", () => {
+    it("responses.parse with zodTextFormat gives output_parsed matching the zod schema", async () => {
+      const response = await openai.responses.parse({
+        model: MODEL,
+        input: FORECAST_QUESTION,
+        text: { format: zod.zodTextFormat(forecastSchema, "forecast") },
+      });
+      expect(response.status).toBe("completed");
+      expect(response.output_parsed).not.toBeNull();
+      expect(forecastSchema.parse(response.output_parsed)).toEqual(response.output_parsed);
+      // The stored response reports the format it was asked for.
+      expect(response.text?.format?.type).toBe("json_schema");
+      expectMatchesComponent("Response", response);
+    });
+
+    it("chat.completions.parse with zodResponseFormat gives message.parsed matching the schema", async () => {
+      const completion = await openai.chat.completions.parse({
+        model: MODEL,
+        messages: [{ role: "user", content: FORECAST_QUESTION }],
+        response_format: zod.zodResponseFormat(forecastSchema, "forecast"),
+      });
+      const message = completion.choices[0]?.message;
+      expect(completion.choices[0]?.finish_reason).toBe("stop");
+      expect(message?.refusal ?? null).toBeNull();
+      expect(message?.parsed).not.toBeNull();
+      expect(forecastSchema.parse(message?.parsed)).toEqual(message?.parsed);
+    });
+  });
+
+  describe("responses function calling", () => {
+    it("round trip with the full input array: call → function_call_output → text using it", async () => {
+      const input: OpenAI6.Responses.ResponseInputItem[] = [
+        { role: "user", content: WEATHER_QUESTION },
+      ];
+      const first = await openai.responses.create({
+        model: MODEL,
+        input,
+        tools: [responsesWeatherTool],
+      });
+      expectMatchesComponent("Response", first);
+      const call = onlyFunctionCall(first.output);
+
+      const second = await openai.responses.create({
+        model: MODEL,
+        input: [
+          ...input,
+          ...first.output,
+          {
+            type: "function_call_output",
+            call_id: call.call_id,
+            output: weatherToolOutput(cityOf(call)),
+          },
+        ],
+        tools: [responsesWeatherTool],
+      });
+      expect(second.status).toBe("completed");
+      expect(second.output.filter((item) => item.type === "function_call")).toEqual([]);
+      expect(second.output_text).toContain(WEATHER_STATION);
+      expectMatchesComponent("Response", second);
+    });
+
+    it("round trip with previous_response_id, sending only the function_call_output", async () => {
+      const first = await openai.responses.create({
+        model: MODEL,
+        input: WEATHER_QUESTION,
+        tools: [responsesWeatherTool],
+      });
+      const call = onlyFunctionCall(first.output);
+
+      const second = await openai.responses.create({
+        model: MODEL,
+        previous_response_id: first.id,
+        input: [
+          {
+            type: "function_call_output",
+            call_id: call.call_id,
+            output: weatherToolOutput(cityOf(call)),
+          },
+        ],
+        tools: [responsesWeatherTool],
+      });
+      expect(second.status).toBe("completed");
+      expect(second.previous_response_id).toBe(first.id);
+      expect(second.output_text).toContain(WEATHER_STATION);
+
+      // The stored input of the second response is the output item it was given.
+      const items = await openai.responses.inputItems.list(second.id);
+      expect(items.data.map((item) => item.type)).toContain("function_call_output");
+    });
+
+    it("responses.parse with zodResponsesFunction fills parsed_arguments", async () => {
+      const response = await openai.responses.parse({
+        model: MODEL,
+        input: WEATHER_QUESTION,
+        tools: [
+          zod.zodResponsesFunction({
+            name: WEATHER_TOOL_NAME,
+            description: WEATHER_TOOL_DESCRIPTION,
+            parameters: weatherArgs,
+          }),
+        ],
+      });
+      const call = response.output.find((item) => item.type === "function_call");
+      expect(call?.type).toBe("function_call");
+      if (call?.type === "function_call") {
+        expect(weatherArgs.parse(call.parsed_arguments)).toEqual(JSON.parse(call.arguments));
+      }
+    });
+
+    it("streams the call through responses.stream() in the documented event order", async () => {
+      const stream = openai.responses.stream({
+        model: MODEL,
+        input: WEATHER_QUESTION,
+        tools: [responsesWeatherTool],
+      });
+      const types: string[] = [];
+      let argumentsFromDeltas = "";
+      let addedItem: ResponseOutputItem | undefined;
+      let argumentsDone = "";
+      for await (const event of stream) {
+        expectMatchesComponent("ResponseStreamEvent", event);
+        types.push(event.type);
+        if (event.type === "response.output_item.added") {
+          addedItem = event.item;
+        } else if (event.type === "response.function_call_arguments.delta") {
+          expect(event.output_index).toBe(0);
+          argumentsFromDeltas += event.delta;
+        } else if (event.type === "response.function_call_arguments.done") {
+          argumentsDone = event.arguments;
+        }
+      }
+      const final = await stream.finalResponse();
+
+      const deltas = types.filter((type) => type === "response.function_call_arguments.delta");
+      expect(deltas.length).toBeGreaterThan(0);
+      expect(types).toEqual([
+        "response.created",
+        "response.in_progress",
+        "response.output_item.added",
+        ...deltas,
+        "response.function_call_arguments.done",
+        "response.output_item.done",
+        "response.completed",
+      ]);
+      expect(addedItem?.type).toBe("function_call");
+      if (addedItem?.type === "function_call") {
+        expect(addedItem.name).toBe(WEATHER_TOOL_NAME);
+        expect(addedItem.call_id).toMatch(/^call_/);
+      }
+      expect(argumentsDone).toBe(argumentsFromDeltas);
+      const call = onlyFunctionCall(final.output);
+      expect(call.arguments).toBe(argumentsFromDeltas);
+      // The stored response is the one that was streamed.
+      const stored = await openai.responses.retrieve(final.id);
+      expect(onlyFunctionCall(stored.output).call_id).toBe(call.call_id);
+    });
+
+    it("runs a background response with tools to completion, then continues it", async () => {
+      const created = await openai.responses.create({
+        model: MODEL,
+        input: WEATHER_QUESTION,
+        tools: [responsesWeatherTool],
+        background: true,
+      });
+      expect(["queued", "in_progress"]).toContain(created.status);
+      const done = await pollUntilSettled(openai, created.id);
+      expect(done.status).toBe("completed");
+      const call = onlyFunctionCall(done.output);
+
+      const next = await openai.responses.create({
+        model: MODEL,
+        previous_response_id: done.id,
+        input: [
+          {
+            type: "function_call_output",
+            call_id: call.call_id,
+            output: weatherToolOutput(cityOf(call)),
+          },
+        ],
+        tools: [responsesWeatherTool],
+        background: true,
+      });
+      const answered = await pollUntilSettled(openai, next.id);
+      expect(answered.status).toBe("completed");
+      expect(answered.output_text).toContain(WEATHER_STATION);
+    });
+  });
+
+  describe("chat tool calls", () => {
+    it("returns tool_calls with finish_reason tool_calls, and answers the tool message", async () => {
+      const messages: OpenAI6.Chat.ChatCompletionMessageParam[] = [
+        { role: "user", content: WEATHER_QUESTION },
+      ];
+      const completion = await openai.chat.completions.create({
+        model: MODEL,
+        messages,
+        tools: [chatWeatherTool],
+      });
+      expectMatchesComponent("CreateChatCompletionResponse", completion);
+      const choice = completion.choices[0];
+      expect(choice?.finish_reason, JSON.stringify(choice)).toBe("tool_calls");
+      const toolCalls = choice?.message.tool_calls ?? [];
+      expect(toolCalls).toHaveLength(1);
+      const toolCall = toolCalls[0];
+      if (toolCall?.type !== "function") {
+        throw new Error(`expected a function tool call, got ${JSON.stringify(toolCall)}`);
+      }
+      expect(toolCall.id).toMatch(/^call_/);
+      expect(toolCall.function.name).toBe(WEATHER_TOOL_NAME);
+      const city = cityOf(toolCall.function);
+
+      // The assistant message goes back exactly as received (content null, tool_calls set).
+      const answer = await openai.chat.completions.create({
+        model: MODEL,
+        messages: [
+          ...messages,
+          choice?.message as OpenAI6.Chat.ChatCompletionMessageParam,
+          { role: "tool", tool_call_id: toolCall.id, content: weatherToolOutput(city) },
+        ],
+        tools: [chatWeatherTool],
+      });
+      expect(answer.choices[0]?.finish_reason).toBe("stop");
+      expect(answer.choices[0]?.message.tool_calls ?? []).toEqual([]);
+      expect(answer.choices[0]?.message.content).toContain(WEATHER_STATION);
+    });
+
+    it("streams tool_calls as indexed chunks that finalChatCompletion() reassembles", async () => {
+      const stream = openai.chat.completions.stream({
+        model: MODEL,
+        messages: [{ role: "user", content: WEATHER_QUESTION }],
+        tools: [chatWeatherTool],
+        stream_options: { include_usage: true },
+      });
+      let toolCallChunks = 0;
+      let argumentsFromChunks = "";
+      for await (const chunk of stream) {
+        expectMatchesComponent("CreateChatCompletionStreamResponse", chunk);
+        for (const delta of chunk.choices[0]?.delta.tool_calls ?? []) {
+          toolCallChunks++;
+          expect(delta.index).toBe(0);
+          argumentsFromChunks += delta.function?.arguments ?? "";
+        }
+      }
+      const final = await stream.finalChatCompletion();
+      expect(toolCallChunks).toBeGreaterThan(0);
+      const choice = final.choices[0];
+      expect(choice?.finish_reason).toBe("tool_calls");
+      const toolCall = choice?.message.tool_calls?.[0];
+      expect(choice?.message.tool_calls).toHaveLength(1);
+      expect(toolCall?.id).toMatch(/^call_/);
+      expect(toolCall?.function.name).toBe(WEATHER_TOOL_NAME);
+      expect(toolCall?.function.arguments).toBe(argumentsFromChunks);
+      expect(weatherArgs.safeParse(JSON.parse(argumentsFromChunks)).success).toBe(true);
+      expect(final.usage?.total_tokens).toBeGreaterThan(0);
+    });
+
+    it("chat.completions.runTools really invokes a zodFunction tool and answers with its output", async () => {
+      const invocations: string[] = [];
+      const runner = openai.chat.completions.runTools({
+        model: MODEL,
+        messages: [{ role: "user", content: WEATHER_QUESTION }],
+        tools: [
+          zod.zodFunction({
+            name: WEATHER_TOOL_NAME,
+            description: WEATHER_TOOL_DESCRIPTION,
+            parameters: weatherArgs,
+            function: ({ city }: { city: string }) => {
+              invocations.push(city);
+              return weatherToolOutput(city);
+            },
+          }),
+        ],
+      });
+      const content = await runner.finalContent();
+      expect(invocations).toHaveLength(1);
+      expect(content).toContain(WEATHER_STATION);
+      // user, assistant (tool_calls), tool, assistant (answer)
+      expect(runner.messages.map((message) => message.role)).toEqual([
+        "user",
+        "assistant",
+        "tool",
+        "assistant",
+      ]);
+    });
+  });
+});
