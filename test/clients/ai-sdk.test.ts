@@ -92,6 +92,23 @@ describe.each(models)("AI SDK over the $api model", ({ model }) => {
     expect(result.text).toContain(WEATHER_STATION);
   });
 
+  it("continues a conversation with the first turn's response.messages", async () => {
+    const first = await generateText({ model: model(), prompt: "Name a colour.", maxRetries: 0 });
+    // Over Responses with store on (the provider's default) the SDK sends the earlier assistant
+    // text back as an `item_reference` to its stored message id, not as the text itself.
+    const second = await generateText({
+      model: model(),
+      messages: [
+        { role: "user", content: "Name a colour." },
+        ...first.response.messages,
+        { role: "user", content: "And another one?" },
+      ],
+      maxRetries: 0,
+    });
+    expect(second.finishReason).toBe("stop");
+    expect(second.text.length).toBeGreaterThan(0);
+  });
+
   it("generateObject returns an object matching the zod schema", async () => {
     const result = await generateObject({
       model: model(),

@@ -17,6 +17,11 @@ import {
   FORECAST_QUESTION,
   forecastSchema,
   MODEL,
+  TIME_TOOL_DESCRIPTION,
+  TIME_TOOL_NAME,
+  TIME_ZONE_TOKEN,
+  timeToolOutput,
+  WEATHER_AND_TIME_QUESTION,
   WEATHER_QUESTION,
   WEATHER_STATION,
   WEATHER_TOOL_DESCRIPTION,
@@ -67,6 +72,20 @@ const chatWeatherTool = {
     description: WEATHER_TOOL_DESCRIPTION,
     parameters: weatherParametersJsonSchema,
     strict: true,
+  },
+};
+
+const responsesTimeTool = {
+  ...responsesWeatherTool,
+  name: TIME_TOOL_NAME,
+  description: TIME_TOOL_DESCRIPTION,
+};
+const chatTimeTool = {
+  type: "function" as const,
+  function: {
+    ...chatWeatherTool.function,
+    name: TIME_TOOL_NAME,
+    description: TIME_TOOL_DESCRIPTION,
   },
 };
 
@@ -269,6 +288,83 @@ describe.each(sdks)("$sdk", ({ client, zod }) => {
       expect(onlyFunctionCall(stored.output).call_id).toBe(call.call_id);
     });
 
+    it("makes one call per matching tool, in tools order, and answers both outputs", async () => {
+      const first = await openai.responses.create({
+        model: MODEL,
+        input: WEATHER_AND_TIME_QUESTION,
+        tools: [responsesWeatherTool, responsesTimeTool],
+      });
+      const calls = first.output.filter(
+        (item): item is FunctionCall => item.type === "function_call",
+      );
+      expect(
+        calls.map((call) => call.name),
+        JSON.stringify(first.output),
+      ).toEqual([WEATHER_TOOL_NAME, TIME_TOOL_NAME]);
+      expect(new Set(calls.map((call) => call.call_id)).size).toBe(2);
+      const outputs = calls.map((call) => ({
+        type: "function_call_output" as const,
+        call_id: call.call_id,
+        output:
+          call.name === WEATHER_TOOL_NAME
+            ? weatherToolOutput(cityOf(call))
+            : timeToolOutput(cityOf(call)),
+      }));
+      const second = await openai.responses.create({
+        model: MODEL,
+        previous_response_id: first.id,
+        input: outputs,
+        tools: [responsesWeatherTool, responsesTimeTool],
+      });
+      expect(second.output_text).toContain(WEATHER_STATION);
+      expect(second.output_text).toContain(TIME_ZONE_TOKEN);
+    });
+
+    it("makes a single call when parallel_tool_calls is false", async () => {
+      const response = await openai.responses.create({
+        model: MODEL,
+        input: WEATHER_AND_TIME_QUESTION,
+        tools: [responsesWeatherTool, responsesTimeTool],
+        parallel_tool_calls: false,
+      });
+      expect(response.parallel_tool_calls).toBe(false);
+      expect(response.output.filter((item) => item.type === "function_call")).toHaveLength(1);
+    });
+
+    it("streams parallel calls one item after the other, each with its own output_index", async () => {
+      const stream = openai.responses.stream({
+        model: MODEL,
+        input: WEATHER_AND_TIME_QUESTION,
+        tools: [responsesWeatherTool, responsesTimeTool],
+      });
+      // Per-item event types, keyed by output_index, and the order items opened and closed.
+      const sequence: string[] = [];
+      for await (const event of stream) {
+        if (event.type === "response.output_item.added") {
+          sequence.push(`added:${event.output_index}:${event.item.type}`);
+        } else if (event.type === "response.function_call_arguments.done") {
+          sequence.push(`arguments.done:${event.output_index}`);
+        } else if (event.type === "response.output_item.done") {
+          sequence.push(`done:${event.output_index}`);
+        } else if (event.type === "response.completed") {
+          sequence.push("completed");
+        }
+      }
+      expect(sequence).toEqual([
+        "added:0:function_call",
+        "arguments.done:0",
+        "done:0",
+        "added:1:function_call",
+        "arguments.done:1",
+        "done:1",
+        "completed",
+      ]);
+      const final = await stream.finalResponse();
+      expect(
+        final.output.map((item) => (item.type === "function_call" ? item.name : item.type)),
+      ).toEqual([WEATHER_TOOL_NAME, TIME_TOOL_NAME]);
+    });
+
     it("runs a background response with tools to completion, then continues it", async () => {
       const created = await openai.responses.create({
         model: MODEL,
@@ -366,6 +462,30 @@ describe.each(sdks)("$sdk", ({ client, zod }) => {
       expect(toolCall?.function.arguments).toBe(argumentsFromChunks);
       expect(weatherArgs.safeParse(JSON.parse(argumentsFromChunks)).success).toBe(true);
       expect(final.usage?.total_tokens).toBeGreaterThan(0);
+    });
+
+    it("streams parallel tool calls under indexes 0 and 1, reassembled in order", async () => {
+      const stream = openai.chat.completions.stream({
+        model: MODEL,
+        messages: [{ role: "user", content: WEATHER_AND_TIME_QUESTION }],
+        tools: [chatWeatherTool, chatTimeTool],
+      });
+      const indexes = new Set<number>();
+      for await (const chunk of stream) {
+        for (const delta of chunk.choices[0]?.delta.tool_calls ?? []) {
+          indexes.add(delta.index);
+        }
+      }
+      const final = await stream.finalChatCompletion();
+      expect([...indexes]).toEqual([0, 1]);
+      const toolCalls = final.choices[0]?.message.tool_calls ?? [];
+      expect(toolCalls.map((call) => call.function.name)).toEqual([
+        WEATHER_TOOL_NAME,
+        TIME_TOOL_NAME,
+      ]);
+      for (const call of toolCalls) {
+        expect(weatherArgs.safeParse(JSON.parse(call.function.arguments)).success).toBe(true);
+      }
     });
 
     it("chat.completions.runTools really invokes a zodFunction tool and answers with its output", async () => {

@@ -39,3 +39,10 @@ export const forecastSchema = z.object({
 });
 export type Forecast = z.infer<typeof forecastSchema>;
 export const FORECAST_QUESTION = "Give me a structured forecast for Paris tomorrow.";
+
+/** A second tool for parallel calls: the combined question shares a keyword with each tool. */
+export const TIME_TOOL_NAME = "get_local_time";
+export const TIME_TOOL_DESCRIPTION = "Get the local time in a city";
+export const WEATHER_AND_TIME_QUESTION = "What is the weather and the local time in Paris?";
+export const TIME_ZONE_TOKEN = "CET-ZONE-4";
+export const timeToolOutput = (city: string) => `14:05 in ${city} (${TIME_ZONE_TOKEN})`;
