@@ -1,7 +1,7 @@
 /**
  * `@openai/agents` (which runs on openai 7.x) against ferry's default mock, in both of its API
  * modes: an agent whose function tool is really executed and whose result reaches the final
- * output, streamed and not; an agent with a zod `outputType`; a two-turn session that feeds
+ * output, streamed and not; a handoff; an agent with a zod `outputType`; a two-turn session that feeds
  * `result.history` back, which is where chat mode sends assistant and tool history in the shapes
  * the SDK writes them (content parts, tool_calls with null content).
  *
@@ -116,6 +116,23 @@ describe.each(modes)("agents over $api", ({ api }) => {
     await stream.completed;
     expect(invocations).toHaveLength(1);
     expect(text).toContain(WEATHER_STATION);
+  });
+
+  it("hands off from a triage agent to the weather agent (a handoff is a tool call)", async () => {
+    const { agent: weather } = weatherAgent();
+    const triage = new Agent({
+      name: "Triage",
+      instructions: "Route each question to the right specialist.",
+      model: MODEL,
+      handoffs: [weather],
+    });
+    const result = await run(triage, WEATHER_QUESTION);
+    expect(result.lastAgent?.name).toBe(weather.name);
+    expect(result.newItems.map((item) => item.type).slice(0, 2)).toEqual([
+      "handoff_call_item",
+      "handoff_output_item",
+    ]);
+    expect(result.newItems.at(-1)?.type).toBe("message_output_item");
   });
 
   it("returns a parsed object for an agent with a zod outputType", async () => {

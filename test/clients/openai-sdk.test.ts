@@ -396,6 +396,41 @@ describe.each(sdks)("$sdk", ({ client, zod }) => {
     });
   });
 
+  describe("background streams with tools", () => {
+    it("streams a background call live, then replays it through responses.stream({response_id})", async () => {
+      const live = await openai.responses.create({
+        model: MODEL,
+        input: WEATHER_QUESTION,
+        tools: [responsesWeatherTool],
+        background: true,
+        stream: true,
+      });
+      let id = "";
+      const liveTypes: string[] = [];
+      const liveSequence: number[] = [];
+      for await (const event of live) {
+        liveTypes.push(event.type);
+        liveSequence.push(event.sequence_number);
+        if (event.type === "response.created") {
+          id = event.response.id;
+        }
+      }
+      expect(liveTypes).toContain("response.function_call_arguments.delta");
+      expect(liveTypes.at(-1)).toBe("response.completed");
+
+      // The helper rebuilds the response from the full replay, then filters by sequence number.
+      const replay = openai.responses.stream({ response_id: id, starting_after: 2 });
+      const replayedSequence: number[] = [];
+      for await (const event of replay) {
+        replayedSequence.push(event.sequence_number);
+      }
+      expect(replayedSequence).toEqual(liveSequence.filter((sequence) => sequence > 2));
+      const final = await replay.finalResponse();
+      expect(final.status).toBe("completed");
+      onlyFunctionCall(final.output);
+    });
+  });
+
   describe("chat tool calls", () => {
     it("returns tool_calls with finish_reason tool_calls, and answers the tool message", async () => {
       const messages: OpenAI6.Chat.ChatCompletionMessageParam[] = [
