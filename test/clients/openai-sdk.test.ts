@@ -9,6 +9,7 @@
 import OpenAI6 from "openai";
 import * as zodHelpers6 from "openai/helpers/zod";
 import OpenAI7 from "openai7";
+import { ResponsesToolRunner } from "openai7/helpers/responses-tool-runner";
 import * as zodHelpers7 from "openai7/helpers/zod";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { expectMatchesComponent } from "../helpers/openapi-schema.js";
@@ -552,4 +553,44 @@ describe.each(sdks)("$sdk", ({ client, zod }) => {
       ]);
     });
   });
+});
+
+/*
+ * 7.x only: the Responses tool runner. It validates every output item before running a tool
+ * (ids, call ids, duplicates) and, when streamed, that the completed response equals the items
+ * the stream delivered, so it is the strictest reader of ferry's function-call shapes.
+ */
+describe("openai 7.x ResponsesToolRunner", () => {
+  function weatherRunner() {
+    const invocations: string[] = [];
+    const runner = new ResponsesToolRunner({
+      functions: [
+        {
+          tool: responsesWeatherTool,
+          execute: (args) => {
+            const { city } = weatherArgs.parse(args);
+            invocations.push(city);
+            return weatherToolOutput(city);
+          },
+        },
+      ],
+    });
+    return { runner, invocations };
+  }
+  const client = () => new OpenAI7({ baseURL: `${s.url}/v1`, apiKey: "sk-test", maxRetries: 0 });
+
+  it.each([{ stream: false }, { stream: true }])(
+    "runs the tool and returns the final response (stream: $stream)",
+    async ({ stream }) => {
+      const { runner, invocations } = weatherRunner();
+      const final = await runner.run(
+        client(),
+        { model: MODEL, input: WEATHER_QUESTION },
+        { stream },
+      );
+      expect(invocations).toHaveLength(1);
+      expect(final.status).toBe("completed");
+      expect(final.output_text).toContain(WEATHER_STATION);
+    },
+  );
 });
