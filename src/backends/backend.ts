@@ -10,9 +10,9 @@ export type {
   ContentPart,
   FinishReason,
   FunctionTool,
+  GenerateRequest,
   Generation,
   GenerationEvent,
-  GenerateRequest,
   ModelMessage,
   OutputFormat,
   OutputItem,
@@ -41,6 +41,11 @@ export interface EmbedResult {
 
 export interface Backend {
   readonly name: string;
+  /**
+   * "responses": the backend speaks the Responses API natively and runs what only it can
+   * (built-in tools, encrypted reasoning) from `GenerateRequest.responsesBody`.
+   */
+  readonly native?: "responses";
   /** Whole answer at once. Rejects with BackendError; aborts when `signal` fires. */
   generate(request: GenerateRequest, signal: AbortSignal): Promise<Generation>;
   /** The same answer as deltas, ending with exactly one `done` event. */

@@ -8,6 +8,7 @@ import type { Limiter } from "./limiter.js";
 export function limitBackend(backend: Backend, limiter: Limiter): Backend {
   return {
     name: backend.name,
+    ...(backend.native === undefined ? {} : { native: backend.native }),
     async generate(request, signal) {
       const release = await limiter.acquire(signal);
       try {

@@ -85,7 +85,11 @@ export type ToolChoice =
   | { readonly type: "required" }
   | { readonly type: "function"; readonly name: string }
   /** Responses' `allowed_tools`: only these, and `mode` says whether a call is a must. */
-  | { readonly type: "allowed"; readonly mode: "auto" | "required"; readonly names: readonly string[] };
+  | {
+      readonly type: "allowed";
+      readonly mode: "auto" | "required";
+      readonly names: readonly string[];
+    };
 
 export type OutputFormat =
   | { readonly type: "text" }
@@ -135,6 +139,12 @@ export interface GenerateRequest {
   /** Distinguishes the choices of one chat request with `n > 1`. */
   readonly choiceIndex?: number;
   /**
+   * A raw text prompt, for the legacy Completions API: the model continues this text rather
+   * than answering a conversation. `messages` then holds the same text as one user message, for
+   * backends that only chat (the mock); an upstream sends it to `/completions` as the prompt.
+   */
+  readonly prompt?: string;
+  /**
    * The client's Responses body as sent (with the conversation behind previous_response_id as
    * input items), for a backend that speaks the Responses API natively and forwards it as is.
    * Other backends ignore it: everything in it is also in the fields above.
@@ -163,7 +173,11 @@ export type OutputPart =
  * the Responses surface returns it unchanged; the other surfaces read the typed fields.
  */
 export type OutputItem =
-  | { readonly type: "message"; readonly parts: readonly OutputPart[]; readonly native?: NativeItem }
+  | {
+      readonly type: "message";
+      readonly parts: readonly OutputPart[];
+      readonly native?: NativeItem;
+    }
   | {
       readonly type: "function_call";
       readonly callId: string;

@@ -1,14 +1,8 @@
 import type { z } from "zod";
 import { coerceError } from "../lib/coerce-error.js";
-import type {
-  Backend,
-  EmbedRequest,
-  EmbedResult,
-  GenerateRequest,
-  Generation,
-  GenerationEvent,
-} from "./backend.js";
+import type { Backend, EmbedRequest, EmbedResult, GenerateRequest, Generation } from "./backend.js";
 import { DEFAULT_CALL_DEADLINE_MS, DEFAULT_MAX_RESPONSE_BYTES } from "./call-bounds.js";
+import { eventsOfGeneration, textGeneration } from "./generation-events.js";
 import { chatRequestBody, embeddingsRequestBody } from "./openai-compatible/chat-request.js";
 import { createDeadline } from "./openai-compatible/deadline.js";
 import { NOT_EMBEDDINGS, toEmbeddingVectors } from "./openai-compatible/embedding-vectors.js";
@@ -168,11 +162,11 @@ export function createOpenAICompatibleBackend(options: OpenAICompatibleBackendOp
         onHeaders();
         const answer = await readAnswer(response, ChatCompletionSchema, NOT_A_COMPLETION);
         const choice = answer.choices[0];
-        return {
-          text: choice?.message.content ?? "",
-          finishReason: toFinishReason(choice?.finish_reason),
-          usage: toTokenUsage(answer.usage),
-        };
+        return textGeneration(
+          choice?.message.content ?? "",
+          toFinishReason(choice?.finish_reason),
+          toTokenUsage(answer.usage),
+        );
       });
     },
 
@@ -211,15 +205,13 @@ export function createOpenAICompatibleBackend(options: OpenAICompatibleBackendOp
           const answer = await readAnswer(response, ChatCompletionSchema, NOT_A_COMPLETION);
           deadline.disarm();
           const choice = answer.choices[0];
-          const text = choice?.message.content ?? "";
-          if (text !== "") {
-            yield { type: "delta", text } satisfies GenerationEvent;
-          }
-          yield {
-            type: "done",
-            finishReason: toFinishReason(choice?.finish_reason),
-            usage: toTokenUsage(answer.usage),
-          } satisfies GenerationEvent;
+          yield* eventsOfGeneration(
+            textGeneration(
+              choice?.message.content ?? "",
+              toFinishReason(choice?.finish_reason),
+              toTokenUsage(answer.usage),
+            ),
+          );
           return;
         }
         if (response.body === null) {

@@ -11,21 +11,6 @@ export type ResponseStatus =
   | "cancelled"
   | "incomplete";
 
-export interface OutputTextPart {
-  type: "output_text";
-  text: string;
-  annotations: unknown[];
-  logprobs: unknown[];
-}
-
-export interface OutputMessageItem {
-  type: "message";
-  id: string;
-  role: "assistant";
-  status: "in_progress" | "completed" | "incomplete";
-  content: OutputTextPart[];
-}
-
 export interface ResponseUsage {
   input_tokens: number;
   input_tokens_details: { cached_tokens: number; cache_write_tokens: number };

@@ -3,7 +3,6 @@ import type { Router } from "../backends/router.js";
 import type { ResponseStreamEvent } from "../contract/response-object.js";
 import type { WorkHandler, WorkOutcome } from "../executor/executor.js";
 import { type Clock, unixSeconds } from "../lib/clock.js";
-import { newId } from "../lib/ids.js";
 import type { ResponseEventStore } from "../store/response-events.js";
 import type { ResponseOutcome, ResponseStore } from "../store/responses.js";
 import type { ResponseRow } from "../store/schema.js";
@@ -107,7 +106,9 @@ export function createResponseWorkHandler(deps: {
       const state: ResponseState = { ...stateFromRow(row), status: "in_progress" };
       if (!payload.streamed) {
         const generation = await backend.generate(payload.generateRequest, signal);
-        const final = finishedState(state, generation, newId("message"), unixSeconds(clock));
+        const final = finishedState(state, generation, unixSeconds(clock), {
+          includeLogprobs: payload.generateRequest.sampling.logprobs,
+        });
         return {
           commit: () => record(row, final),
           afterCommit: () => streamItems.notify(row.streamId),
@@ -133,7 +134,7 @@ export function createResponseWorkHandler(deps: {
         }
         hub.publish(item.subjectId, event);
       };
-      const messageId = newId("message");
+      const includeLogprobs = payload.generateRequest.sampling.logprobs;
       let final: ResponseState = state;
       let terminal: ResponseStreamEvent | null = null;
       for await (const event of streamResponseEvents({
@@ -142,10 +143,10 @@ export function createResponseWorkHandler(deps: {
         firstSequenceNumber,
         first,
         generation,
-        messageId,
         signal,
-        finish: (current, text, finishReason, usage) =>
-          finishedState(current, { text, finishReason, usage }, messageId, unixSeconds(clock)),
+        includeLogprobs,
+        finish: (current, generated, output) =>
+          finishedState(current, generated, unixSeconds(clock), { includeLogprobs, output }),
         fail: failedState,
         onEnd: (ended) => {
           final = ended;

@@ -11,7 +11,17 @@ import type { RetryPolicy } from "../executor/retry.js";
 import { ApiError } from "../lib/api-error.js";
 import { type Clock, unixSeconds } from "../lib/clock.js";
 import { newId } from "../lib/ids.js";
-import { chatInputToMessages } from "../translate/chat-request-to-messages.js";
+import { chatMessagesToModel } from "../translate/chat-messages-to-model.js";
+import { chatModelOptions } from "../translate/chat-request-to-model.js";
+import {
+  type ChatChoiceMessage,
+  type ChatChunkDelta,
+  type ChatLogprobs,
+  chatLogprobsOf,
+  chatMessageOf,
+  chatTokenLogprob,
+  createChatDeltaMapper,
+} from "./chat-output.js";
 import { assertFitsContext } from "./context-limit.js";
 import { resolveModel } from "./models.js";
 import { withRetries } from "./with-retries.js";
@@ -44,8 +54,8 @@ export interface ChatCompletionObject {
   model: string;
   choices: {
     index: number;
-    message: { role: "assistant"; content: string; refusal: null; annotations: [] };
-    logprobs: null;
+    message: ChatChoiceMessage;
+    logprobs: ChatLogprobs | null;
     finish_reason: FinishReason;
   }[];
   usage: ChatCompletionUsage;
@@ -62,8 +72,8 @@ export interface ChatCompletionChunk {
   system_fingerprint: string;
   choices: {
     index: number;
-    delta: { role?: "assistant"; content?: string; refusal?: null };
-    logprobs: null;
+    delta: ChatChunkDelta;
+    logprobs: ChatLogprobs | null;
     finish_reason: FinishReason | null;
   }[];
   usage?: ChatCompletionUsage | null;
@@ -86,15 +96,21 @@ export function createChatCompletionsService(deps: {
       );
     }
     const resolved = resolveModel(deps.router, request.model);
-    const messages = chatInputToMessages(request.messages);
+    const messages = chatMessagesToModel(request.messages);
     assertFitsContext(messages, resolved.contextTokens, "messages");
+    const options = chatModelOptions(request);
     const base: GenerateRequest = {
       model: resolved.upstreamModel,
       messages,
+      tools: options.tools,
+      toolChoice: options.toolChoice,
+      parallelToolCalls: options.parallelToolCalls,
+      outputFormat: options.outputFormat,
+      sampling: options.sampling,
       // max_tokens is the deprecated name of max_completion_tokens; the newer one wins.
       maxOutputTokens: request.max_completion_tokens ?? request.max_tokens ?? null,
-      temperature: request.temperature ?? null,
-      topP: request.top_p ?? null,
+      reasoningEffort: request.reasoning_effort ?? null,
+      user: request.safety_identifier ?? request.user ?? null,
       metadata: request.metadata ?? {},
     };
     return {
@@ -130,8 +146,8 @@ export function createChatCompletionsService(deps: {
         object: "chat.completion",
         choices: generations.map((generation, index) => ({
           index,
-          message: { role: "assistant", content: generation.text, refusal: null, annotations: [] },
-          logprobs: null,
+          message: chatMessageOf(generation),
+          logprobs: chatLogprobsOf(generation, request.logprobs === true),
           finish_reason: generation.finishReason,
         })),
         usage: chatUsage(generations.map((generation) => generation.usage)),
@@ -149,6 +165,7 @@ export function createChatCompletionsService(deps: {
     ): Promise<AsyncIterable<ChatCompletionChunk>> {
       const { backend, choiceRequests, header } = prepare(request);
       const includeUsage = request.stream_options?.include_usage === true;
+      const wantsLogprobs = request.logprobs === true;
       const firstChoice = choiceRequests[0];
       if (firstChoice === undefined) {
         return (async function* () {})();
@@ -189,17 +206,28 @@ export function createChatCompletionsService(deps: {
                 finish_reason: null,
               },
             ]);
+            const toDelta = createChatDeltaMapper();
             while (!result.done) {
               const event = result.value;
-              if (event.type === "delta") {
+              if (event.type === "done") {
+                usages.push(event.generation.usage);
                 yield chunk([
-                  { index, delta: { content: event.text }, logprobs: null, finish_reason: null },
+                  {
+                    index,
+                    delta: {},
+                    logprobs: null,
+                    finish_reason: event.generation.finishReason,
+                  },
                 ]);
               } else {
-                usages.push(event.usage);
-                yield chunk([
-                  { index, delta: {}, logprobs: null, finish_reason: event.finishReason },
-                ]);
+                const mapped = toDelta(event);
+                if (mapped !== null) {
+                  const logprobs =
+                    wantsLogprobs && mapped.logprobs !== null
+                      ? { content: mapped.logprobs.map(chatTokenLogprob), refusal: null }
+                      : null;
+                  yield chunk([{ index, delta: mapped.delta, logprobs, finish_reason: null }]);
+                }
               }
               result = await events.next();
             }

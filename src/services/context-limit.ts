@@ -1,4 +1,5 @@
-import type { ChatMessage } from "../backends/backend.js";
+import type { ModelMessage } from "../backends/backend.js";
+import { textsOfMessage } from "../backends/message-text.js";
 import {
   countTextTokensUpTo,
   MAX_CHARS_PER_TOKEN,
@@ -17,7 +18,7 @@ const TOKENS_PRIMING_REPLY = 3;
  * window is tokenized, and then only until the count passes the window.
  */
 export function assertFitsContext(
-  messages: readonly ChatMessage[],
+  messages: readonly ModelMessage[],
   contextTokens: number,
   param: "input" | "messages",
 ): void {
@@ -32,7 +33,7 @@ export function assertFitsContext(
   }
   let counted = framing;
   for (const message of messages) {
-    for (const text of textsOf(message)) {
+    for (const text of textsOfMessage(message)) {
       counted += countTextTokensUpTo(text, contextTokens - counted);
       if (counted > contextTokens) {
         // Counting stopped past the window: the rest was never tokenized.
@@ -43,7 +44,7 @@ export function assertFitsContext(
 }
 
 /** The characters a conversation's text holds: what the cheap bounds are computed from. */
-export function conversationLength(messages: readonly ChatMessage[]): number {
+export function conversationLength(messages: readonly ModelMessage[]): number {
   let chars = 0;
   for (const message of messages) {
     chars += textLength(message);
@@ -73,18 +74,10 @@ export function contextLengthExceeded(
   );
 }
 
-function textLength(message: ChatMessage): number {
-  let chars = message.content.length;
-  for (const call of message.toolCalls ?? []) {
-    chars += call.name.length + call.arguments.length;
+function textLength(message: ModelMessage): number {
+  let chars = 0;
+  for (const text of textsOfMessage(message)) {
+    chars += text.length;
   }
   return chars;
-}
-
-function* textsOf(message: ChatMessage): Generator<string> {
-  yield message.content;
-  for (const call of message.toolCalls ?? []) {
-    yield call.name;
-    yield call.arguments;
-  }
 }

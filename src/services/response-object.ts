@@ -5,7 +5,6 @@ import {
   type TokenUsage,
 } from "../backends/backend.js";
 import type {
-  OutputMessageItem,
   ResponseErrorObject,
   ResponseObject,
   ResponseStatus,
@@ -13,6 +12,7 @@ import type {
 } from "../contract/response-object.js";
 import type { CreateResponseRequest } from "../contract/responses-request.js";
 import type { ResponseRow } from "../store/schema.js";
+import { outputItemsOf, type ResponseOutputItem } from "./response-output.js";
 
 /**
  * Builds the Response object OpenAI returns, from what ferry stores. Everything the client set
@@ -198,50 +198,44 @@ export function toResponseUsage(usage: TokenUsage): ResponseUsage {
   };
 }
 
-export function outputMessage(
-  id: string,
-  text: string,
-  status: OutputMessageItem["status"],
-): OutputMessageItem {
-  return {
-    type: "message",
-    id,
-    role: "assistant",
-    status,
-    content: status === "in_progress" && text === "" ? [] : [outputTextPart(text)],
-  };
-}
-
-export function outputTextPart(text: string) {
-  return { type: "output_text" as const, text, annotations: [], logprobs: [] };
-}
-
 /** The terminal status a finished generation gives a response. */
 export function statusForFinish(finishReason: FinishReason): "completed" | "incomplete" {
-  return finishReason === "length" ? "incomplete" : "completed";
+  return finishReason === "length" || finishReason === "content_filter"
+    ? "incomplete"
+    : "completed";
 }
 
-/** The state after a generation finished: completed, or incomplete when the token limit cut it. */
+/**
+ * The state after a generation finished: completed, or incomplete when the token limit (or a
+ * content filter) cut it. `output` is the items already built (a stream built them as it went,
+ * with the ids its events announced); otherwise they are built from the generation.
+ */
 export function finishedState(
   state: ResponseState,
   generation: Generation,
-  messageId: string,
   nowSeconds: number,
+  options: { includeLogprobs: boolean; output?: ResponseOutputItem[] },
 ): ResponseState {
   const status = statusForFinish(generation.finishReason);
   return {
     ...state,
     status,
     completedAt: status === "completed" ? nowSeconds : null,
-    output: [
-      outputMessage(
-        messageId,
-        generation.text,
+    output:
+      options.output ??
+      outputItemsOf(
+        generation,
         status === "completed" ? "completed" : "incomplete",
+        options.includeLogprobs,
       ),
-    ],
     usage: toResponseUsage(generation.usage),
-    incompleteDetails: status === "incomplete" ? { reason: "max_output_tokens" } : null,
+    incompleteDetails:
+      status === "incomplete"
+        ? {
+            reason:
+              generation.finishReason === "content_filter" ? "content_filter" : "max_output_tokens",
+          }
+        : null,
   };
 }
 

@@ -11,7 +11,8 @@ import type { ResponseListStore } from "../store/response-list.js";
 import type { ResponseStore } from "../store/responses.js";
 import type { NewResponseRow, ResponseRow, StreamRow } from "../store/schema.js";
 import type { WorkStore } from "../store/work-items.js";
-import { itemsToChatMessages } from "../translate/responses-to-chat.js";
+import { itemsToMessages } from "../translate/responses-items-to-messages.js";
+import { responsesModelOptions } from "../translate/responses-request-to-model.js";
 import {
   nextEventNumber,
   RESPONSE_WORK_KIND,
@@ -127,7 +128,7 @@ export function createResponsesService(deps: ResponsesServiceDeps) {
       }
       const turn = [...(row.inputItems as StoredItem[]), ...(row.output as StoredItem[])];
       turns.push(turn);
-      historyChars += conversationLength(itemsToChatMessages(null, turn));
+      historyChars += conversationLength(itemsToMessages(null, turn));
       if (leastTokensFor(historyChars) > contextTokens) {
         throw contextLengthExceeded(contextTokens, leastTokensFor(historyChars), "input");
       }
@@ -387,7 +388,8 @@ export function createResponsesService(deps: ResponsesServiceDeps) {
           ? []
           : loadConversation(projectId, previousResponseId, resolved.contextTokens);
       const inputItems = normalizeInput(request.input);
-      const messages = itemsToChatMessages(params.instructions, [...history, ...inputItems]);
+      const messages = itemsToMessages(params.instructions, [...history, ...inputItems]);
+      const options = responsesModelOptions(request);
       assertFitsContext(messages, resolved.contextTokens, "input");
       const metadata = request.metadata ?? {};
       const createdAt = unixSeconds(clock);
@@ -409,9 +411,14 @@ export function createResponsesService(deps: ResponsesServiceDeps) {
         generateRequest: {
           model: resolved.upstreamModel,
           messages,
+          tools: options.tools,
+          toolChoice: options.toolChoice,
+          parallelToolCalls: options.parallelToolCalls,
+          outputFormat: options.outputFormat,
+          sampling: options.sampling,
           maxOutputTokens: params.max_output_tokens,
-          temperature: request.temperature ?? null,
-          topP: request.top_p ?? null,
+          reasoningEffort: options.reasoningEffort,
+          user: options.user,
           metadata,
         },
       };
@@ -431,8 +438,10 @@ export function createResponsesService(deps: ResponsesServiceDeps) {
       const state = finishedState(
         initialState(prepared, "in_progress"),
         generation,
-        newId("message"),
         unixSeconds(clock),
+        {
+          includeLogprobs: prepared.generateRequest.sampling.logprobs,
+        },
       );
       await saveIfStored(prepared, state);
       return toResponseObject(state);
@@ -456,15 +465,15 @@ export function createResponsesService(deps: ResponsesServiceDeps) {
         deps.retry,
         signal,
       );
-      const messageId = newId("message");
+      const includeLogprobs = prepared.generateRequest.sampling.logprobs;
       return streamResponseEvents({
         initial: initialState(prepared, "in_progress"),
         first,
         generation,
-        messageId,
         signal,
-        finish: (state, text, finishReason, usage) =>
-          finishedState(state, { text, finishReason, usage }, messageId, unixSeconds(clock)),
+        includeLogprobs,
+        finish: (state, generated, output) =>
+          finishedState(state, generated, unixSeconds(clock), { includeLogprobs, output }),
         fail: failedState,
         // onEnd is synchronous (the terminal event follows it at once), so the stream stores its
         // row with a synchronous insert rather than the group commit.

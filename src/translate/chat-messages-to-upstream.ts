@@ -1,8 +1,10 @@
-import type { ChatMessage } from "../backends/backend.js";
+import type { ContentPart, ModelMessage } from "../backends/backend.js";
+import { plainText } from "../backends/message-text.js";
 
 /**
- * ferry's chat messages as the `messages` of an upstream Chat Completions request, in the
- * plainest form every OpenAI-compatible server (vLLM, Ollama, llama.cpp, LM Studio) accepts.
+ * Contract messages as the `messages` of an upstream Chat Completions request, in the plainest
+ * form every OpenAI-compatible server (vLLM, Ollama, llama.cpp, LM Studio) accepts: a content of
+ * text alone is sent as a string, and only media make it a list of parts.
  */
 
 export interface UpstreamToolCall {
@@ -11,43 +13,94 @@ export interface UpstreamToolCall {
   readonly function: { readonly name: string; readonly arguments: string };
 }
 
+export type UpstreamContent = string | readonly Record<string, unknown>[];
+
 export type UpstreamChatMessage =
-  | { readonly role: "system" | "user" | "assistant"; readonly content: string }
+  | { readonly role: "system" | "user"; readonly content: UpstreamContent }
   | {
       readonly role: "assistant";
       readonly content: string | null;
-      readonly tool_calls: readonly UpstreamToolCall[];
+      readonly refusal?: string;
+      readonly tool_calls?: readonly UpstreamToolCall[];
     }
   | { readonly role: "tool"; readonly tool_call_id: string; readonly content: string };
 
-export function toUpstreamChatMessages(messages: readonly ChatMessage[]): UpstreamChatMessage[] {
-  return messages.map((message): UpstreamChatMessage => {
-    switch (message.role) {
-      case "developer":
-        // "developer" is OpenAI's newer name for "system"; older servers and chat templates
-        // reject it, and every server treats "system" the same way.
-        return { role: "system", content: message.content };
-      case "assistant":
-        if (message.toolCalls !== undefined && message.toolCalls.length > 0) {
-          return {
-            role: "assistant",
-            // OpenAI sends null, not "", for a turn that only calls tools; some chat templates
-            // render an empty string as an empty assistant turn.
-            content: message.content === "" ? null : message.content,
-            tool_calls: message.toolCalls.map((call) => ({
-              id: call.id,
-              type: "function",
-              function: { name: call.name, arguments: call.arguments },
-            })),
-          };
-        }
-        return { role: "assistant", content: message.content };
-      case "tool":
-        // A tool message without the call it answers cannot be expressed; the upstream gets an
-        // empty id and decides (most reject it), rather than ferry silently changing the turn.
-        return { role: "tool", tool_call_id: message.toolCallId ?? "", content: message.content };
-      default:
-        return { role: message.role, content: message.content };
+export function toUpstreamChatMessages(messages: readonly ModelMessage[]): UpstreamChatMessage[] {
+  return messages.map(toUpstreamMessage);
+}
+
+function toUpstreamMessage(message: ModelMessage): UpstreamChatMessage {
+  switch (message.role) {
+    case "developer":
+    case "system":
+      // "developer" is OpenAI's newer name for "system"; older servers and chat templates
+      // reject it, and every server treats "system" the same way.
+      return { role: "system", content: plainText(message.content) };
+    case "user":
+      return { role: "user", content: upstreamContent(message.content) };
+    case "assistant": {
+      const text = plainText(message.content.filter((part) => part.type === "text"));
+      const refusal = plainText(
+        message.content
+          .filter((part) => part.type === "refusal")
+          .map((part) => ({ type: "text" as const, text: part.refusal })),
+      );
+      const calls = message.toolCalls ?? [];
+      return {
+        role: "assistant",
+        // OpenAI sends null, not "", for a turn that only calls tools; some chat templates
+        // render an empty string as an empty assistant turn.
+        content: text === "" && calls.length > 0 ? null : text,
+        ...(refusal === "" ? {} : { refusal }),
+        ...(calls.length === 0
+          ? {}
+          : {
+              tool_calls: calls.map((call) => ({
+                id: call.id,
+                type: "function" as const,
+                function: { name: call.name, arguments: call.arguments },
+              })),
+            }),
+      };
     }
-  });
+    case "tool":
+      return {
+        role: "tool",
+        tool_call_id: message.toolCallId,
+        content: plainText(message.content),
+      };
+  }
+}
+
+/** Text alone as a string; with media, OpenAI's content parts. */
+function upstreamContent(parts: readonly ContentPart[]): UpstreamContent {
+  if (parts.every((part) => part.type === "text" || part.type === "refusal")) {
+    return plainText(parts);
+  }
+  return parts.map(upstreamPart);
+}
+
+function upstreamPart(part: ContentPart): Record<string, unknown> {
+  switch (part.type) {
+    case "text":
+      return { type: "text", text: part.text };
+    case "refusal":
+      return { type: "text", text: part.refusal };
+    case "image":
+      return {
+        type: "image_url",
+        image_url: { url: part.url, ...(part.detail === "auto" ? {} : { detail: part.detail }) },
+      };
+    case "audio":
+      return { type: "input_audio", input_audio: { data: part.data, format: part.format } };
+    case "file":
+      return {
+        type: "file",
+        file: {
+          ...(part.data === undefined ? {} : { file_data: part.data }),
+          ...(part.filename === undefined ? {} : { filename: part.filename }),
+          ...(part.fileId === undefined || part.data !== undefined ? {} : { file_id: part.fileId }),
+        },
+      };
+  }
 }

@@ -2,26 +2,17 @@ import { describe, expect, it } from "vitest";
 import type { GenerateRequest } from "../../src/backends/backend.js";
 import { createLruCache } from "../../src/backends/mock/lru-cache.js";
 import { createMockBackend } from "../../src/backends/mock/mock-backend.js";
+import { outputText } from "../../src/backends/model-contract.js";
+import { generateRequest, streamedText as textOf } from "../helpers/generate-request.js";
 
 const signal = new AbortController().signal;
 
 function request(content: string, maxOutputTokens: number | null = null): GenerateRequest {
-  return {
-    model: "gpt-4o-mini",
-    messages: [{ role: "user", content }],
-    maxOutputTokens,
-    temperature: null,
-    topP: null,
-    metadata: {},
-  };
+  return generateRequest(content, { maxOutputTokens });
 }
 
-async function streamedText(backend: ReturnType<typeof createMockBackend>, req: GenerateRequest) {
-  let text = "";
-  for await (const event of backend.streamGenerate(req, signal)) {
-    text += event.type === "delta" ? event.text : "";
-  }
-  return text;
+function streamedText(backend: ReturnType<typeof createMockBackend>, req: GenerateRequest) {
+  return textOf(backend.streamGenerate(req, signal));
 }
 
 describe("mock backend", () => {
@@ -33,7 +24,7 @@ describe("mock backend", () => {
     const fresh = await createMockBackend({ ttftMs: 0, tokensPerSecond: 0 }).generate(req, signal);
     expect(again).toEqual(first);
     expect(fresh).toEqual(first);
-    expect(await streamedText(warm, req)).toBe(first.text);
+    expect(await streamedText(warm, req)).toBe(outputText(first));
   });
 
   it("cuts at max_output_tokens the same way whether or not the reply is cached", async () => {
@@ -42,9 +33,9 @@ describe("mock backend", () => {
     const cut = await backend.generate(request("How long should I boil an egg?", 5), signal);
     expect(cut.finishReason).toBe("length");
     expect(cut.usage.outputTokens).toBe(5);
-    expect(full.text.startsWith(cut.text)).toBe(true);
+    expect(outputText(full).startsWith(outputText(cut))).toBe(true);
     expect(await streamedText(backend, request("How long should I boil an egg?", 5))).toBe(
-      cut.text,
+      outputText(cut),
     );
   });
 });

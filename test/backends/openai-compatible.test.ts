@@ -7,7 +7,10 @@ import {
   type GenerateRequest,
   type GenerationEvent,
 } from "../../src/backends/backend.js";
+import { textGeneration } from "../../src/backends/generation-events.js";
+import { DEFAULT_SAMPLING, outputText } from "../../src/backends/model-contract.js";
 import { createOpenAICompatibleBackend } from "../../src/backends/openai-compatible.js";
+import { generateRequest } from "../helpers/generate-request.js";
 import {
   chatChunk,
   encodeFloat32Base64,
@@ -37,18 +40,20 @@ function createBackend(baseUrl: string, timeoutMs = 5_000): Backend {
 }
 
 function chatRequest(overrides: Partial<GenerateRequest> = {}): GenerateRequest {
-  return {
+  return generateRequest("Hello there", {
     model: "llama-3.1-8b",
     messages: [
-      { role: "developer", content: "Be brief." },
-      { role: "user", content: "Hello there" },
+      { role: "developer", content: text("Be brief.") },
+      { role: "user", content: text("Hello there") },
     ],
     maxOutputTokens: 64,
-    temperature: 0.2,
-    topP: null,
-    metadata: {},
+    sampling: { ...DEFAULT_SAMPLING, temperature: 0.2 },
     ...overrides,
-  };
+  });
+}
+
+function text(value: string) {
+  return [{ type: "text" as const, text: value }];
 }
 
 const never = () => new AbortController().signal;
@@ -90,11 +95,14 @@ describe("generate", () => {
   it("answers with the upstream's text, finish reason and usage", async () => {
     const generation = await backend.generate(chatRequest(), never());
 
-    expect(generation).toEqual({
-      text: "Echo: Hello there",
-      finishReason: "stop",
-      usage: { inputTokens: 4, outputTokens: 3, cachedInputTokens: 0, reasoningTokens: 0 },
-    });
+    expect(generation).toEqual(
+      textGeneration("Echo: Hello there", "stop", {
+        inputTokens: 4,
+        outputTokens: 3,
+        cachedInputTokens: 0,
+        reasoningTokens: 0,
+      }),
+    );
   });
 
   it("sends the model, translated messages, limits and the key", async () => {
@@ -122,17 +130,16 @@ describe("generate", () => {
     await backend.generate(
       chatRequest({
         messages: [
-          { role: "user", content: "Weather?" },
+          { role: "user", content: text("Weather?") },
           {
             role: "assistant",
-            content: "",
+            content: [],
             toolCalls: [{ id: "call_1", name: "weather", arguments: '{"city":"Oslo"}' }],
           },
-          { role: "tool", content: "rain", toolCallId: "call_1" },
+          { role: "tool", content: text("rain"), toolCallId: "call_1" },
         ],
         maxOutputTokens: null,
-        temperature: null,
-        topP: 0.9,
+        sampling: { ...DEFAULT_SAMPLING, topP: 0.9 },
       }),
       never(),
     );
@@ -179,7 +186,7 @@ describe("generate", () => {
   it("reports finish_reason length when max_tokens cut the answer", async () => {
     const generation = await backend.generate(chatRequest({ maxOutputTokens: 2 }), never());
 
-    expect(generation.text).toBe("Echo: Hello");
+    expect(outputText(generation)).toBe("Echo: Hello");
     expect(generation.finishReason).toBe("length");
   });
 
@@ -199,8 +206,7 @@ describe("generate", () => {
         completion_tokens_details: { reasoning_tokens: 2 },
       }),
     }));
-    expect(await backend.generate(chatRequest(), never())).toEqual({
-      text: "",
+    expect(await backend.generate(chatRequest(), never())).toMatchObject({
       finishReason: "stop",
       usage: { inputTokens: 10, outputTokens: 5, cachedInputTokens: 8, reasoningTokens: 2 },
     });
@@ -219,13 +225,15 @@ describe("streamGenerate", () => {
   it("yields deltas that join to the answer, then one done with usage", async () => {
     const events = await collect(backend.streamGenerate(chatRequest(), never()));
 
-    const deltas = events.filter((event) => event.type === "delta");
+    const deltas = events.filter((event) => event.type === "text.delta");
     expect(deltas.length).toBeGreaterThan(1);
     expect(deltas.map((event) => event.text).join("")).toBe("Echo: Hello there");
-    expect(events.at(-1)).toEqual({
+    expect(events.at(-1)).toMatchObject({
       type: "done",
-      finishReason: "stop",
-      usage: { inputTokens: 4, outputTokens: 3, cachedInputTokens: 0, reasoningTokens: 0 },
+      generation: {
+        finishReason: "stop",
+        usage: { inputTokens: 4, outputTokens: 3, cachedInputTokens: 0, reasoningTokens: 0 },
+      },
     });
     expect(events.filter((event) => event.type === "done")).toHaveLength(1);
     const [request] = upstream.requests;
@@ -239,11 +247,16 @@ describe("streamGenerate", () => {
     );
 
     expect(events).toEqual([
-      { type: "delta", text: "Echo:" },
+      { type: "item.start", index: 0, item: { type: "message" } },
+      { type: "text.delta", index: 0, text: "Echo:" },
       {
         type: "done",
-        finishReason: "length",
-        usage: { inputTokens: 4, outputTokens: 1, cachedInputTokens: 0, reasoningTokens: 0 },
+        generation: textGeneration("Echo:", "length", {
+          inputTokens: 4,
+          outputTokens: 1,
+          cachedInputTokens: 0,
+          reasoningTokens: 0,
+        }),
       },
     ]);
   });
@@ -257,7 +270,7 @@ describe("streamGenerate", () => {
 
     const events = await collect(backend.streamGenerate(chatRequest(), never()));
 
-    expect(events.map((event) => event.type)).toEqual(["delta", "done"]);
+    expect(events.map((event) => event.type)).toEqual(["item.start", "text.delta", "done"]);
   });
 
   it("throws a BackendError on a mid-stream error frame", async () => {
@@ -281,8 +294,9 @@ describe("streamGenerate", () => {
     );
 
     expect(seen).toEqual([
-      { type: "delta", text: "Hel" },
-      { type: "delta", text: "lo" },
+      { type: "item.start", index: 0, item: { type: "message" } },
+      { type: "text.delta", index: 0, text: "Hel" },
+      { type: "text.delta", index: 0, text: "lo" },
     ]);
     expect(err).toMatchObject({
       message: "The model crashed.",
@@ -350,7 +364,7 @@ describe("streamGenerate", () => {
     }));
 
     for await (const event of backend.streamGenerate(chatRequest(), never())) {
-      expect(event).toEqual({ type: "delta", text: "Hel" });
+      expect(event).toEqual({ type: "item.start", index: 0, item: { type: "message" } });
       break;
     }
 
@@ -575,8 +589,9 @@ describe("errors", () => {
     const thrown = await rejectionOf(
       (async () => {
         for await (const event of backend.streamGenerate(chatRequest(), controller.signal)) {
-          expect(event.type).toBe("delta");
-          controller.abort(reason);
+          if (event.type === "text.delta") {
+            controller.abort(reason);
+          }
         }
       })(),
     );

@@ -10,6 +10,7 @@ import {
 } from "../../src/backends/backend.js";
 import { createOpenAICompatibleBackend } from "../../src/backends/openai-compatible.js";
 import { loadConfig } from "../../src/config.js";
+import { generateRequest } from "../helpers/generate-request.js";
 import { createTestContext } from "../helpers/test-app.js";
 import { chatChunk, type FakeUpstream, startFakeUpstream } from "../helpers/upstream.js";
 
@@ -32,14 +33,7 @@ function createBackend(options: { maxResponseBytes?: number; deadlineMs?: number
   });
 }
 
-const request: GenerateRequest = {
-  model: "llama",
-  messages: [{ role: "user", content: "Hello" }],
-  maxOutputTokens: null,
-  temperature: null,
-  topP: null,
-  metadata: {},
-};
+const request: GenerateRequest = generateRequest("Hello", { model: "llama" });
 const never = () => new AbortController().signal;
 
 async function drain(events: AsyncIterable<GenerationEvent>): Promise<void> {
@@ -169,7 +163,7 @@ describe("deadline_ms", () => {
     const err = await backendErrorOf(
       (async () => {
         for await (const event of backend.streamGenerate(request, never())) {
-          if (event.type === "delta") {
+          if (event.type === "text.delta") {
             texts.push(event.text);
           }
         }

@@ -1,4 +1,5 @@
-import type { ChatMessage } from "../backend.js";
+import type { ModelMessage } from "../backend.js";
+import { plainText } from "../message-text.js";
 import { createSeededRandom } from "./seeded-random.js";
 
 /**
@@ -54,7 +55,7 @@ const STOPWORDS = new Set(
 /** What the reply depends on, as one string: equal seeds give equal replies (a cache key). */
 export function replySeed(
   model: string,
-  messages: readonly ChatMessage[],
+  messages: readonly ModelMessage[],
   choiceIndex = 0,
 ): string {
   return `${model}\u0000${choiceIndex}\u0000${JSON.stringify(messages)}`;
@@ -62,7 +63,7 @@ export function replySeed(
 
 export function composeReply(
   model: string,
-  messages: readonly ChatMessage[],
+  messages: readonly ModelMessage[],
   choiceIndex = 0,
 ): string {
   const random = createSeededRandom(replySeed(model, messages, choiceIndex));
@@ -84,9 +85,9 @@ export function composeReply(
 const MAX_TOPIC_WORD_CHARS = 40;
 
 /** Up to three distinctive words of the last user message, in the order the user wrote them. */
-function findTopic(messages: readonly ChatMessage[]): string {
+function findTopic(messages: readonly ModelMessage[]): string {
   const lastUser = [...messages].reverse().find((message) => message.role === "user");
-  const words = (lastUser?.content ?? "").match(/[\p{L}\p{N}][\p{L}\p{N}'-]*/gu) ?? [];
+  const words = plainText(lastUser?.content ?? []).match(/[\p{L}\p{N}][\p{L}\p{N}'-]*/gu) ?? [];
   const picked: string[] = [];
   for (const word of words) {
     const lower = word.toLowerCase();

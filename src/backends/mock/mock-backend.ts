@@ -9,6 +9,7 @@ import {
   type Generation,
   type GenerationEvent,
 } from "../backend.js";
+import { textGeneration } from "../generation-events.js";
 import { composeReply, replySeed } from "./compose-reply.js";
 import { embedVector } from "./embed-vector.js";
 import { createLruCache } from "./lru-cache.js";
@@ -110,19 +111,22 @@ export function createMockBackend(options: MockBackendOptions): Backend {
     async generate(request, signal): Promise<Generation> {
       const prepared = await prepare(request, signal);
       await sleep(tokenDelayMs * prepared.tokens.length, signal);
-      return {
-        text: prepared.text ?? decodeTokens(prepared.tokens),
-        finishReason: prepared.finishReason,
-        usage: prepared.usage,
-      };
+      const text = prepared.text ?? decodeTokens(prepared.tokens);
+      return textGeneration(text, prepared.finishReason, prepared.usage);
     },
     async *streamGenerate(request, signal): AsyncGenerator<GenerationEvent> {
       const prepared = await prepare(request, signal);
+      yield { type: "item.start", index: 0, item: { type: "message" } };
+      let text = "";
       for (const piece of decodeTokenPieces(prepared.tokens)) {
         await sleep(tokenDelayMs, signal);
-        yield { type: "delta", text: piece };
+        text += piece;
+        yield { type: "text.delta", index: 0, text: piece };
       }
-      yield { type: "done", finishReason: prepared.finishReason, usage: prepared.usage };
+      yield {
+        type: "done",
+        generation: textGeneration(text, prepared.finishReason, prepared.usage),
+      };
     },
     async embed(request: EmbedRequest, signal: AbortSignal): Promise<EmbedResult> {
       signal.throwIfAborted();

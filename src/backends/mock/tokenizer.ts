@@ -1,5 +1,6 @@
 import { countTokens, decode, decodeGenerator, encode } from "gpt-tokenizer/encoding/o200k_base";
-import type { ChatMessage } from "../backend.js";
+import type { ModelMessage } from "../backend.js";
+import { textsOfMessage } from "../message-text.js";
 
 /**
  * Token counts come from a real BPE tokenizer (o200k_base, the gpt-4o / gpt-4.1 family's), so the
@@ -91,12 +92,15 @@ function* splitLongRuns(text: string): Generator<string> {
 
 /** `countText` counts one message's content; pass a cached counter to skip repeated BPE runs. */
 export function countChatTokens(
-  messages: readonly ChatMessage[],
+  messages: readonly ModelMessage[],
   countText: (text: string) => number = countTextTokens,
 ): number {
   let total = TOKENS_PRIMING_REPLY;
   for (const message of messages) {
-    total += TOKENS_PER_MESSAGE + countText(message.content);
+    total += TOKENS_PER_MESSAGE;
+    for (const text of textsOfMessage(message)) {
+      total += countText(text);
+    }
   }
   return total;
 }

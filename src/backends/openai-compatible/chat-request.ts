@@ -9,8 +9,8 @@ export function chatRequestBody(request: GenerateRequest, isStream: boolean) {
     // Not max_completion_tokens: vLLM, llama.cpp and Ollama's /v1 only know the older name,
     // and OpenAI still accepts it for non-reasoning models.
     ...(request.maxOutputTokens === null ? {} : { max_tokens: request.maxOutputTokens }),
-    ...(request.temperature === null ? {} : { temperature: request.temperature }),
-    ...(request.topP === null ? {} : { top_p: request.topP }),
+    ...(request.sampling.temperature === null ? {} : { temperature: request.sampling.temperature }),
+    ...(request.sampling.topP === null ? {} : { top_p: request.sampling.topP }),
     stream: isStream,
     // Without it a stream carries no token counts at all.
     ...(isStream ? { stream_options: { include_usage: true } } : {}),

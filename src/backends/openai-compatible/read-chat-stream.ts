@@ -1,6 +1,7 @@
 import { createParser, type EventSourceMessage, type ParseError } from "eventsource-parser";
 import { coerceError, isAbortError } from "../../lib/coerce-error.js";
 import type { FinishReason, GenerationEvent, TokenUsage } from "../backend.js";
+import { textGeneration } from "../generation-events.js";
 import type { Deadline } from "./deadline.js";
 import {
   badAnswer,
@@ -56,6 +57,8 @@ export async function* readChatStream(
   // Every byte counts against max_response_bytes, comments and keep-alives included: the text
   // a stream yields is kept whole by its consumer, so the total is what must be bounded.
   let receivedBytes = 0;
+  let isStarted = false;
+  let collected = "";
   try {
     while (!isDone && !isEnded) {
       let chunk: Awaited<ReturnType<typeof reader.read>>;
@@ -111,7 +114,12 @@ export async function* readChatStream(
         const choice = parsed.data.choices?.[0];
         const text = choice?.delta?.content;
         if (typeof text === "string" && text !== "") {
-          yield { type: "delta", text };
+          if (!isStarted) {
+            isStarted = true;
+            yield { type: "item.start", index: 0, item: { type: "message" } };
+          }
+          collected += text;
+          yield { type: "text.delta", index: 0, text };
         }
         if (typeof choice?.finish_reason === "string") {
           finishReason = toFinishReason(choice.finish_reason);
@@ -130,5 +138,8 @@ export async function* readChatStream(
   if (finishReason === null && !isDone) {
     throw earlyClose(context);
   }
-  yield { type: "done", finishReason: finishReason ?? "stop", usage: usage ?? toTokenUsage(null) };
+  yield {
+    type: "done",
+    generation: textGeneration(collected, finishReason ?? "stop", usage ?? toTokenUsage(null)),
+  };
 }
