@@ -12,7 +12,7 @@ import OpenAI7 from "openai7";
 import { ResponsesToolRunner } from "openai7/helpers/responses-tool-runner";
 import * as zodHelpers7 from "openai7/helpers/zod";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { expectMatchesComponent } from "../helpers/openapi-schema.js";
+import { expectMatchesComponent, validateAgainstComponent } from "../helpers/openapi-schema.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 import {
   FORECAST_QUESTION,
@@ -35,7 +35,17 @@ import {
 let s: TestServer;
 beforeAll(async () => {
   s = await startTestServer();
-});
+  // Compiling the spec's validators takes seconds (15 s on a loaded 2-core box); pay it here,
+  // once, so no single test's timeout includes it.
+  for (const component of [
+    "Response",
+    "ResponseStreamEvent",
+    "CreateChatCompletionResponse",
+    "CreateChatCompletionStreamResponse",
+  ]) {
+    validateAgainstComponent(component, {});
+  }
+}, 180_000);
 afterAll(async () => {
   await s.close({ removeData: true });
 });
