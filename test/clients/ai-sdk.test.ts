@@ -12,6 +12,7 @@ import {
   type LanguageModel,
   Output,
   stepCountIs,
+  streamObject,
   streamText,
   tool,
 } from "ai";
@@ -127,6 +128,34 @@ describe.each(models)("AI SDK over the $api model", ({ model }) => {
       maxRetries: 0,
     });
     expect(forecastSchema.parse(result.output)).toEqual(result.output);
+  });
+
+  it("streamObject streams partial objects ending in one that matches the schema", async () => {
+    const result = streamObject({
+      model: model(),
+      schema: forecastSchema,
+      prompt: FORECAST_QUESTION,
+      maxRetries: 0,
+    });
+    let partials = 0;
+    for await (const _partial of result.partialObjectStream) {
+      partials++;
+    }
+    const object = await result.object;
+    expect(partials).toBeGreaterThan(0);
+    expect(forecastSchema.parse(object)).toEqual(object);
+  });
+
+  it("streamText with Output.object ends in an object that matches the schema", async () => {
+    const result = streamText({
+      model: model(),
+      output: Output.object({ schema: forecastSchema }),
+      prompt: FORECAST_QUESTION,
+      maxRetries: 0,
+    });
+    await result.consumeStream();
+    const output = await result.output;
+    expect(forecastSchema.parse(output)).toEqual(output);
   });
 
   it("streamText with a tool streams the call, its result and the final text", async () => {

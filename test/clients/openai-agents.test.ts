@@ -135,6 +135,29 @@ describe.each(modes)("agents over $api", ({ api }) => {
     expect(result.newItems.at(-1)?.type).toBe("message_output_item");
   });
 
+  it("forces the tool with toolChoice required, then stops forcing it (resetToolChoice)", async () => {
+    const { agent, invocations } = weatherAgent();
+    const forced = agent.clone({ modelSettings: { toolChoice: "required" } });
+    const result = await run(forced, "Hello there!");
+    expect(invocations).toHaveLength(1);
+    expect(result.finalOutput).toContain(WEATHER_STATION);
+  });
+
+  it("streams an agent with a zod outputType to a parsed object", async () => {
+    const agent = new Agent({
+      name: "Forecaster",
+      instructions: "Reply with a forecast.",
+      model: MODEL,
+      outputType: forecastSchema,
+    });
+    const stream = await run(agent, FORECAST_QUESTION, { stream: true });
+    for await (const _event of stream) {
+      // drain
+    }
+    await stream.completed;
+    expect(forecastSchema.parse(stream.finalOutput)).toEqual(stream.finalOutput);
+  });
+
   it("returns a parsed object for an agent with a zod outputType", async () => {
     const agent = new Agent({
       name: "Forecaster",
@@ -176,5 +199,23 @@ describe.each(modes)("agents over $api", ({ api }) => {
     // No keyword of the follow-up matches the tool, so the mock answers without calling it again.
     expect(invocations).toHaveLength(1);
     expect(second.history.length).toBe(first.history.length + 2);
+  });
+});
+
+describe("agents over responses, server-side state", () => {
+  beforeEach(() => {
+    setOpenAIAPI("responses");
+  });
+
+  it("continues a tool session with previousResponseId, sending only the new turn", async () => {
+    const { agent, invocations } = weatherAgent();
+    const first = await run(agent, WEATHER_QUESTION);
+    expect(invocations).toHaveLength(1);
+    expect(first.lastResponseId).toMatch(/^resp_/);
+    const second = await run(agent, "Thanks. Should I take an umbrella, then?", {
+      previousResponseId: first.lastResponseId,
+    });
+    expect((second.finalOutput ?? "").length).toBeGreaterThan(0);
+    expect(second.lastResponseId).not.toBe(first.lastResponseId);
   });
 });

@@ -169,6 +169,60 @@ describe.each(sdks)("$sdk", ({ client, zod }) => {
     });
   });
 
+  describe("structured outputs, streamed and refused", () => {
+    it("responses.stream with zodTextFormat: finalResponse().output_parsed matches the schema", async () => {
+      const stream = openai.responses.stream({
+        model: MODEL,
+        input: FORECAST_QUESTION,
+        text: { format: zod.zodTextFormat(forecastSchema, "forecast") },
+      });
+      let text = "";
+      for await (const event of stream) {
+        if (event.type === "response.output_text.delta") {
+          text += event.delta;
+        }
+      }
+      const final = await stream.finalResponse();
+      expect(forecastSchema.parse(final.output_parsed)).toEqual(JSON.parse(text));
+    });
+
+    it("chat.completions.stream with zodResponseFormat: the final message is parsed", async () => {
+      const stream = openai.chat.completions.stream({
+        model: MODEL,
+        messages: [{ role: "user", content: FORECAST_QUESTION }],
+        response_format: zod.zodResponseFormat(forecastSchema, "forecast"),
+      });
+      const final = await stream.finalChatCompletion();
+      const message = final.choices[0]?.message;
+      expect(forecastSchema.parse(message?.parsed)).toEqual(JSON.parse(message?.content ?? ""));
+    });
+
+    it("a refusal (metadata.mock_refusal) reaches parse() as a refusal, not as unparseable text", async () => {
+      const refusal = "I can't forecast that.";
+      const response = await openai.responses.parse({
+        model: MODEL,
+        input: FORECAST_QUESTION,
+        text: { format: zod.zodTextFormat(forecastSchema, "forecast") },
+        metadata: { mock_refusal: refusal },
+      });
+      expect(response.output_parsed).toBeNull();
+      const message = response.output.find((item) => item.type === "message");
+      expect(message?.type === "message" ? message.content : []).toEqual([
+        { type: "refusal", refusal },
+      ]);
+
+      const completion = await openai.chat.completions.parse({
+        model: MODEL,
+        messages: [{ role: "user", content: FORECAST_QUESTION }],
+        response_format: zod.zodResponseFormat(forecastSchema, "forecast"),
+        metadata: { mock_refusal: refusal },
+        store: true,
+      });
+      expect(completion.choices[0]?.message.refusal).toBe(refusal);
+      expect(completion.choices[0]?.message.parsed).toBeNull();
+    });
+  });
+
   describe("responses function calling", () => {
     it("round trip with the full input array: call → function_call_output → text using it", async () => {
       const input: OpenAI6.Responses.ResponseInputItem[] = [
@@ -329,6 +383,34 @@ describe.each(sdks)("$sdk", ({ client, zod }) => {
       });
       expect(second.output_text).toContain(WEATHER_STATION);
       expect(second.output_text).toContain(TIME_ZONE_TOKEN);
+    });
+
+    it("tool_choice required and a named function force a call the message does not ask for", async () => {
+      const required = await openai.responses.create({
+        model: MODEL,
+        input: "Hello there!",
+        tools: [responsesWeatherTool, responsesTimeTool],
+        tool_choice: "required",
+      });
+      expect(required.output.map((item) => item.type)).toContain("function_call");
+
+      const named = await openai.responses.create({
+        model: MODEL,
+        input: WEATHER_QUESTION,
+        tools: [responsesWeatherTool, responsesTimeTool],
+        tool_choice: { type: "function", name: TIME_TOOL_NAME },
+      });
+      const calls = named.output.filter((item) => item.type === "function_call");
+      expect(calls.map((call) => call.name)).toEqual([TIME_TOOL_NAME]);
+
+      const none = await openai.responses.create({
+        model: MODEL,
+        input: WEATHER_QUESTION,
+        tools: [responsesWeatherTool],
+        tool_choice: "none",
+      });
+      expect(none.output.map((item) => item.type)).toEqual(["message"]);
+      expect(none.output_text.length).toBeGreaterThan(0);
     });
 
     it("makes a single call when parallel_tool_calls is false", async () => {
@@ -532,6 +614,27 @@ describe.each(sdks)("$sdk", ({ client, zod }) => {
       for (const call of toolCalls) {
         expect(weatherArgs.safeParse(JSON.parse(call.function.arguments)).success).toBe(true);
       }
+    });
+
+    it("tool_choice required and a named function force the call on Chat too", async () => {
+      const required = await openai.chat.completions.create({
+        model: MODEL,
+        messages: [{ role: "user", content: "Hello there!" }],
+        tools: [chatWeatherTool],
+        tool_choice: "required",
+      });
+      expect(required.choices[0]?.finish_reason).toBe("tool_calls");
+
+      const named = await openai.chat.completions.create({
+        model: MODEL,
+        messages: [{ role: "user", content: WEATHER_QUESTION }],
+        tools: [chatWeatherTool, chatTimeTool],
+        tool_choice: { type: "function", function: { name: TIME_TOOL_NAME } },
+      });
+      const names = (named.choices[0]?.message.tool_calls ?? []).map((call) =>
+        call.type === "function" ? call.function.name : call.type,
+      );
+      expect(names).toEqual([TIME_TOOL_NAME]);
     });
 
     it("chat.completions.runTools really invokes a zodFunction tool and answers with its output", async () => {
