@@ -87,9 +87,15 @@ const OpenAIBackendSchema = z.strictObject({
   ...UpstreamBoundsFields,
 });
 
+/** An upstream that speaks the Responses API itself (backends/openai-responses.ts). */
+const OpenAIResponsesBackendSchema = OpenAIBackendSchema.extend({
+  type: z.literal("openai-responses"),
+});
+
 export const BackendConfigSchema = z.discriminatedUnion("type", [
   MockBackendSchema,
   OpenAIBackendSchema,
+  OpenAIResponsesBackendSchema,
 ]);
 
 /** OpenAI's limit on a batch input file. */
@@ -329,23 +335,27 @@ export type BackendConfig =
       readonly tokensPerSecond: number | null;
       readonly contextTokens?: Readonly<Record<string, number>>;
     }
-  | {
-      readonly type: "openai";
-      readonly name: string;
-      readonly baseUrl: string;
-      readonly apiKey: string | null;
-      readonly models: readonly string[];
-      readonly aliases: Readonly<Record<string, string>>;
-      readonly maxConcurrency: number;
-      readonly timeoutMs: number;
-      readonly headers: Readonly<Record<string, string>>;
-      /** Public model name (or "*") -> context window in tokens; unset: DEFAULT_CONTEXT_TOKENS. */
-      readonly contextTokens?: Readonly<Record<string, number>>;
-      /** Unset: DEFAULT_MAX_RESPONSE_BYTES. */
-      readonly maxResponseBytes?: number;
-      /** Unset: DEFAULT_CALL_DEADLINE_MS. */
-      readonly deadlineMs?: number;
-    };
+  /** "openai" speaks Chat Completions to the upstream, "openai-responses" the Responses API. */
+  | ({ readonly type: "openai" } & UpstreamBackendConfig)
+  | ({ readonly type: "openai-responses" } & UpstreamBackendConfig);
+
+/** What every upstream backend has, whichever API it speaks. */
+export interface UpstreamBackendConfig {
+  readonly name: string;
+  readonly baseUrl: string;
+  readonly apiKey: string | null;
+  readonly models: readonly string[];
+  readonly aliases: Readonly<Record<string, string>>;
+  readonly maxConcurrency: number;
+  readonly timeoutMs: number;
+  readonly headers: Readonly<Record<string, string>>;
+  /** Public model name (or "*") -> context window in tokens; unset: DEFAULT_CONTEXT_TOKENS. */
+  readonly contextTokens?: Readonly<Record<string, number>>;
+  /** Unset: DEFAULT_MAX_RESPONSE_BYTES. */
+  readonly maxResponseBytes?: number;
+  /** Unset: DEFAULT_CALL_DEADLINE_MS. */
+  readonly deadlineMs?: number;
+}
 
 /** One FERRY_API_KEYS entry. The key itself is not kept, only its hash. */
 export interface ConfiguredApiKey {
@@ -592,7 +602,7 @@ function readBackends(
       }
     }
     return {
-      type: "openai",
+      type: backend.type,
       name: backend.name,
       baseUrl: backend.base_url,
       apiKey,

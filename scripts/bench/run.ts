@@ -4,6 +4,7 @@ import { fairness } from "./fairness.js";
 import type { Benchmark } from "./lib/benchmark.js";
 import { longPoll } from "./long-poll.js";
 import { syncResponses } from "./sync-responses.js";
+import { syncResponsesTools } from "./sync-responses-tools.js";
 
 /**
  * `npm run bench` runs every benchmark in order; `npm run bench -- <name> [...]` runs only those.
@@ -13,6 +14,7 @@ import { syncResponses } from "./sync-responses.js";
  */
 const BENCHMARKS: readonly Benchmark[] = [
   syncResponses,
+  syncResponsesTools,
   backgroundResponses,
   batch50k,
   longPoll,

@@ -4,6 +4,7 @@ import { limitBackend } from "./limited-backend.js";
 import { createLimiter } from "./limiter.js";
 import { createMockBackend } from "./mock/mock-backend.js";
 import { createOpenAICompatibleBackend } from "./openai-compatible.js";
+import { createOpenAIResponsesBackend } from "./openai-responses.js";
 import { trackReachability } from "./reachability.js";
 import { type BackendRoute, createRouter, MOCK_ADVERTISED_MODELS, type Router } from "./router.js";
 
@@ -45,7 +46,7 @@ function createBackend(backend: BackendConfig, config: Config): Backend {
       tokensPerSecond: backend.tokensPerSecond ?? config.mock.tokensPerSecond,
     });
   }
-  return createOpenAICompatibleBackend({
+  const upstream = {
     name: backend.name,
     baseUrl: backend.baseUrl,
     apiKey: backend.apiKey,
@@ -53,5 +54,8 @@ function createBackend(backend: BackendConfig, config: Config): Backend {
     headers: backend.headers,
     maxResponseBytes: backend.maxResponseBytes,
     deadlineMs: backend.deadlineMs,
-  });
+  };
+  return backend.type === "openai-responses"
+    ? createOpenAIResponsesBackend(upstream)
+    : createOpenAICompatibleBackend(upstream);
 }

@@ -10,7 +10,7 @@ export function describeBackends(backends: readonly BackendConfig[] | null): str
     return ["mock (all models)"];
   }
   return backends.map((backend) => {
-    const where = backend.type === "openai" ? ` at ${withoutCredentials(backend.baseUrl)}` : "";
+    const where = backend.type !== "mock" ? ` at ${withoutCredentials(backend.baseUrl)}` : "";
     return `${backend.name}: ${backend.type}${where} (${describeModels(backend)})`;
   });
 }

@@ -26,6 +26,7 @@ export function trackReachability(backend: Backend): {
     reachability: { isReachable: () => isReachable },
     backend: {
       name: backend.name,
+      ...(backend.native === undefined ? {} : { native: backend.native }),
       async generate(request, signal) {
         try {
           const result = await backend.generate(request, signal);

@@ -13,7 +13,7 @@ export interface BackendRoute {
   readonly backend: Backend;
   readonly limiter: Limiter;
   readonly reachability: Reachability;
-  /** "mock" or "openai", for /health. */
+  /** "mock", "openai" or "openai-responses", for /health. */
   readonly type: string;
   /** Model names served, or ["*"]. */
   readonly models: readonly string[];

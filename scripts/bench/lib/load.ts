@@ -73,22 +73,44 @@ export async function runInterleavedLoad(
   urls: readonly string[],
   options: InterleavedLoadOptions,
 ): Promise<InterleavedSummary[]> {
+  return runInterleavedTargets(
+    urls.map((url) => ({ url, requests: options.requests })),
+    options,
+  );
+}
+
+/** A target of an interleaved run: a server, and the requests it is loaded with. */
+export interface LoadTarget {
+  readonly url: string;
+  readonly requests: readonly LoadRequest[];
+}
+
+/**
+ * runInterleavedLoad with requests per target: two workloads on one server (say, plain and
+ * tool-calling requests) take turns the same way two servers do.
+ */
+export async function runInterleavedTargets(
+  targets: readonly LoadTarget[],
+  options: Omit<InterleavedLoadOptions, "requests">,
+): Promise<InterleavedSummary[]> {
   if (options.warmupSeconds > 0) {
-    for (const url of urls) {
-      await fire({ ...options, url }, options.warmupSeconds, createLatencyRecorder());
+    for (const target of targets) {
+      await fire({ ...options, ...target }, options.warmupSeconds, createLatencyRecorder());
     }
   }
   const roundSeconds = roundSecondsFor(options);
-  const perTarget = urls.map(() => ({
+  const perTarget = targets.map(() => ({
     latencies: createLatencyRecorder(),
     results: [] as autocannon.Result[],
   }));
   for (let round = 0; round < options.rounds; round += 1) {
-    for (const [index, url] of urls.entries()) {
+    for (const [index, target] of targets.entries()) {
       await sleep(options.settleMs);
-      const target = perTarget[index];
-      if (target !== undefined) {
-        target.results.push(await fire({ ...options, url }, roundSeconds, target.latencies));
+      const measured = perTarget[index];
+      if (measured !== undefined) {
+        measured.results.push(
+          await fire({ ...options, ...target }, roundSeconds, measured.latencies),
+        );
       }
     }
   }

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { sleep } from "../../lib/sleep.js";
 import { yieldToEventLoop } from "../../lib/yield-to-event-loop.js";
 import {
@@ -8,19 +9,17 @@ import {
   type GenerateRequest,
   type Generation,
   type GenerationEvent,
+  type OutputItem,
+  type TokenUsage,
 } from "../backend.js";
-import { textGeneration } from "../generation-events.js";
-import { composeReply, replySeed } from "./compose-reply.js";
+import type { FinishReason, TokenLogprob } from "../model-contract.js";
+import { countInputTokens } from "./count-input-tokens.js";
 import { embedVector } from "./embed-vector.js";
 import { createLruCache } from "./lru-cache.js";
-import { mockErrorFor, readMockKnobs } from "./mock-knobs.js";
-import {
-  countChatTokens,
-  countTextTokens,
-  decodeTokenPieces,
-  decodeTokens,
-  encodeText,
-} from "./tokenizer.js";
+import { type MockKnobs, mockErrorFor, readMockKnobs } from "./mock-knobs.js";
+import { answerSeed, type PlannedAnswer, type PlannedItem, planAnswer } from "./plan-answer.js";
+import { tokenLogprobs } from "./token-logprobs.js";
+import { countTextTokens, decodeTokenPieces, decodeTokens } from "./tokenizer.js";
 
 export interface MockBackendOptions {
   readonly name?: string;
@@ -30,56 +29,77 @@ export interface MockBackendOptions {
   readonly tokensPerSecond: number;
 }
 
-/** A composed reply and its tokens; shared by cache hits, so never mutated. */
-interface Reply {
-  readonly text: string;
-  readonly tokens: readonly number[];
-}
-
-// Bounds on the caches: entries, and the length of a key worth keeping (a long conversation is
-// kept at most MAX_CACHED_KEY_CHARS * CACHE_ENTRIES characters, ~20 MB per cache at worst).
+// Bounds on the caches. Keys longer than this are replaced by their SHA-256, so a long
+// conversation (or five tool definitions and a large schema) is still remembered, in 44 bytes.
 const CACHE_ENTRIES = 1000;
-const MAX_CACHED_KEY_CHARS = 10_000;
+const MAX_PLAIN_KEY_CHARS = 2_000;
 // ~30 ms of vectors at 3,072 dimensions.
 const EMBED_INPUTS_PER_SLICE = 64;
 
+function cacheKey(text: string): string {
+  return text.length <= MAX_PLAIN_KEY_CHARS
+    ? text
+    : `#${createHash("sha256").update(text).digest("base64")}`;
+}
+
+interface CachedAnswer {
+  readonly plan: PlannedAnswer;
+  readonly inputTokens: number;
+}
+
+/** An item as sent: the planned one, or its start when the output limit cut it. */
+interface SentItem {
+  readonly planned: PlannedItem;
+  readonly text: string;
+  readonly tokenCount: number;
+  readonly pieces: readonly string[];
+  readonly logprobs: readonly TokenLogprob[] | null;
+}
+
 /**
  * The built-in backend: answers any model name, deterministically from the input, with usage
- * counted by a real tokenizer. Test knobs come from request metadata (see mock-knobs.ts).
- * Every wait is cut short by the request's abort signal.
+ * counted by a real tokenizer. It calls tools, writes JSON for a schema, reasons and refuses by
+ * the rules in README's "The mock backend"; test knobs come from request metadata (see
+ * mock-knobs.ts). Every wait is cut short by the request's abort signal.
  */
 export function createMockBackend(options: MockBackendOptions): Backend {
   const name = options.name ?? "mock";
   const tokenDelayMs = options.tokensPerSecond > 0 ? 1000 / options.tokensPerSecond : 0;
-  // Clients (and benchmarks) send the same conversations again and again; composing a reply and
-  // running the BPE tokenizer over it is most of the mock's cost, so both are remembered.
-  const replies = createLruCache<string, Reply>(CACHE_ENTRIES);
-  const contentTokens = createLruCache<string, number>(CACHE_ENTRIES);
+  // Clients (and benchmarks) send the same requests again and again; planning an answer
+  // (composing, sampling schemas, the BPE tokenizer) is most of the mock's cost, so plans and
+  // token counts are remembered.
+  const answers = createLruCache<string, CachedAnswer>(CACHE_ENTRIES);
+  const textTokens = createLruCache<string, number>(CACHE_ENTRIES);
 
-  function replyFor(request: GenerateRequest): Reply {
-    const seed = replySeed(request.model, request.messages, request.choiceIndex);
-    const cached = replies.get(seed);
+  function countText(text: string): number {
+    const key = cacheKey(text);
+    const cached = textTokens.get(key);
     if (cached !== undefined) {
       return cached;
     }
-    const text = composeReply(request.model, request.messages, request.choiceIndex);
-    const reply = { text, tokens: encodeText(text) };
-    if (seed.length <= MAX_CACHED_KEY_CHARS) {
-      replies.set(seed, reply);
-    }
-    return reply;
+    const count = countTextTokens(text);
+    textTokens.set(key, count);
+    return count;
   }
 
-  function countContentTokens(content: string): number {
-    const cached = contentTokens.get(content);
+  /**
+   * The planned answer and the input token count, both functions of what `answerSeed` covers,
+   * so one key (one serialisation of the request, the costliest step of a cache hit) serves
+   * both: a request with tools and a schema costs one JSON.stringify, not three.
+   */
+  function answerFor(request: GenerateRequest, knobs: MockKnobs): CachedAnswer {
+    const seed = answerSeed(request, knobs);
+    const key = cacheKey(seed);
+    const cached = answers.get(key);
     if (cached !== undefined) {
       return cached;
     }
-    const count = countTextTokens(content);
-    if (content.length <= MAX_CACHED_KEY_CHARS) {
-      contentTokens.set(content, count);
-    }
-    return count;
+    const answer = {
+      plan: planAnswer(request, knobs, seed),
+      inputTokens: countInputTokens(request, countText),
+    };
+    answers.set(key, answer);
+    return answer;
   }
 
   /** Everything about an answer except its pacing: the same for generate and streamGenerate. */
@@ -89,44 +109,35 @@ export function createMockBackend(options: MockBackendOptions): Backend {
     if (knobs.errorStatus !== null) {
       throw mockErrorFor(knobs.errorStatus);
     }
-    const reply = replyFor(request);
-    const isCut = request.maxOutputTokens !== null && reply.tokens.length > request.maxOutputTokens;
-    const tokens = isCut ? reply.tokens.slice(0, request.maxOutputTokens ?? 0) : reply.tokens;
-    return {
-      // All of the reply's tokens decode to its text; only a cut reply needs decoding (null).
-      text: isCut ? null : reply.text,
-      tokens,
-      finishReason: isCut ? ("length" as const) : ("stop" as const),
-      usage: {
-        inputTokens: countChatTokens(request.messages, countContentTokens),
-        outputTokens: tokens.length,
-        cachedInputTokens: 0,
-        reasoningTokens: 0,
-      },
-    };
+    const { plan, inputTokens } = answerFor(request, knobs);
+    const { items, isCut } = limitOutput(plan, request.maxOutputTokens);
+    const finishReason: FinishReason = isCut ? "length" : plan.isToolCall ? "tool_calls" : "stop";
+    let outputTokens = 0;
+    let reasoningTokens = 0;
+    for (const item of items) {
+      outputTokens += item.tokenCount;
+      if (item.planned.start.type === "reasoning") {
+        reasoningTokens += item.tokenCount;
+      }
+    }
+    const usage: TokenUsage = { inputTokens, outputTokens, cachedInputTokens: 0, reasoningTokens };
+    return { items, generation: toGeneration(items, finishReason, usage) };
   }
 
   return {
     name,
     async generate(request, signal): Promise<Generation> {
       const prepared = await prepare(request, signal);
-      await sleep(tokenDelayMs * prepared.tokens.length, signal);
-      const text = prepared.text ?? decodeTokens(prepared.tokens);
-      return textGeneration(text, prepared.finishReason, prepared.usage);
+      await sleep(tokenDelayMs * prepared.generation.usage.outputTokens, signal);
+      return prepared.generation;
     },
     async *streamGenerate(request, signal): AsyncGenerator<GenerationEvent> {
       const prepared = await prepare(request, signal);
-      yield { type: "item.start", index: 0, item: { type: "message" } };
-      let text = "";
-      for (const piece of decodeTokenPieces(prepared.tokens)) {
-        await sleep(tokenDelayMs, signal);
-        text += piece;
-        yield { type: "text.delta", index: 0, text: piece };
+      for (const [index, item] of prepared.items.entries()) {
+        yield { type: "item.start", index, item: item.planned.start };
+        yield* streamItem(index, item, tokenDelayMs, signal);
       }
-      yield {
-        type: "done",
-        generation: textGeneration(text, prepared.finishReason, prepared.usage),
-      };
+      yield { type: "done", generation: prepared.generation };
     },
     async embed(request: EmbedRequest, signal: AbortSignal): Promise<EmbedResult> {
       signal.throwIfAborted();
@@ -162,6 +173,120 @@ export function createMockBackend(options: MockBackendOptions): Backend {
       return { vectors, promptTokens };
     },
   };
+}
+
+/**
+ * The items within `maxOutputTokens`, spent in output order (reasoning first, as a model
+ * thinks before it writes): the item that crosses the limit is cut, later ones never start.
+ */
+function limitOutput(
+  answer: PlannedAnswer,
+  maxOutputTokens: number | null,
+): { items: SentItem[]; isCut: boolean } {
+  const items: SentItem[] = [];
+  let budget = maxOutputTokens ?? Number.POSITIVE_INFINITY;
+  for (const planned of answer.items) {
+    if (planned.tokens.length <= budget) {
+      budget -= planned.tokens.length;
+      items.push({
+        planned,
+        text: planned.text,
+        tokenCount: planned.tokens.length,
+        pieces: planned.pieces,
+        logprobs: planned.logprobs,
+      });
+      continue;
+    }
+    if (budget > 0 || items.length === 0) {
+      const tokens = planned.tokens.slice(0, budget);
+      const pieces = [...decodeTokenPieces(tokens)];
+      items.push({
+        planned,
+        text: decodeTokens(tokens),
+        tokenCount: tokens.length,
+        pieces,
+        // Drawn again for the cut pieces (the last may end mid-character); a piece's logprobs
+        // depend only on its place and text, so the rest match the uncut answer's.
+        logprobs:
+          planned.logprobs === null ? null : tokenLogprobs(pieces, answer.seed, answer.topLogprobs),
+      });
+    }
+    return { items, isCut: true };
+  }
+  return { items, isCut: false };
+}
+
+function toGeneration(
+  items: readonly SentItem[],
+  finishReason: FinishReason,
+  usage: TokenUsage,
+): Generation {
+  return { items: items.map(toOutputItem), finishReason, usage };
+}
+
+function toOutputItem(item: SentItem): OutputItem {
+  const start = item.planned.start;
+  switch (start.type) {
+    case "reasoning":
+      return { type: "reasoning", text: item.text, summary: [], encryptedContent: null };
+    case "function_call":
+      return {
+        type: "function_call",
+        callId: start.callId,
+        name: start.name,
+        arguments: item.text,
+      };
+    case "native":
+      return { type: "native", native: start.native };
+    case "message":
+      if (item.planned.part === "refusal") {
+        return { type: "message", parts: [{ type: "refusal", refusal: item.text }] };
+      }
+      return {
+        type: "message",
+        parts: [
+          item.logprobs === null
+            ? { type: "text", text: item.text }
+            : { type: "text", text: item.text, logprobs: item.logprobs },
+        ],
+      };
+  }
+}
+
+/** An item's deltas, one per token, paced. */
+async function* streamItem(
+  index: number,
+  item: SentItem,
+  tokenDelayMs: number,
+  signal: AbortSignal,
+): AsyncGenerator<GenerationEvent> {
+  const kind = item.planned.start.type;
+  const isText = kind === "message" && item.planned.part === "text";
+  // A message with no text still has its (empty) part, as in the whole generation.
+  if (item.pieces.length === 0 && kind === "message") {
+    yield isText
+      ? { type: "text.delta", index, text: "", ...(item.logprobs === null ? {} : { logprobs: [] }) }
+      : { type: "refusal.delta", index, text: "" };
+    return;
+  }
+  for (const [pieceIndex, piece] of item.pieces.entries()) {
+    await sleep(tokenDelayMs, signal);
+    if (kind === "reasoning") {
+      yield { type: "reasoning.delta", index, text: piece };
+    } else if (kind === "function_call") {
+      yield { type: "arguments.delta", index, text: piece };
+    } else if (!isText) {
+      yield { type: "refusal.delta", index, text: piece };
+    } else {
+      const logprob = item.logprobs?.[pieceIndex];
+      yield {
+        type: "text.delta",
+        index,
+        text: piece,
+        ...(logprob === undefined ? {} : { logprobs: [logprob] }),
+      };
+    }
+  }
 }
 
 /** OpenAI's sizes: 3072 for text-embedding-3-large, 1536 for -3-small, ada-002 and the rest. */

@@ -1,13 +1,22 @@
 import { BackendError } from "../backend.js";
+import type { ToolCallKnob } from "./tool-rule.js";
 
 /**
  * Per-request test knobs, read from request metadata so any client can set them:
- * `mock_delay_ms` waits before answering, `mock_error` makes the backend answer that HTTP status.
+ * `mock_delay_ms` waits before answering, `mock_error` makes the backend answer that HTTP status,
+ * `mock_tool_call` names a tool to call ("none": no calls), `mock_refusal` makes the answer a
+ * refusal with its text ("true": OpenAI's usual one) and `mock_reasoning: "true"` adds a
+ * reasoning item without a reasoning effort.
  */
 export interface MockKnobs {
   readonly delayMs: number;
   readonly errorStatus: number | null;
+  readonly toolCall: ToolCallKnob;
+  readonly refusal: string | null;
+  readonly reasoning: boolean;
 }
+
+const DEFAULT_REFUSAL = "I'm sorry, but I can't help with that.";
 
 const MAX_DELAY_MS = 600_000;
 
@@ -15,7 +24,34 @@ export function readMockKnobs(metadata: Readonly<Record<string, string>>): MockK
   return {
     delayMs: readDelay(metadata.mock_delay_ms),
     errorStatus: readErrorStatus(metadata.mock_error),
+    toolCall: readToolCall(metadata.mock_tool_call),
+    refusal: readRefusal(metadata.mock_refusal),
+    reasoning: readReasoning(metadata.mock_reasoning),
   };
+}
+
+function readToolCall(raw: string | undefined): ToolCallKnob {
+  if (raw === undefined || raw === "") {
+    return null;
+  }
+  return raw === "none" ? { kind: "forbid" } : { kind: "force", name: raw };
+}
+
+function readRefusal(raw: string | undefined): string | null {
+  if (raw === undefined || raw.trim() === "") {
+    return null;
+  }
+  return raw === "true" ? DEFAULT_REFUSAL : raw;
+}
+
+function readReasoning(raw: string | undefined): boolean {
+  if (raw === undefined || raw === "false") {
+    return false;
+  }
+  if (raw !== "true") {
+    throw invalidKnob("metadata.mock_reasoning", `must be 'true' or 'false', got '${raw}'`);
+  }
+  return true;
 }
 
 function readDelay(raw: string | undefined): number {

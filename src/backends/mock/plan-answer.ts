@@ -1,0 +1,208 @@
+import { BackendError } from "../backend.js";
+import type {
+  GenerateRequest,
+  ModelMessage,
+  OutputItemStart,
+  TokenLogprob,
+} from "../model-contract.js";
+import { composeReply } from "./compose-reply.js";
+import { imageDimensionsOf } from "./image-tokens.js";
+import type { MockKnobs } from "./mock-knobs.js";
+import { hintWords, SchemaSampleError, sampleJson } from "./schema-sampler.js";
+import { cutAtStopSequence } from "./stop-sequences.js";
+import { tokenLogprobs } from "./token-logprobs.js";
+import { decodeTokenPieces, encodeText } from "./tokenizer.js";
+import { answerFromToolOutputs } from "./tool-answer.js";
+import { buildToolCalls, chooseToolsToCall, lastUserText } from "./tool-rule.js";
+
+/**
+ * What the mock will answer, item by item, before any output limit or pacing: the cached unit
+ * of the mock (planning samples schemas and runs the tokenizer; a repeated request skips both).
+ * The rules are README's "The mock backend" (and /work/wt/MOCK-RULES.md): reasoning first when
+ * asked for, then either function calls or one message (a refusal, JSON for a json format, the
+ * tool outputs' summary after tool results, or the composed reply).
+ */
+
+export interface PlannedItem {
+  readonly start: OutputItemStart;
+  /** For a message: whether its one part is text or a refusal. */
+  readonly part: "text" | "refusal" | null;
+  /** The item's text: message text, refusal, reasoning text or call arguments. */
+  readonly text: string;
+  readonly tokens: readonly number[];
+  /** The text token by token, as streamed (a multi-byte character split over tokens is one piece). */
+  readonly pieces: readonly string[];
+  /** One entry per piece, when the request asked for logprobs on a text part. */
+  readonly logprobs: readonly TokenLogprob[] | null;
+}
+
+export interface PlannedAnswer {
+  readonly items: readonly PlannedItem[];
+  readonly isToolCall: boolean;
+  /** The seed the answer was derived from (logprobs of a cut text are drawn from it again). */
+  readonly seed: string;
+  readonly topLogprobs: number;
+}
+
+/** What the answer depends on, as one string (the reply cache's key). */
+export function answerSeed(request: GenerateRequest, knobs: MockKnobs): string {
+  return JSON.stringify([
+    request.model,
+    request.choiceIndex ?? 0,
+    request.messages,
+    request.tools,
+    request.toolChoice,
+    request.parallelToolCalls,
+    request.outputFormat,
+    request.reasoningEffort,
+    request.sampling.seed,
+    request.sampling.stop,
+    request.sampling.logprobs,
+    request.sampling.topLogprobs,
+    knobs.toolCall,
+    knobs.refusal,
+    knobs.reasoning,
+  ]);
+}
+
+export function planAnswer(
+  request: GenerateRequest,
+  knobs: MockKnobs,
+  seed: string,
+): PlannedAnswer {
+  const items: PlannedItem[] = [];
+  const topLogprobs = request.sampling.topLogprobs ?? 0;
+  const calledTools =
+    knobs.refusal === null
+      ? chooseToolsToCall({
+          messages: request.messages,
+          tools: request.tools,
+          toolChoice: request.toolChoice,
+          parallelToolCalls: request.parallelToolCalls,
+          knob: knobs.toolCall,
+        })
+      : [];
+  const isReasoning =
+    knobs.reasoning || (request.reasoningEffort !== null && request.reasoningEffort !== "none");
+  if (isReasoning) {
+    const text = reasoningText(
+      request,
+      calledTools.map((tool) => tool.name),
+      knobs,
+    );
+    items.push(plannedItem({ type: "reasoning" }, null, text, null));
+  }
+  if (calledTools.length > 0) {
+    for (const call of buildToolCalls(calledTools, request.messages, seed)) {
+      items.push(
+        plannedItem(
+          { type: "function_call", callId: call.id, name: call.name },
+          null,
+          call.arguments,
+          null,
+        ),
+      );
+    }
+    return { items, isToolCall: true, seed, topLogprobs };
+  }
+  if (knobs.refusal !== null) {
+    items.push(plannedItem({ type: "message" }, "refusal", knobs.refusal, null));
+    return { items, isToolCall: false, seed, topLogprobs };
+  }
+  const { text } = cutAtStopSequence(messageText(request, seed), request.sampling.stop);
+  const logprobsOf = request.sampling.logprobs
+    ? (pieces: readonly string[]) => tokenLogprobs(pieces, seed, topLogprobs)
+    : null;
+  items.push(plannedItem({ type: "message" }, "text", text, logprobsOf));
+  return { items, isToolCall: false, seed, topLogprobs };
+}
+
+function plannedItem(
+  start: OutputItemStart,
+  part: PlannedItem["part"],
+  text: string,
+  logprobsOf: ((pieces: readonly string[]) => TokenLogprob[]) | null,
+): PlannedItem {
+  const tokens = encodeText(text);
+  const pieces = [...decodeTokenPieces(tokens)];
+  return {
+    start,
+    part,
+    text,
+    tokens,
+    pieces,
+    logprobs: logprobsOf === null ? null : logprobsOf(pieces),
+  };
+}
+
+function messageText(request: GenerateRequest, seed: string): string {
+  const format = request.outputFormat;
+  const toolAnswer = answerFromToolOutputs(request.messages);
+  if (format.type === "json_schema") {
+    const hints = hintWords(lastUserText(request.messages));
+    try {
+      return JSON.stringify(sampleJson(format.schema, { seed, hints }));
+    } catch (error) {
+      if (error instanceof SchemaSampleError) {
+        throw new BackendError(
+          `Invalid schema for response_format '${format.name}': ${error.message}`,
+          { status: 400, retryable: false, param: "response_format", code: "invalid_json_schema" },
+        );
+      }
+      throw error;
+    }
+  }
+  const reply =
+    toolAnswer ??
+    withImageNote(
+      request.messages,
+      composeReply(request.model, request.messages, request.choiceIndex),
+    );
+  return format.type === "json_object" ? JSON.stringify({ answer: reply }) : reply;
+}
+
+/** "I see an image (640×480)." ahead of the reply, so a test sees its image arrived. */
+function withImageNote(messages: readonly ModelMessage[], reply: string): string {
+  const last = [...messages].reverse().find((message) => message.role === "user");
+  const images = (last?.content ?? []).filter((part) => part.type === "image");
+  if (images.length === 0) {
+    return reply;
+  }
+  if (images.length === 1 && images[0]?.type === "image") {
+    const size = imageDimensionsOf(images[0].url);
+    const dimensions = size === null ? "" : ` (${size.width}×${size.height})`;
+    return `I see an image${dimensions}. ${reply}`;
+  }
+  return `I see ${images.length} images. ${reply}`;
+}
+
+const EFFORT_SENTENCES = { minimal: 1, low: 2, medium: 3, high: 4, xhigh: 5, none: 2 } as const;
+
+function reasoningText(
+  request: GenerateRequest,
+  calls: readonly string[],
+  knobs: MockKnobs,
+): string {
+  const words = hintWords(lastUserText(request.messages)).filter((word) => word.length >= 4);
+  const topic = words.length > 0 ? words.slice(0, 3).join(" ").toLowerCase() : "the request";
+  const format = request.outputFormat;
+  const plan =
+    knobs.refusal !== null
+      ? "This is something I should decline."
+      : calls.length > 0
+        ? `I will call ${calls.join(" and ")} to get what the answer needs.`
+        : request.messages.at(-1)?.role === "tool"
+          ? "The tool results are in, so I will answer from them."
+          : format.type === "json_schema"
+            ? `I will answer with JSON that matches the '${format.name}' schema.`
+            : "I will write a short, plain answer.";
+  const sentences = [
+    `The user is asking about ${topic}.`,
+    plan,
+    "I should keep it accurate and to the point.",
+    "A quick check of the details before answering will help.",
+    "Then I will make sure nothing important is missing.",
+  ];
+  const count = EFFORT_SENTENCES[request.reasoningEffort ?? "none"];
+  return sentences.slice(0, Math.max(2, count)).join(" ");
+}

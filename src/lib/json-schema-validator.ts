@@ -1,0 +1,103 @@
+import { Ajv, type ValidateFunction } from "ajv";
+import { Ajv2020 } from "ajv/dist/2020.js";
+import addFormatsModule from "ajv-formats";
+
+/**
+ * Compiling a client's JSON Schema with Ajv, once per distinct schema. Both the service (which
+ * rejects a schema it cannot use) and the mock (which checks every value it samples) compile
+ * the same schemas again and again, so compiled validators are kept by the schema's JSON text.
+ *
+ * The dialect follows `$schema`: draft-04/06/07 compile with Ajv's draft-07 engine (tuple
+ * `items` arrays, `definitions`), anything else with 2020-12, the dialect OpenAI and the zod
+ * converters write (`$defs`, `prefixItems`). A schema without `$schema` that uses draft-07 tuple
+ * syntax is draft-07 too, since 2020-12 would reject it.
+ */
+
+export type JsonSchemaValidator = ValidateFunction;
+
+// Clients add annotations Ajv does not know (x-*, "examples" in odd places, OpenAPI's
+// "nullable"); strict mode would reject those schemas, which OpenAI accepts.
+const AJV_OPTIONS = { strict: false, allErrors: false, validateFormats: true } as const;
+
+function withFormats<T extends Ajv>(ajv: T): T {
+  // ajv-formats is CommonJS; under NodeNext its default import is `module.exports`.
+  addFormatsModule.default(ajv);
+  return ajv;
+}
+
+let draft07: Ajv | null = null;
+let draft2020: Ajv2020 | null = null;
+
+function engineFor(schema: unknown): Ajv {
+  if (usesDraft07(schema)) {
+    draft07 ??= withFormats(new Ajv(AJV_OPTIONS));
+    return draft07;
+  }
+  draft2020 ??= withFormats(new Ajv2020(AJV_OPTIONS));
+  return draft2020;
+}
+
+function usesDraft07(schema: unknown): boolean {
+  if (typeof schema !== "object" || schema === null) {
+    return false;
+  }
+  const dialect = (schema as { $schema?: unknown }).$schema;
+  if (typeof dialect === "string") {
+    return /draft-0[4-7]/.test(dialect);
+  }
+  return hasTupleItems(schema, 0);
+}
+
+function hasTupleItems(node: unknown, depth: number): boolean {
+  if (typeof node !== "object" || node === null || depth > 64) {
+    return false;
+  }
+  if (Array.isArray(node)) {
+    return node.some((child) => hasTupleItems(child, depth + 1));
+  }
+  const record = node as Record<string, unknown>;
+  if (Array.isArray(record.items) || "additionalItems" in record) {
+    return true;
+  }
+  return Object.values(record).some((child) => hasTupleItems(child, depth + 1));
+}
+
+const MAX_CACHED = 500;
+const validators = new Map<string, JsonSchemaValidator>();
+
+/**
+ * The compiled validator of `schema`. Throws Ajv's error when the schema does not compile (an
+ * unknown `$ref`, a malformed keyword, an invalid regex).
+ */
+export function compileJsonSchema(schema: unknown): JsonSchemaValidator {
+  const key = JSON.stringify(schema);
+  const cached = validators.get(key);
+  if (cached !== undefined) {
+    return cached;
+  }
+  const ajv = engineFor(schema);
+  // A private copy: Ajv keys its own cache by object and by `$id`; it is removed from Ajv
+  // right away (our map bounds the memory), so two schemas with the same `$id` do not clash.
+  const copy = structuredClone(schema) as Record<string, unknown> | boolean;
+  let validate: JsonSchemaValidator;
+  try {
+    validate = ajv.compile(copy);
+  } finally {
+    ajv.removeSchema(copy);
+  }
+  if (validators.size >= MAX_CACHED) {
+    const oldest = validators.keys().next();
+    if (oldest.done !== true) {
+      validators.delete(oldest.value);
+    }
+  }
+  validators.set(key, validate);
+  return validate;
+}
+
+/** Ajv's errors of the last validation, as one line (for test failures and messages). */
+export function describeValidationErrors(validate: JsonSchemaValidator): string {
+  return (validate.errors ?? [])
+    .map((error) => `${error.instancePath || "/"} ${error.message ?? "is invalid"}`)
+    .join("; ");
+}
