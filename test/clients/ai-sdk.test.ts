@@ -56,12 +56,23 @@ function weatherTools() {
   return { tools, invocations };
 }
 
-const models: { api: string; model: () => LanguageModel }[] = [
-  { api: "responses", model: () => provider.responses(MODEL) },
-  { api: "chat", model: () => provider.chat(MODEL) },
+/** The SDK sends a reasoning effort only for model ids it knows reason (o-series, gpt-5). */
+const REASONING_MODEL = "o4-mini";
+
+const models: { api: string; model: () => LanguageModel; reasoningModel: () => LanguageModel }[] = [
+  {
+    api: "responses",
+    model: () => provider.responses(MODEL),
+    reasoningModel: () => provider.responses(REASONING_MODEL),
+  },
+  {
+    api: "chat",
+    model: () => provider.chat(MODEL),
+    reasoningModel: () => provider.chat(REASONING_MODEL),
+  },
 ];
 
-describe.each(models)("AI SDK over the $api model", ({ model }) => {
+describe.each(models)("AI SDK over the $api model", ({ model, reasoningModel }) => {
   it("generateText with toolChoice required executes the tool", async () => {
     const { tools, invocations } = weatherTools();
     const result = await generateText({
@@ -108,6 +119,23 @@ describe.each(models)("AI SDK over the $api model", ({ model }) => {
     });
     expect(second.finishReason).toBe("stop");
     expect(second.text.length).toBeGreaterThan(0);
+  });
+
+  it("runs the tool loop of a reasoning model (reasoning effort low)", async () => {
+    const { tools, invocations } = weatherTools();
+    // Over Responses with store on, the SDK sends the first step's reasoning back as an
+    // `item_reference` to the stored reasoning item.
+    const result = await generateText({
+      model: reasoningModel(),
+      prompt: WEATHER_QUESTION,
+      tools,
+      stopWhen: stepCountIs(3),
+      providerOptions: { openai: { reasoningEffort: "low" } },
+      maxRetries: 0,
+    });
+    expect(invocations).toHaveLength(1);
+    expect(result.text).toContain(WEATHER_STATION);
+    expect(result.usage.outputTokenDetails.reasoningTokens ?? 0).toBeGreaterThan(0);
   });
 
   it("generateObject returns an object matching the zod schema", async () => {
@@ -189,5 +217,19 @@ describe.each(models)("AI SDK over the $api model", ({ model }) => {
     expect(partTypes.lastIndexOf("text-delta")).toBeGreaterThan(partTypes.indexOf("tool-result"));
     expect(text).toContain(WEATHER_STATION);
     expect(await result.text).toContain(WEATHER_STATION);
+  });
+});
+
+describe("AI SDK over the responses model, reasoning summaries", () => {
+  it("shows the reasoning as result.reasoningText when a summary is asked for", async () => {
+    // The provider asks for `reasoning: {effort, summary: "detailed"}` and reads only the
+    // reasoning item's `summary` parts.
+    const result = await generateText({
+      model: provider.responses(REASONING_MODEL),
+      prompt: "Think first, then answer.",
+      providerOptions: { openai: { reasoningEffort: "low", reasoningSummary: "detailed" } },
+      maxRetries: 0,
+    });
+    expect(result.reasoningText ?? "").not.toBe("");
   });
 });

@@ -143,6 +143,17 @@ describe.each(modes)("agents over $api", ({ api }) => {
     expect(result.finalOutput).toContain(WEATHER_STATION);
   });
 
+  it("runs a tool with reasoning on: the reasoning item goes back in the next model call", async () => {
+    const { agent, invocations } = weatherAgent();
+    const reasoning = agent.clone({ modelSettings: { reasoning: { effort: "low" } } });
+    const result = await run(reasoning, WEATHER_QUESTION);
+    expect(invocations).toHaveLength(1);
+    expect(result.finalOutput).toContain(WEATHER_STATION);
+    if (api === "responses") {
+      expect(result.newItems[0]?.type).toBe("reasoning_item");
+    }
+  });
+
   it("streams an agent with a zod outputType to a parsed object", async () => {
     const agent = new Agent({
       name: "Forecaster",

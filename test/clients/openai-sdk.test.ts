@@ -134,6 +134,12 @@ async function pollUntilSettled(openai: OpenAI6, id: string, timeoutMs = 10_000)
   }
 }
 
+/** A 1×1 PNG: a real image whose size the mock reads from its bytes. */
+const PIXEL_PNG_DATA_URL =
+  "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==";
+/** What OpenAI charges for one image at `detail: "low"`, whatever its size. */
+const LOW_DETAIL_IMAGE_TOKENS = 85;
+
 describe.each(sdks)("$sdk", ({ client, zod }) => {
   let openai: OpenAI6;
   beforeAll(() => {
@@ -486,6 +492,149 @@ describe.each(sdks)("$sdk", ({ client, zod }) => {
       const answered = await pollUntilSettled(openai, next.id);
       expect(answered.status).toBe("completed");
       expect(answered.output_text).toContain(WEATHER_STATION);
+    });
+  });
+
+  describe("images, logprobs and reasoning", () => {
+    it("counts an input_image at low detail as 85 tokens and acknowledges it", async () => {
+      const text = "Describe this picture.";
+      const plain = await openai.responses.create({
+        model: MODEL,
+        input: [{ role: "user", content: [{ type: "input_text", text }] }],
+      });
+      const withImage = await openai.responses.create({
+        model: MODEL,
+        input: [
+          {
+            role: "user",
+            content: [
+              { type: "input_text", text },
+              { type: "input_image", image_url: PIXEL_PNG_DATA_URL, detail: "low" },
+            ],
+          },
+        ],
+      });
+      expect((withImage.usage?.input_tokens ?? 0) - (plain.usage?.input_tokens ?? 0)).toBe(
+        LOW_DETAIL_IMAGE_TOKENS,
+      );
+      expect(withImage.output_text).toMatch(/^I see an image/);
+
+      const chatPlain = await openai.chat.completions.create({
+        model: MODEL,
+        messages: [{ role: "user", content: [{ type: "text", text }] }],
+      });
+      const chatWithImage = await openai.chat.completions.create({
+        model: MODEL,
+        messages: [
+          {
+            role: "user",
+            content: [
+              { type: "text", text },
+              { type: "image_url", image_url: { url: PIXEL_PNG_DATA_URL, detail: "low" } },
+            ],
+          },
+        ],
+      });
+      expect(
+        (chatWithImage.usage?.prompt_tokens ?? 0) - (chatPlain.usage?.prompt_tokens ?? 0),
+      ).toBe(LOW_DETAIL_IMAGE_TOKENS);
+      expect(chatWithImage.choices[0]?.message.content).toMatch(/^I see an image/);
+    });
+
+    it("returns output_text logprobs whose tokens spell the text, sync and streamed", async () => {
+      const request = {
+        model: MODEL,
+        input: "Say something short.",
+        include: ["message.output_text.logprobs" as const],
+        top_logprobs: 2,
+      };
+      const response = await openai.responses.create(request);
+      const message = response.output.find((item) => item.type === "message");
+      const part = message?.type === "message" ? message.content[0] : undefined;
+      if (part?.type !== "output_text") {
+        throw new Error(`expected an output_text part, got ${JSON.stringify(message)}`);
+      }
+      const logprobs = part.logprobs ?? [];
+      expect(logprobs.length).toBeGreaterThan(0);
+      expect(logprobs.map((entry) => entry.token).join("")).toBe(part.text);
+      for (const entry of logprobs) {
+        expect(entry.logprob).toBeLessThanOrEqual(0);
+        expect(entry.top_logprobs).toHaveLength(2);
+        expect(entry.top_logprobs[0]?.token).toBe(entry.token);
+      }
+
+      const stream = openai.responses.stream(request);
+      let streamedTokens = 0;
+      for await (const event of stream) {
+        if (event.type === "response.output_text.delta") {
+          streamedTokens += event.logprobs.length;
+        }
+      }
+      const final = await stream.finalResponse();
+      expect(streamedTokens).toBe(logprobs.length);
+      expect(final.output_text).toBe(part.text);
+    });
+
+    it("returns chat logprobs, sync and reassembled from a stream", async () => {
+      const request = {
+        model: MODEL,
+        messages: [{ role: "user" as const, content: "Say something short." }],
+        logprobs: true,
+        top_logprobs: 2,
+      };
+      const completion = await openai.chat.completions.create(request);
+      const content = completion.choices[0]?.logprobs?.content ?? [];
+      expect(content.length).toBeGreaterThan(0);
+      expect(content.map((entry) => entry.token).join("")).toBe(
+        completion.choices[0]?.message.content,
+      );
+      expect(content[0]?.top_logprobs).toHaveLength(2);
+
+      const final = await openai.chat.completions.stream(request).finalChatCompletion();
+      const streamed = final.choices[0]?.logprobs?.content ?? [];
+      expect(streamed.map((entry) => entry.token).join("")).toBe(final.choices[0]?.message.content);
+    });
+
+    it("puts a reasoning item first and counts reasoning tokens; the item goes back as input", async () => {
+      const first = await openai.responses.create({
+        model: MODEL,
+        input: WEATHER_QUESTION,
+        tools: [responsesWeatherTool],
+        reasoning: { effort: "low" },
+      });
+      expect(first.output[0]?.type).toBe("reasoning");
+      expect(first.usage?.output_tokens_details?.reasoning_tokens ?? 0).toBeGreaterThan(0);
+      const call = onlyFunctionCall(first.output);
+
+      // As the Agents SDK and the AI SDK do: the reasoning item rides along in the next input.
+      const second = await openai.responses.create({
+        model: MODEL,
+        input: [
+          { role: "user", content: WEATHER_QUESTION },
+          ...(first.output as OpenAI6.Responses.ResponseInputItem[]),
+          {
+            type: "function_call_output",
+            call_id: call.call_id,
+            output: weatherToolOutput(cityOf(call)),
+          },
+        ],
+        tools: [responsesWeatherTool],
+        reasoning: { effort: "low" },
+      });
+      expect(second.output_text).toContain(WEATHER_STATION);
+
+      // Streamed, the SDK's helper accumulates the reasoning item without complaint.
+      const final = await openai.responses
+        .stream({ model: MODEL, input: "Think first, then answer.", reasoning: { effort: "low" } })
+        .finalResponse();
+      expect(final.output.map((item) => item.type)).toEqual(["reasoning", "message"]);
+
+      const chat = await openai.chat.completions.create({
+        model: MODEL,
+        messages: [{ role: "user", content: "Think first, then answer." }],
+        reasoning_effort: "low",
+      });
+      expect(chat.usage?.completion_tokens_details?.reasoning_tokens ?? 0).toBeGreaterThan(0);
     });
   });
 
