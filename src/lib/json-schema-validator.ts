@@ -79,6 +79,11 @@ export function compileJsonSchema(schema: unknown): JsonSchemaValidator {
   // A private copy: Ajv keys its own cache by object and by `$id`; it is removed from Ajv
   // right away (our map bounds the memory), so two schemas with the same `$id` do not clash.
   const copy = structuredClone(schema) as Record<string, unknown> | boolean;
+  // The engine is chosen above; a `$schema` Ajv has no meta-schema for (draft-04, 2019-09,
+  // which zod-to-json-schema can write) would otherwise fail to compile.
+  if (typeof copy === "object" && copy !== null) {
+    delete copy.$schema;
+  }
   let validate: JsonSchemaValidator;
   try {
     validate = ajv.compile(copy);

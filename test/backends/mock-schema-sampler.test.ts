@@ -80,6 +80,14 @@ describe("sampleJson and the conversation", () => {
     expect(value.location).toBe("Paris");
   });
 
+  it("takes a lower-case place after a preposition", () => {
+    const value = sampleJson(weather, {
+      seed: "s",
+      hints: hintWords("weather in lisbon tomorrow"),
+    }) as { location: string };
+    expect(value.location).toBe("Lisbon");
+  });
+
   it("takes the enum value the user named", () => {
     const values = new Set<unknown>();
     for (let seed = 0; seed < 20; seed++) {

@@ -131,3 +131,21 @@ describe("assertUsableSchema", () => {
     expect(errorOf([], { ...FORMAT, strict: false }).message).toContain("must be a JSON object");
   });
 });
+
+describe("assertUsableSchema and $schema", () => {
+  it.each([
+    "http://json-schema.org/draft-04/schema#",
+    "http://json-schema.org/draft-07/schema#",
+    "https://json-schema.org/draft/2019-09/schema#",
+    "https://json-schema.org/draft/2020-12/schema",
+  ])("accepts a schema that declares %s", ($schema) => {
+    const schema = {
+      $schema,
+      type: "object",
+      properties: { a: { type: "string" } },
+      required: ["a"],
+      additionalProperties: false,
+    };
+    expect(() => assertUsableSchema(schema, FORMAT)).not.toThrow();
+  });
+});

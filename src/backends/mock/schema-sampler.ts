@@ -83,6 +83,7 @@ const PERSON_NAME = /(^|_)(name|author|user|person|owner|assignee|recipient)$|Na
 const FREE_TEXT =
   /query|search|^q$|topic|keyword|term|subject|prompt|question|text|message|content|input|description|summary|answer|reason|comment|note|body|title/i;
 
+const PLACE_PREPOSITIONS = new Set(["in", "at", "near", "to", "from"]);
 const DEFAULT_PLACES = ["Paris", "Tokyo", "Lisbon", "Nairobi", "Toronto", "Sydney"];
 const DEFAULT_PEOPLE = ["Ada Lovelace", "Alan Turing", "Grace Hopper", "Katherine Johnson"];
 const DEFAULT_WORDS = ["alpha", "beacon", "harbor", "meadow", "signal", "summit", "willow"];
@@ -95,7 +96,7 @@ const HINT_STOPWORDS = new Set(
 );
 
 class Sampler {
-  private readonly places: string[];
+  private places: string[];
   private readonly keywords: string[];
 
   constructor(
@@ -109,6 +110,13 @@ class Sampler {
       (word, index) =>
         index > 0 && /^\p{Lu}/u.test(word) && !HINT_STOPWORDS.has(word.toLowerCase()),
     );
+    // Written in lower case, a place still follows "in", "at", "near", "to" or "from".
+    if (this.places.length === 0) {
+      this.places = hints
+        .filter((_, index) => PLACE_PREPOSITIONS.has(hints[index - 1]?.toLowerCase() ?? ""))
+        .filter((word) => /^\p{L}{3,}$/u.test(word) && !HINT_STOPWORDS.has(word.toLowerCase()))
+        .map((word) => word.charAt(0).toUpperCase() + word.slice(1));
+    }
     this.keywords = hints.filter(
       (word) => word.length >= 3 && !HINT_STOPWORDS.has(word.toLowerCase()),
     );
