@@ -6,7 +6,7 @@
  * `responses.stream()` throws on events out of order or for items it never saw added, and
  * `finalChatCompletion()` throws when indexed tool-call chunks do not reassemble.
  */
-import OpenAI6 from "openai";
+import OpenAI6, { toFile } from "openai";
 import * as zodHelpers6 from "openai/helpers/zod";
 import OpenAI7 from "openai7";
 import { ResponsesToolRunner } from "openai7/helpers/responses-tool-runner";
@@ -635,6 +635,75 @@ describe.each(sdks)("$sdk", ({ client, zod }) => {
         reasoning_effort: "low",
       });
       expect(chat.usage?.completion_tokens_details?.reasoning_tokens ?? 0).toBeGreaterThan(0);
+    });
+  });
+
+  describe("batches with tools and schemas", () => {
+    it("answers batch lines exactly as the same synchronous calls (the mock is deterministic)", async () => {
+      const bodies = {
+        "/v1/responses": { model: MODEL, input: WEATHER_QUESTION, tools: [responsesWeatherTool] },
+        "/v1/chat/completions": {
+          model: MODEL,
+          messages: [{ role: "user" as const, content: FORECAST_QUESTION }],
+          response_format: zod.zodResponseFormat(forecastSchema, "forecast"),
+        },
+      };
+      const responseLine = {
+        custom_id: "tools",
+        method: "POST",
+        url: "/v1/responses",
+        body: bodies["/v1/responses"],
+      };
+      const chatLine = {
+        custom_id: "schema",
+        method: "POST",
+        url: "/v1/chat/completions",
+        body: bodies["/v1/chat/completions"],
+      };
+      const results = new Map<string, { body: unknown }>();
+      for (const line of [responseLine, chatLine]) {
+        const file = await openai.files.create({
+          file: await toFile(Buffer.from(JSON.stringify(line)), `${line.custom_id}.jsonl`),
+          purpose: "batch",
+        });
+        const batch = await openai.batches.create({
+          input_file_id: file.id,
+          endpoint: line.url as "/v1/responses" | "/v1/chat/completions",
+          completion_window: "24h",
+        });
+        const deadline = Date.now() + 20_000;
+        let done = await openai.batches.retrieve(batch.id);
+        while (
+          !["completed", "failed", "expired", "cancelled"].includes(done.status) &&
+          Date.now() < deadline
+        ) {
+          await new Promise((resolve) => setTimeout(resolve, 25));
+          done = await openai.batches.retrieve(batch.id);
+        }
+        expect(done.status, JSON.stringify(done)).toBe("completed");
+        expect(done.request_counts?.failed).toBe(0);
+        const output = await (await openai.files.content(done.output_file_id ?? "")).text();
+        const result = JSON.parse(output.trim()) as {
+          response: { status_code: number; body: unknown };
+        };
+        expect(result.response.status_code).toBe(200);
+        results.set(line.custom_id, result.response);
+      }
+
+      const fromBatch = results.get("tools")?.body as OpenAI6.Responses.Response;
+      const sync = await openai.responses.create(bodies["/v1/responses"]);
+      const batchCall = onlyFunctionCall(fromBatch.output);
+      const syncCall = onlyFunctionCall(sync.output);
+      expect({ call_id: batchCall.call_id, arguments: batchCall.arguments }).toEqual({
+        call_id: syncCall.call_id,
+        arguments: syncCall.arguments,
+      });
+
+      const chatFromBatch = results.get("schema")?.body as OpenAI6.Chat.ChatCompletion;
+      const chatSync = await openai.chat.completions.create(bodies["/v1/chat/completions"]);
+      const content = chatFromBatch.choices[0]?.message.content ?? "";
+      expect(forecastSchema.parse(JSON.parse(content))).toEqual(JSON.parse(content));
+      expect(content).toBe(chatSync.choices[0]?.message.content);
     });
   });
 
