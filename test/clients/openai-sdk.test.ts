@@ -211,6 +211,7 @@ describe.each(sdks)("$sdk", ({ client, zod }) => {
         text: { format: zod.zodTextFormat(forecastSchema, "forecast") },
         metadata: { mock_refusal: refusal },
       });
+      expectMatchesComponent("Response", response);
       expect(response.output_parsed).toBeNull();
       const message = response.output.find((item) => item.type === "message");
       expect(message?.type === "message" ? message.content : []).toEqual([
@@ -554,6 +555,7 @@ describe.each(sdks)("$sdk", ({ client, zod }) => {
       if (part?.type !== "output_text") {
         throw new Error(`expected an output_text part, got ${JSON.stringify(message)}`);
       }
+      expectMatchesComponent("Response", response);
       const logprobs = part.logprobs ?? [];
       expect(logprobs.length).toBeGreaterThan(0);
       expect(logprobs.map((entry) => entry.token).join("")).toBe(part.text);
@@ -566,6 +568,7 @@ describe.each(sdks)("$sdk", ({ client, zod }) => {
       const stream = openai.responses.stream(request);
       let streamedTokens = 0;
       for await (const event of stream) {
+        expectMatchesComponent("ResponseStreamEvent", event);
         if (event.type === "response.output_text.delta") {
           streamedTokens += event.logprobs.length;
         }
@@ -583,6 +586,7 @@ describe.each(sdks)("$sdk", ({ client, zod }) => {
         top_logprobs: 2,
       };
       const completion = await openai.chat.completions.create(request);
+      expectMatchesComponent("CreateChatCompletionResponse", completion);
       const content = completion.choices[0]?.logprobs?.content ?? [];
       expect(content.length).toBeGreaterThan(0);
       expect(content.map((entry) => entry.token).join("")).toBe(
@@ -602,6 +606,7 @@ describe.each(sdks)("$sdk", ({ client, zod }) => {
         tools: [responsesWeatherTool],
         reasoning: { effort: "low" },
       });
+      expectMatchesComponent("Response", first);
       expect(first.output[0]?.type).toBe("reasoning");
       expect(first.usage?.output_tokens_details?.reasoning_tokens ?? 0).toBeGreaterThan(0);
       const call = onlyFunctionCall(first.output);
@@ -624,9 +629,15 @@ describe.each(sdks)("$sdk", ({ client, zod }) => {
       expect(second.output_text).toContain(WEATHER_STATION);
 
       // Streamed, the SDK's helper accumulates the reasoning item without complaint.
-      const final = await openai.responses
-        .stream({ model: MODEL, input: "Think first, then answer.", reasoning: { effort: "low" } })
-        .finalResponse();
+      const reasoningStream = openai.responses.stream({
+        model: MODEL,
+        input: "Think first, then answer.",
+        reasoning: { effort: "low" },
+      });
+      for await (const event of reasoningStream) {
+        expectMatchesComponent("ResponseStreamEvent", event);
+      }
+      const final = await reasoningStream.finalResponse();
       expect(final.output.map((item) => item.type)).toEqual(["reasoning", "message"]);
 
       const chat = await openai.chat.completions.create({
