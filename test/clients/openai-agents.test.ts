@@ -24,6 +24,11 @@ import {
   FORECAST_QUESTION,
   forecastSchema,
   MODEL,
+  TIME_TOOL_DESCRIPTION,
+  TIME_TOOL_NAME,
+  TIME_ZONE_TOKEN,
+  timeToolOutput,
+  WEATHER_AND_TIME_QUESTION,
   WEATHER_QUESTION,
   WEATHER_STATION,
   WEATHER_TOOL_DESCRIPTION,
@@ -116,6 +121,26 @@ describe.each(modes)("agents over $api", ({ api }) => {
     await stream.completed;
     expect(invocations).toHaveLength(1);
     expect(text).toContain(WEATHER_STATION);
+  });
+
+  it("runs two matching tools in one turn and answers with both results", async () => {
+    const { agent, invocations } = weatherAgent();
+    const timeCalls: string[] = [];
+    const getTime = tool({
+      name: TIME_TOOL_NAME,
+      description: TIME_TOOL_DESCRIPTION,
+      parameters: weatherArgs,
+      execute: async ({ city }) => {
+        timeCalls.push(city);
+        return timeToolOutput(city);
+      },
+    });
+    const both = agent.clone({ tools: [...agent.tools, getTime] });
+    const result = await run(both, WEATHER_AND_TIME_QUESTION);
+    expect(invocations).toHaveLength(1);
+    expect(timeCalls).toHaveLength(1);
+    expect(result.finalOutput).toContain(WEATHER_STATION);
+    expect(result.finalOutput).toContain(TIME_ZONE_TOKEN);
   });
 
   it("hands off from a triage agent to the weather agent (a handoff is a tool call)", async () => {

@@ -866,6 +866,61 @@ describe.each(sdks)("$sdk", ({ client, zod }) => {
       expect(names).toEqual([TIME_TOOL_NAME]);
     });
 
+    it("streams n=2 choices, each with its own reassembled tool call", async () => {
+      const final = await openai.chat.completions
+        .stream({
+          model: MODEL,
+          messages: [{ role: "user", content: WEATHER_QUESTION }],
+          tools: [chatWeatherTool],
+          n: 2,
+        })
+        .finalChatCompletion();
+      expect(final.choices.map((choice) => choice.index)).toEqual([0, 1]);
+      for (const choice of final.choices) {
+        expect(choice.finish_reason).toBe("tool_calls");
+        expect(choice.message.tool_calls?.map((call) => call.function.name)).toEqual([
+          WEATHER_TOOL_NAME,
+        ]);
+        expect(
+          weatherArgs.safeParse(
+            JSON.parse(choice.message.tool_calls?.[0]?.function.arguments ?? ""),
+          ).success,
+        ).toBe(true);
+      }
+    });
+
+    it("runTools runs two parallel tools and answers with both outputs", async () => {
+      const invoked: string[] = [];
+      const runner = openai.chat.completions.runTools({
+        model: MODEL,
+        messages: [{ role: "user", content: WEATHER_AND_TIME_QUESTION }],
+        tools: [
+          zod.zodFunction({
+            name: WEATHER_TOOL_NAME,
+            description: WEATHER_TOOL_DESCRIPTION,
+            parameters: weatherArgs,
+            function: ({ city }: { city: string }) => {
+              invoked.push(WEATHER_TOOL_NAME);
+              return weatherToolOutput(city);
+            },
+          }),
+          zod.zodFunction({
+            name: TIME_TOOL_NAME,
+            description: TIME_TOOL_DESCRIPTION,
+            parameters: weatherArgs,
+            function: ({ city }: { city: string }) => {
+              invoked.push(TIME_TOOL_NAME);
+              return timeToolOutput(city);
+            },
+          }),
+        ],
+      });
+      const content = await runner.finalContent();
+      expect(invoked).toEqual([WEATHER_TOOL_NAME, TIME_TOOL_NAME]);
+      expect(content).toContain(WEATHER_STATION);
+      expect(content).toContain(TIME_ZONE_TOKEN);
+    });
+
     it("chat.completions.runTools really invokes a zodFunction tool and answers with its output", async () => {
       const invocations: string[] = [];
       const runner = openai.chat.completions.runTools({
