@@ -220,6 +220,29 @@ describe.each(models)("AI SDK over the $api model", ({ model, reasoningModel }) 
   });
 });
 
+describe("AI SDK over the responses model, store off", () => {
+  it("continues a conversation when store is false (the SDK then sends the text, not a reference)", async () => {
+    const providerOptions = { openai: { store: false } };
+    const first = await generateText({
+      model: provider.responses(MODEL),
+      prompt: "Name a colour.",
+      providerOptions,
+      maxRetries: 0,
+    });
+    const second = await generateText({
+      model: provider.responses(MODEL),
+      messages: [
+        { role: "user", content: "Name a colour." },
+        ...first.response.messages,
+        { role: "user", content: "And another one?" },
+      ],
+      providerOptions,
+      maxRetries: 0,
+    });
+    expect(second.text.length).toBeGreaterThan(0);
+  });
+});
+
 describe("AI SDK over the responses model, reasoning summaries", () => {
   it("shows the reasoning as result.reasoningText when a summary is asked for", async () => {
     // The provider asks for `reasoning: {effort, summary: "detailed"}` and reads only the
