@@ -2,8 +2,16 @@ import type { z } from "zod";
 import { coerceError } from "../lib/coerce-error.js";
 import type { Backend, EmbedRequest, EmbedResult, GenerateRequest, Generation } from "./backend.js";
 import { DEFAULT_CALL_DEADLINE_MS, DEFAULT_MAX_RESPONSE_BYTES } from "./call-bounds.js";
-import { eventsOfGeneration, textGeneration } from "./generation-events.js";
-import { chatRequestBody, embeddingsRequestBody } from "./openai-compatible/chat-request.js";
+import { eventsOfGeneration } from "./generation-events.js";
+import {
+  generationOfChatCompletion,
+  generationOfCompletion,
+} from "./openai-compatible/answer-items.js";
+import {
+  chatRequestBody,
+  completionRequestBody,
+  embeddingsRequestBody,
+} from "./openai-compatible/chat-request.js";
 import { createDeadline } from "./openai-compatible/deadline.js";
 import { NOT_EMBEDDINGS, toEmbeddingVectors } from "./openai-compatible/embedding-vectors.js";
 import { readChatStream } from "./openai-compatible/read-chat-stream.js";
@@ -19,10 +27,9 @@ import {
 } from "./openai-compatible/upstream-error.js";
 import {
   ChatCompletionSchema,
+  CompletionSchema,
   describeIssue,
   EmbeddingListSchema,
-  toFinishReason,
-  toTokenUsage,
 } from "./openai-compatible/wire-schemas.js";
 
 export interface OpenAICompatibleBackendOptions {
@@ -51,6 +58,37 @@ type Phase = "connect" | "body";
 const JSON_TYPE = "application/json";
 const SSE_TYPE = "text/event-stream";
 const NOT_A_COMPLETION = "an OpenAI chat completion";
+const NOT_A_TEXT_COMPLETION = "an OpenAI text completion";
+
+/**
+ * Where a request goes and how its whole answer reads: the legacy `/completions` for a raw
+ * prompt, `/chat/completions` for everything else.
+ */
+function endpointOf(request: GenerateRequest, isStream: boolean) {
+  if (request.prompt !== undefined) {
+    return {
+      path: "/completions",
+      body: completionRequestBody({ ...request, prompt: request.prompt }, isStream),
+      isLegacy: true,
+    } as const;
+  }
+  return {
+    path: "/chat/completions",
+    body: chatRequestBody(request, isStream),
+    isLegacy: false,
+  } as const;
+}
+
+/** The whole answer of `endpoint` as a Generation. */
+async function readGeneration(
+  endpoint: ReturnType<typeof endpointOf>,
+  read: <T>(schema: z.ZodType<T>, what: string) => Promise<T>,
+): Promise<Generation> {
+  if (endpoint.isLegacy) {
+    return generationOfCompletion(await read(CompletionSchema, NOT_A_TEXT_COMPLETION));
+  }
+  return generationOfChatCompletion(await read(ChatCompletionSchema, NOT_A_COMPLETION));
+}
 
 /**
  * A backend that speaks Chat Completions and Embeddings to any OpenAI-compatible upstream (vLLM,
@@ -153,20 +191,10 @@ export function createOpenAICompatibleBackend(options: OpenAICompatibleBackendOp
 
     generate(request: GenerateRequest, signal: AbortSignal): Promise<Generation> {
       return callOnce(signal, async (combined, onHeaders) => {
-        const response = await post(
-          "/chat/completions",
-          chatRequestBody(request, false),
-          JSON_TYPE,
-          combined,
-        );
+        const endpoint = endpointOf(request, false);
+        const response = await post(endpoint.path, endpoint.body, JSON_TYPE, combined);
         onHeaders();
-        const answer = await readAnswer(response, ChatCompletionSchema, NOT_A_COMPLETION);
-        const choice = answer.choices[0];
-        return textGeneration(
-          choice?.message.content ?? "",
-          toFinishReason(choice?.finish_reason),
-          toTokenUsage(answer.usage),
-        );
+        return readGeneration(endpoint, (schema, what) => readAnswer(response, schema, what));
       });
     },
 
@@ -191,27 +219,18 @@ export function createOpenAICompatibleBackend(options: OpenAICompatibleBackendOp
       deadline.arm();
       try {
         const combined = AbortSignal.any([signal, deadline.signal, total.signal, stop.signal]);
-        const response = await post(
-          "/chat/completions",
-          chatRequestBody(request, true),
-          SSE_TYPE,
-          combined,
-        );
+        const endpoint = endpointOf(request, true);
+        const response = await post(endpoint.path, endpoint.body, SSE_TYPE, combined);
         deadline.disarm();
         phase = "body";
         if (response.headers.get("content-type")?.includes(JSON_TYPE) === true) {
           // A server that ignores `stream: true` answers with one whole completion.
           deadline.arm();
-          const answer = await readAnswer(response, ChatCompletionSchema, NOT_A_COMPLETION);
-          deadline.disarm();
-          const choice = answer.choices[0];
-          yield* eventsOfGeneration(
-            textGeneration(
-              choice?.message.content ?? "",
-              toFinishReason(choice?.finish_reason),
-              toTokenUsage(answer.usage),
-            ),
+          const generation = await readGeneration(endpoint, (schema, what) =>
+            readAnswer(response, schema, what),
           );
+          deadline.disarm();
+          yield* eventsOfGeneration(generation);
           return;
         }
         if (response.body === null) {

@@ -1,5 +1,6 @@
-import type { ContentPart, ModelMessage } from "../backends/backend.js";
+import { BackendError, type ContentPart, type ModelMessage } from "../backends/backend.js";
 import { plainText } from "../backends/message-text.js";
+import type { ImageDetail } from "../backends/model-contract.js";
 
 /**
  * Contract messages as the `messages` of an upstream Chat Completions request, in the plainest
@@ -89,11 +90,19 @@ function upstreamPart(part: ContentPart): Record<string, unknown> {
     case "image":
       return {
         type: "image_url",
-        image_url: { url: part.url, ...(part.detail === "auto" ? {} : { detail: part.detail }) },
+        image_url: { url: part.url, ...imageDetail(part.detail) },
       };
     case "audio":
       return { type: "input_audio", input_audio: { data: part.data, format: part.format } };
     case "file":
+      if (part.data === undefined && part.fileId === undefined) {
+        // Chat's file part has no URL field: sending it without the document would let the
+        // model answer as if it had read it.
+        throw new BackendError(
+          "A file given by URL cannot be sent to a Chat Completions upstream; send it as file_data or upload it and pass its file_id.",
+          { status: 400, param: "input" },
+        );
+      }
       return {
         type: "file",
         file: {
@@ -102,5 +111,20 @@ function upstreamPart(part: ContentPart): Record<string, unknown> {
           ...(part.fileId === undefined || part.data !== undefined ? {} : { file_id: part.fileId }),
         },
       };
+  }
+}
+
+/**
+ * Chat knows low, high and auto (its default, left out). Responses' "original" (full
+ * resolution, no downscaling) has no Chat name; "high" is the nearest.
+ */
+function imageDetail(detail: ImageDetail) {
+  switch (detail) {
+    case "auto":
+      return {};
+    case "original":
+      return { detail: "high" as const };
+    default:
+      return { detail };
   }
 }

@@ -456,3 +456,51 @@ function textOf(content: unknown): string {
 function isObject(value: unknown): value is JsonObject {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
+
+/** A whole `chat.completion` with one choice whose message (and logprobs) the test writes. */
+export function chatCompletionOf(
+  message: JsonObject,
+  fields: { finishReason?: string; logprobs?: unknown; usage?: unknown; id?: string } = {},
+): JsonObject {
+  return {
+    id: fields.id ?? "chatcmpl-fake",
+    object: "chat.completion",
+    created: 1_704_067_200,
+    model: "fake-model",
+    choices: [
+      {
+        index: 0,
+        message: { role: "assistant", ...message },
+        logprobs: fields.logprobs ?? null,
+        finish_reason: fields.finishReason ?? "stop",
+      },
+    ],
+    ...(fields.usage === undefined ? {} : { usage: fields.usage }),
+  };
+}
+
+/** One `chat.completion.chunk` whose delta (and logprobs, finish_reason) the test writes. */
+export function chunkOf(
+  delta: JsonObject,
+  fields: { finishReason?: string; logprobs?: unknown; id?: string } = {},
+): JsonObject {
+  return {
+    id: fields.id ?? "chatcmpl-fake",
+    object: "chat.completion.chunk",
+    created: 1_704_067_200,
+    model: "fake-model",
+    choices: [
+      {
+        index: 0,
+        delta,
+        logprobs: fields.logprobs ?? null,
+        finish_reason: fields.finishReason ?? null,
+      },
+    ],
+  };
+}
+
+/** The include_usage chunk that ends a stream. */
+export function usageChunk(usage: unknown): JsonObject {
+  return { ...chunkOf({}), choices: [], usage };
+}
