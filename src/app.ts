@@ -5,6 +5,7 @@ import { authenticate, authRoutes } from "./http/auth.js";
 import { batchesRoutes } from "./http/batches.js";
 import { limitBody } from "./http/body-limit.js";
 import { chatCompletionsRoutes } from "./http/chat-completions.js";
+import { completionsRoutes } from "./http/completions.js";
 import { embeddingsRoutes } from "./http/embeddings.js";
 import { createErrorHandler } from "./http/errors.js";
 import { filesRoutes } from "./http/files.js";
@@ -67,6 +68,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   const sse = { logger, writeTimeoutMs: config.streaming.writeTimeoutMs };
   v1.route("/responses", responsesRoutes({ responses: services.responses, ...sse }));
   v1.route("/chat/completions", chatCompletionsRoutes({ chat: services.chat, ...sse }));
+  v1.route("/completions", completionsRoutes({ completions: services.completions, ...sse }));
   v1.route("/embeddings", embeddingsRoutes({ embeddings: services.embeddings }));
   v1.route("/models", modelsRoutes({ models: services.models }));
   v1.route(

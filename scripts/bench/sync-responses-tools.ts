@@ -1,3 +1,5 @@
+import { rm } from "node:fs/promises";
+import path from "node:path";
 import type { Benchmark } from "./lib/benchmark.js";
 import { buildFerry, startFerry } from "./lib/ferry-server.js";
 import { finishBenchmark } from "./lib/finish.js";
@@ -9,6 +11,7 @@ import {
   roundSecondsFor,
   runInterleavedTargets,
 } from "./lib/load.js";
+import { PROFILES_DIR } from "./lib/paths.js";
 import { QUESTIONS } from "./lib/questions.js";
 import { type Check, describeMachine, fixed, formatMachine, formatTable } from "./lib/report.js";
 
@@ -19,6 +22,8 @@ import { type Check, describeMachine, fixed, formatMachine, formatTable } from "
  * requests name a tool (the mock calls it, with arguments generated from its schema), the other
  * half get JSON generated from the format's schema. Target: the tool requests reach at least
  * 0.85 of the plain requests/s (the schema work must not be the bottleneck).
+ *
+ * BENCH_CPU_PROF=1 runs ferry under `node --cpu-prof` and prints its top self-time functions.
  */
 
 const NAME = "sync-responses-tools";
@@ -108,7 +113,14 @@ export const syncResponsesTools: Benchmark = {
     const seconds = readLoadSeconds();
     console.log(formatMachine(machine));
     await buildFerry();
-    const ferry = await startFerry();
+    const isProfiling = process.env.BENCH_CPU_PROF === "1";
+    const profileDir = path.join(PROFILES_DIR, NAME);
+    if (isProfiling) {
+      await rm(profileDir, { recursive: true, force: true });
+    }
+    const ferry = await startFerry({
+      nodeArgs: isProfiling ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [],
+    });
     let plain: LoadSummary;
     let tools: LoadSummary & { roundRequestsPerSecond: readonly number[] };
     let plainRounds: readonly number[];
@@ -167,7 +179,7 @@ export const syncResponsesTools: Benchmark = {
     await finishBenchmark(NAME, {
       checks,
       problems,
-      profileDir: null,
+      profileDir: isProfiling ? profileDir : null,
       result: {
         machine,
         load: { connections: CONNECTIONS, ...seconds, rounds: ROUNDS },

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { CreateChatCompletionRequestSchema } from "./chat-request.js";
+import { CreateCompletionRequestSchema } from "./completions-request.js";
 import { CreateEmbeddingRequestSchema } from "./embeddings-request.js";
 import { MetadataSchema } from "./metadata.js";
 import { CreateResponseRequestSchema } from "./responses-request.js";
@@ -9,6 +10,7 @@ export const BATCH_ENDPOINTS = {
   "/v1/responses": CreateResponseRequestSchema,
   "/v1/chat/completions": CreateChatCompletionRequestSchema,
   "/v1/embeddings": CreateEmbeddingRequestSchema,
+  "/v1/completions": CreateCompletionRequestSchema,
 } as const;
 
 export type BatchEndpoint = keyof typeof BATCH_ENDPOINTS;

@@ -7,16 +7,21 @@ import { ModelNameSchema } from "./model-name.js";
  * fields are accepted; an unknown one is a 400, as OpenAI answers.
  */
 
-const TextPartSchema = z.strictObject({ type: z.literal("text"), text: z.string() });
-const ImagePartSchema = z.strictObject({
+/**
+ * Content parts ignore keys they do not define, as OpenAI does: clients echo a response's
+ * message back as history, and `@openai/agents` spreads a message's other fields (`role`,
+ * `refusal`, `annotations`) into each of its parts.
+ */
+const TextPartSchema = z.object({ type: z.literal("text"), text: z.string() });
+const ImagePartSchema = z.object({
   type: z.literal("image_url"),
   image_url: z.looseObject({ url: z.string(), detail: z.enum(["auto", "low", "high"]).optional() }),
 });
-const AudioPartSchema = z.strictObject({
+const AudioPartSchema = z.object({
   type: z.literal("input_audio"),
   input_audio: z.looseObject({ data: z.string(), format: z.string() }),
 });
-const FilePartSchema = z.strictObject({
+const FilePartSchema = z.object({
   type: z.literal("file"),
   file: z.looseObject({
     file_data: z.string().optional(),
@@ -24,7 +29,7 @@ const FilePartSchema = z.strictObject({
     filename: z.string().optional(),
   }),
 });
-const RefusalPartSchema = z.strictObject({ type: z.literal("refusal"), refusal: z.string() });
+const RefusalPartSchema = z.object({ type: z.literal("refusal"), refusal: z.string() });
 
 const UserContentSchema = z.union([
   z.string(),
@@ -39,11 +44,19 @@ const UserContentSchema = z.union([
 ]);
 const TextContentSchema = z.union([z.string(), z.array(TextPartSchema)]);
 
-const ToolCallSchema = z.looseObject({
-  id: z.string(),
-  type: z.literal("function"),
-  function: z.looseObject({ name: z.string(), arguments: z.string() }),
-});
+/** A call in an assistant history message; `custom` calls parse so the service can name them. */
+const ToolCallSchema = z.discriminatedUnion("type", [
+  z.object({
+    id: z.string(),
+    type: z.literal("function"),
+    function: z.object({ name: z.string(), arguments: z.string() }),
+  }),
+  z.object({
+    id: z.string(),
+    type: z.literal("custom"),
+    custom: z.looseObject({ name: z.string(), input: z.string() }),
+  }),
+]);
 
 export const ChatMessageSchema = z.discriminatedUnion("role", [
   z.strictObject({
@@ -72,14 +85,83 @@ export const ChatMessageSchema = z.discriminatedUnion("role", [
       .optional(),
     refusal: z.string().nullable().optional(),
     name: z.string().optional(),
-    tool_calls: z.array(ToolCallSchema).optional(),
-    function_call: z.looseObject({ name: z.string(), arguments: z.string() }).nullable().optional(),
+    tool_calls: z.array(ToolCallSchema).nullable().optional(),
+    function_call: z.object({ name: z.string(), arguments: z.string() }).nullable().optional(),
     audio: z.looseObject({ id: z.string() }).nullable().optional(),
+    // Not request fields in the spec, but on every response message, which clients append to
+    // their history as it came; OpenAI takes them back.
+    annotations: z.array(z.unknown()).nullable().optional(),
   }),
-  z.strictObject({ role: z.literal("tool"), content: TextContentSchema, tool_call_id: z.string() }),
+  z.strictObject({
+    role: z.literal("tool"),
+    content: TextContentSchema,
+    tool_call_id: z.string(),
+    // Not in the spec, but LangChain sends the function's name with each tool result and
+    // OpenAI takes it.
+    name: z.string().optional(),
+  }),
   z.strictObject({ role: z.literal("function"), content: z.string().nullable(), name: z.string() }),
 ]);
 export type ChatMessageInput = z.infer<typeof ChatMessageSchema>;
+
+/** JSON Schema documents are checked by the service (schema-rules), not here. */
+const JsonSchemaObjectSchema = z.record(z.string(), z.unknown());
+
+// Strict, so a misspelt key (`paramters`) is a 400 rather than a function taking anything.
+const FunctionDefinitionSchema = z.strictObject({
+  name: z.string(),
+  description: z.string().nullable().optional(),
+  parameters: JsonSchemaObjectSchema.nullable().optional(),
+  strict: z.boolean().nullable().optional(),
+});
+
+export const ChatToolSchema = z.discriminatedUnion("type", [
+  z.strictObject({ type: z.literal("function"), function: FunctionDefinitionSchema }),
+  // Parsed so that the service can say ferry does not run them, rather than "invalid value".
+  z.object({ type: z.literal("custom"), custom: z.looseObject({ name: z.string() }) }),
+]);
+export type ChatTool = z.infer<typeof ChatToolSchema>;
+
+const NamedToolSchema = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("function"), function: z.object({ name: z.string() }) }),
+  z.object({ type: z.literal("custom"), custom: z.object({ name: z.string() }) }),
+]);
+
+export const ChatToolChoiceSchema = z.union([
+  z.enum(["none", "auto", "required"]),
+  z.discriminatedUnion("type", [
+    z.object({ type: z.literal("function"), function: z.object({ name: z.string() }) }),
+    z.object({ type: z.literal("custom"), custom: z.object({ name: z.string() }) }),
+    z.object({
+      type: z.literal("allowed_tools"),
+      allowed_tools: z.object({
+        mode: z.enum(["auto", "required"]),
+        tools: z.array(NamedToolSchema),
+      }),
+    }),
+  ]),
+]);
+export type ChatToolChoice = z.infer<typeof ChatToolChoiceSchema>;
+
+export const ChatResponseFormatSchema = z.discriminatedUnion("type", [
+  z.strictObject({ type: z.literal("text") }),
+  z.strictObject({ type: z.literal("json_object") }),
+  z.strictObject({
+    type: z.literal("json_schema"),
+    json_schema: z.strictObject({
+      name: z
+        .string()
+        .regex(
+          /^[a-zA-Z0-9_-]{1,64}$/,
+          "the name must be 1 to 64 letters, digits, underscores or dashes",
+        ),
+      description: z.string().optional(),
+      schema: JsonSchemaObjectSchema.optional(),
+      strict: z.boolean().nullable().optional(),
+    }),
+  }),
+]);
+export type ChatResponseFormat = z.infer<typeof ChatResponseFormatSchema>;
 
 export const CreateChatCompletionRequestSchema = z.strictObject({
   model: ModelNameSchema,
@@ -114,18 +196,20 @@ export const CreateChatCompletionRequestSchema = z.strictObject({
   logit_bias: z.record(z.string(), z.number().min(-100).max(100)).nullable().optional(),
   logprobs: z.boolean().nullable().optional(),
   top_logprobs: z.number().int().min(0).max(20).nullable().optional(),
-  response_format: z
-    .looseObject({ type: z.enum(["text", "json_object", "json_schema"]) })
-    .optional(),
-  tools: z.array(z.looseObject({ type: z.string() })).optional(),
-  tool_choice: z
-    .union([z.enum(["none", "auto", "required"]), z.looseObject({ type: z.string() })])
-    .optional(),
+  response_format: ChatResponseFormatSchema.optional(),
+  tools: z.array(ChatToolSchema).optional(),
+  tool_choice: ChatToolChoiceSchema.optional(),
   parallel_tool_calls: z.boolean().optional(),
-  functions: z.array(z.looseObject({ name: z.string() })).optional(),
-  function_call: z
-    .union([z.enum(["none", "auto"]), z.looseObject({ name: z.string() })])
+  functions: z
+    .array(
+      z.object({
+        name: z.string(),
+        description: z.string().optional(),
+        parameters: JsonSchemaObjectSchema.optional(),
+      }),
+    )
     .optional(),
+  function_call: z.union([z.enum(["none", "auto"]), z.object({ name: z.string() })]).optional(),
   service_tier: z.enum(["auto", "default", "flex", "scale", "priority"]).nullable().optional(),
   modalities: z
     .array(z.enum(["text", "audio"]))

@@ -1,7 +1,7 @@
 import type { Context } from "hono";
 import type { z } from "zod";
 import { ApiError, apiErrorFromZod } from "../lib/api-error.js";
-import { isJsonNestedDeeperThan, MAX_JSON_DEPTH } from "../lib/json-depth.js";
+import { isValueNestedDeeperThan, MAX_JSON_DEPTH } from "../lib/json-depth.js";
 
 const NOT_JSON =
   "We could not parse the JSON body of your request. (HINT: This likely means you aren't using " +
@@ -57,7 +57,7 @@ export async function readJsonBody<S extends z.ZodType>(
   if (typeof body !== "object" || body === null || Array.isArray(body)) {
     throw ApiError.invalid(null, "The request body must be a JSON object.");
   }
-  if (isJsonNestedDeeperThan(text, MAX_JSON_DEPTH)) {
+  if (isValueNestedDeeperThan(body, MAX_JSON_DEPTH)) {
     throw ApiError.invalid(
       null,
       `The request body nests arrays and objects more than ${MAX_JSON_DEPTH} levels deep.`,

@@ -20,6 +20,7 @@ const ROUTE_ACCESS = new Map<string, AccessRule>([
   ["GET /v1/responses/:id/input_items", "responses:read"],
   // Synchronous inference is the responses family too.
   ["POST /v1/chat/completions", "responses:write"],
+  ["POST /v1/completions", "responses:write"],
   ["POST /v1/embeddings", "responses:write"],
 
   ["POST /v1/files", "files:write"],

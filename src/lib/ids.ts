@@ -2,12 +2,13 @@ import { createHash, randomFillSync } from "node:crypto";
 
 /**
  * Every id ferry hands out, in one place. Prefixes follow OpenAI's conventions so that ids look
- * familiar in logs and SDK objects: resp_, msg_, chatcmpl-, file-, batch_, req_.
+ * familiar in logs and SDK objects: resp_, msg_, chatcmpl-, cmpl-, file-, batch_, req_.
  */
 const PREFIXES = {
   response: "resp_",
   message: "msg_",
   chatCompletion: "chatcmpl-",
+  completion: "cmpl-",
   request: "req_",
   file: "file-",
   batch: "batch_",

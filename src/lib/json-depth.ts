@@ -45,3 +45,35 @@ const OPEN_BRACE = 0x7b;
 const CLOSE_BRACE = 0x7d;
 const OPEN_BRACKET = 0x5b;
 const CLOSE_BRACKET = 0x5d;
+
+/**
+ * Whether a parsed JSON value nests arrays and objects more than `maxDepth` levels deep: the
+ * same answer as isJsonNestedDeeperThan on its text, from the value instead. A request body is
+ * parsed anyway, and its values are far fewer than its characters. The recursion stops one
+ * level past `maxDepth`, so any depth is safe to ask about.
+ */
+export function isValueNestedDeeperThan(value: unknown, maxDepth = MAX_JSON_DEPTH): boolean {
+  return typeof value === "object" && value !== null && nestsDeeper(value, maxDepth - 1);
+}
+
+/** Whether `container` holds an array or object nested more than `levelsLeft` further levels. */
+function nestsDeeper(container: object, levelsLeft: number): boolean {
+  if (levelsLeft < 0) {
+    return true;
+  }
+  if (Array.isArray(container)) {
+    for (const child of container) {
+      if (typeof child === "object" && child !== null && nestsDeeper(child, levelsLeft - 1)) {
+        return true;
+      }
+    }
+    return false;
+  }
+  for (const key in container) {
+    const child = (container as Record<string, unknown>)[key];
+    if (typeof child === "object" && child !== null && nestsDeeper(child, levelsLeft - 1)) {
+      return true;
+    }
+  }
+  return false;
+}

@@ -7,6 +7,7 @@ import { newId } from "../lib/ids.js";
 import type { BatchStore, LineCounts, LineUsage } from "../store/batches.js";
 import type { ClaimedWork } from "../store/work-items.js";
 import type { ChatCompletionsService } from "./chat-completions.js";
+import type { CompletionsService } from "./completions.js";
 import { type EmbeddingsService, serializeEmbeddingList } from "./embeddings.js";
 import type { ResponsesService } from "./responses.js";
 
@@ -37,6 +38,7 @@ export function createBatchLineHandler(deps: {
   batches: BatchStore;
   responses: ResponsesService;
   chat: ChatCompletionsService;
+  completions: CompletionsService;
   embeddings: EmbeddingsService;
   /** Told after a line's result is committed, to finish the batch when it was the last. */
   onLineCommitted(batchId: string): void;
@@ -58,6 +60,12 @@ export function createBatchLineHandler(deps: {
       case "/v1/chat/completions":
         return deps.chat.complete(
           { ...(body as Parameters<ChatCompletionsService["complete"]>[0]), stream: false },
+          signal,
+          SINGLE_ATTEMPT,
+        );
+      case "/v1/completions":
+        return deps.completions.complete(
+          { ...(body as Parameters<CompletionsService["complete"]>[0]), stream: false },
           signal,
           SINGLE_ATTEMPT,
         );
@@ -192,7 +200,7 @@ function zeroCounts(): LineCounts {
   };
 }
 
-/** Token usage from any of the three endpoints' answers. */
+/** Token usage from any of the endpoints' answers. */
 function usageOf(body: Record<string, unknown>): LineUsage | null {
   const usage = body.usage as Record<string, unknown> | undefined;
   if (usage === undefined) {

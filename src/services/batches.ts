@@ -1,4 +1,5 @@
 import {
+  BATCH_ENDPOINTS,
   type BatchEndpoint,
   type CreateBatchRequest,
   MAX_BATCH_LINES,
@@ -344,7 +345,7 @@ export function createBatchesService(deps: BatchesServiceDeps) {
           "endpoint",
           sawContentLine || lineNumber === 0
             ? "The JSONL body has no requests."
-            : "No line names a supported 'url' (/v1/responses, /v1/chat/completions, /v1/embeddings); pass ?endpoint= or fix the lines.",
+            : "No line names a supported 'url' (/v1/responses, /v1/chat/completions, /v1/completions, /v1/embeddings); pass ?endpoint= or fix the lines.",
         );
       }
       await assertQueueRoom(projectId, file.id, true);
@@ -406,7 +407,7 @@ export function createBatchesService(deps: BatchesServiceDeps) {
 export type BatchesService = ReturnType<typeof createBatchesService>;
 
 function isBatchEndpoint(url: string): url is BatchEndpoint {
-  return url === "/v1/responses" || url === "/v1/chat/completions" || url === "/v1/embeddings";
+  return Object.hasOwn(BATCH_ENDPOINTS, url);
 }
 
 /** Inline requests without an endpoint: chat messages mean Chat Completions; anything else must say. */

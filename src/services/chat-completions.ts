@@ -1,5 +1,4 @@
 import type {
-  FinishReason,
   GenerateRequest,
   Generation,
   GenerationEvent,
@@ -8,20 +7,24 @@ import type {
 import type { Router } from "../backends/router.js";
 import type { CreateChatCompletionRequest } from "../contract/chat-request.js";
 import type { RetryPolicy } from "../executor/retry.js";
-import { ApiError } from "../lib/api-error.js";
 import { type Clock, unixSeconds } from "../lib/clock.js";
 import { newId } from "../lib/ids.js";
 import { chatMessagesToModel } from "../translate/chat-messages-to-model.js";
-import { chatModelOptions } from "../translate/chat-request-to-model.js";
+import { chatModelOptions, usesLegacyFunctions } from "../translate/chat-request-to-model.js";
 import {
   type ChatChoiceMessage,
   type ChatChunkDelta,
+  type ChatFinishReason,
   type ChatLogprobs,
+  type ChatOutputOptions,
+  chatFinishReason,
   chatLogprobsOf,
   chatMessageOf,
   chatTokenLogprob,
   createChatDeltaMapper,
+  openingDelta,
 } from "./chat-output.js";
+import { assertChatRequestUsable } from "./chat-request-rules.js";
 import { assertFitsContext } from "./context-limit.js";
 import { resolveModel } from "./models.js";
 import { withRetries } from "./with-retries.js";
@@ -56,7 +59,7 @@ export interface ChatCompletionObject {
     index: number;
     message: ChatChoiceMessage;
     logprobs: ChatLogprobs | null;
-    finish_reason: FinishReason;
+    finish_reason: ChatFinishReason;
   }[];
   usage: ChatCompletionUsage;
   service_tier: string;
@@ -74,7 +77,7 @@ export interface ChatCompletionChunk {
     index: number;
     delta: ChatChunkDelta;
     logprobs: ChatLogprobs | null;
-    finish_reason: FinishReason | null;
+    finish_reason: ChatFinishReason | null;
   }[];
   usage?: ChatCompletionUsage | null;
 }
@@ -85,16 +88,7 @@ export function createChatCompletionsService(deps: {
   retry: RetryPolicy;
 }) {
   function prepare(request: CreateChatCompletionRequest) {
-    if (
-      request.stream_options !== undefined &&
-      request.stream_options !== null &&
-      request.stream !== true
-    ) {
-      throw ApiError.invalid(
-        "stream_options",
-        "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
-      );
-    }
+    assertChatRequestUsable(request);
     const resolved = resolveModel(deps.router, request.model);
     const messages = chatMessagesToModel(request.messages);
     assertFitsContext(messages, resolved.contextTokens, "messages");
@@ -113,7 +107,9 @@ export function createChatCompletionsService(deps: {
       user: request.safety_identifier ?? request.user ?? null,
       metadata: request.metadata ?? {},
     };
+    const output: ChatOutputOptions = { legacyFunctions: usesLegacyFunctions(request) };
     return {
+      output,
       backend: resolved.backend,
       choiceRequests: Array.from({ length: request.n ?? 1 }, (_, index) => ({
         ...base,
@@ -135,7 +131,7 @@ export function createChatCompletionsService(deps: {
       signal: AbortSignal,
       retry: RetryPolicy = deps.retry,
     ): Promise<ChatCompletionObject> {
-      const { backend, choiceRequests, header } = prepare(request);
+      const { backend, choiceRequests, header, output } = prepare(request);
       const generations: Generation[] = await Promise.all(
         choiceRequests.map((choiceRequest) =>
           withRetries(() => backend.generate(choiceRequest, signal), retry, signal),
@@ -146,9 +142,9 @@ export function createChatCompletionsService(deps: {
         object: "chat.completion",
         choices: generations.map((generation, index) => ({
           index,
-          message: chatMessageOf(generation),
+          message: chatMessageOf(generation, output),
           logprobs: chatLogprobsOf(generation, request.logprobs === true),
-          finish_reason: generation.finishReason,
+          finish_reason: chatFinishReason(generation.finishReason, output),
         })),
         usage: chatUsage(generations.map((generation) => generation.usage)),
       };
@@ -163,7 +159,7 @@ export function createChatCompletionsService(deps: {
       request: CreateChatCompletionRequest,
       signal: AbortSignal,
     ): Promise<AsyncIterable<ChatCompletionChunk>> {
-      const { backend, choiceRequests, header } = prepare(request);
+      const { backend, choiceRequests, header, output } = prepare(request);
       const includeUsage = request.stream_options?.include_usage === true;
       const wantsLogprobs = request.logprobs === true;
       const firstChoice = choiceRequests[0];
@@ -198,17 +194,22 @@ export function createChatCompletionsService(deps: {
               events = backend.streamGenerate(choiceRequest, signal)[Symbol.asyncIterator]();
             }
             let result = index === 0 ? firstEvent : await events.next();
-            yield chunk([
-              {
-                index,
-                delta: { role: "assistant", content: "", refusal: null },
-                logprobs: null,
-                finish_reason: null,
-              },
-            ]);
-            const toDelta = createChatDeltaMapper();
+            const toDelta = createChatDeltaMapper(output);
+            let isOpen = false;
             while (!result.done) {
               const event = result.value;
+              const mapped = event.type === "done" ? null : toDelta(event);
+              if (!isOpen) {
+                // The choice's first chunk carries the role (and a first call, if the answer
+                // starts with one), sent once the first event shows what the answer begins with.
+                isOpen = true;
+                const opening = openingDelta(mapped?.delta ?? null);
+                yield chunk([{ index, delta: opening.delta, logprobs: null, finish_reason: null }]);
+                if (opening.tookFirst) {
+                  result = await events.next();
+                  continue;
+                }
+              }
               if (event.type === "done") {
                 usages.push(event.generation.usage);
                 yield chunk([
@@ -216,18 +217,15 @@ export function createChatCompletionsService(deps: {
                     index,
                     delta: {},
                     logprobs: null,
-                    finish_reason: event.generation.finishReason,
+                    finish_reason: chatFinishReason(event.generation.finishReason, output),
                   },
                 ]);
-              } else {
-                const mapped = toDelta(event);
-                if (mapped !== null) {
-                  const logprobs =
-                    wantsLogprobs && mapped.logprobs !== null
-                      ? { content: mapped.logprobs.map(chatTokenLogprob), refusal: null }
-                      : null;
-                  yield chunk([{ index, delta: mapped.delta, logprobs, finish_reason: null }]);
-                }
+              } else if (mapped !== null) {
+                const logprobs =
+                  wantsLogprobs && mapped.logprobs !== null
+                    ? { content: mapped.logprobs.map(chatTokenLogprob), refusal: null }
+                    : null;
+                yield chunk([{ index, delta: mapped.delta, logprobs, finish_reason: null }]);
               }
               result = await events.next();
             }

@@ -7,6 +7,9 @@ import {
 } from "../backends/mock/tokenizer.js";
 import { ApiError } from "../lib/api-error.js";
 
+/** The request field that holds the text: Responses' input, Chat's messages, Completions' prompt. */
+export type ContextParam = "input" | "messages" | "prompt";
+
 // OpenAI's chat format spends 3 tokens framing each message and 3 priming the reply.
 const TOKENS_PER_MESSAGE = 3;
 const TOKENS_PRIMING_REPLY = 3;
@@ -20,7 +23,7 @@ const TOKENS_PRIMING_REPLY = 3;
 export function assertFitsContext(
   messages: readonly ModelMessage[],
   contextTokens: number,
-  param: "input" | "messages",
+  param: ContextParam,
 ): void {
   const framing = TOKENS_PRIMING_REPLY + TOKENS_PER_MESSAGE * messages.length;
   const chars = conversationLength(messages);
@@ -64,7 +67,7 @@ export function leastTokensFor(chars: number): number {
 export function contextLengthExceeded(
   contextTokens: number,
   tokens: number,
-  param: "input" | "messages",
+  param: ContextParam,
 ): ApiError {
   return new ApiError(
     400,

@@ -28,6 +28,7 @@ import {
 import { createBatchSupervisor } from "./batch-supervisor.js";
 import { createBatchesService } from "./batches.js";
 import { createChatCompletionsService } from "./chat-completions.js";
+import { createCompletionsService } from "./completions.js";
 import { createEmbeddingsService } from "./embeddings.js";
 import { createFilesService } from "./files.js";
 import { createHealthService } from "./health.js";
@@ -133,6 +134,7 @@ export function createServices(deps: ServicesDeps) {
     cancelItems: (streamId) => responses.cancelStreamItems(streamId),
   });
   const chat = createChatCompletionsService({ router, clock, retry });
+  const completions = createCompletionsService({ router, clock, retry });
   const embeddings = createEmbeddingsService({ router, retry });
   const batchStore = createBatchStore(db);
   const batchLines = createBatchLineStore(db);
@@ -179,6 +181,7 @@ export function createServices(deps: ServicesDeps) {
         batches: batchStore,
         responses,
         chat,
+        completions,
         embeddings,
         onLineCommitted: (batchId) => supervisor.nudge(batchId),
       }),
@@ -234,6 +237,7 @@ export function createServices(deps: ServicesDeps) {
     streams,
     notifier,
     chat,
+    completions,
     embeddings,
     files,
     batches: createBatchesService({

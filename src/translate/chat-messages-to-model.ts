@@ -2,7 +2,10 @@ import type { ContentPart, ModelMessage } from "../backends/backend.js";
 import { textContent } from "../backends/message-text.js";
 import type { ChatMessageInput } from "../contract/chat-request.js";
 
-/** Chat Completions request messages as contract messages, every part kept. */
+/**
+ * Chat Completions request messages as contract messages, every part kept. The request is
+ * assumed to have passed `assertChatRequestUsable`.
+ */
 export function chatMessagesToModel(messages: readonly ChatMessageInput[]): ModelMessage[] {
   return messages.map((message): ModelMessage => {
     switch (message.role) {
@@ -11,7 +14,10 @@ export function chatMessagesToModel(messages: readonly ChatMessageInput[]): Mode
         if (typeof message.refusal === "string" && message.refusal !== "") {
           content.push({ type: "refusal", refusal: message.refusal });
         }
-        const calls = message.tool_calls ?? [];
+        // Custom calls were refused by assertChatRequestUsable.
+        const calls = (message.tool_calls ?? []).flatMap((call) =>
+          call.type === "function" ? [call] : [],
+        );
         // The deprecated `function_call` is one call; it has no id, so its name stands in.
         const legacy = message.function_call ?? null;
         const toolCalls = [

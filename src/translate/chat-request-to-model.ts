@@ -4,9 +4,16 @@ import type {
   Sampling,
   ToolChoice,
 } from "../backends/model-contract.js";
-import type { CreateChatCompletionRequest } from "../contract/chat-request.js";
+import type {
+  ChatResponseFormat,
+  ChatToolChoice,
+  CreateChatCompletionRequest,
+} from "../contract/chat-request.js";
 
-/** The non-message parts of a Chat Completions request in the model contract. */
+/**
+ * The non-message parts of a Chat Completions request in the model contract. The request is
+ * assumed to have passed `assertChatRequestUsable` (no custom tools, names that exist).
+ */
 
 export interface ChatModelOptions {
   readonly tools: FunctionTool[];
@@ -19,29 +26,33 @@ export interface ChatModelOptions {
 export function chatModelOptions(request: CreateChatCompletionRequest): ChatModelOptions {
   const tools: FunctionTool[] = [];
   for (const tool of request.tools ?? []) {
-    const fn = (tool.function ?? {}) as Record<string, unknown>;
-    tools.push({
-      type: "function",
-      name: String(fn.name),
-      description: typeof fn.description === "string" ? fn.description : null,
-      parameters: isObject(fn.parameters) ? fn.parameters : null,
-      strict: fn.strict === true,
-    });
+    if (tool.type === "function") {
+      tools.push({
+        type: "function",
+        name: tool.function.name,
+        description: tool.function.description ?? null,
+        parameters: tool.function.parameters ?? null,
+        strict: tool.function.strict === true,
+      });
+    }
   }
-  // The deprecated `functions` are tools without the wrapper.
+  // The deprecated `functions` are tools without the wrapper (and never strict).
   for (const fn of request.functions ?? []) {
     tools.push({
       type: "function",
       name: fn.name,
-      description: typeof fn.description === "string" ? fn.description : null,
-      parameters: isObject(fn.parameters) ? fn.parameters : null,
+      description: fn.description ?? null,
+      parameters: fn.parameters ?? null,
       strict: false,
     });
   }
   return {
     tools,
-    toolChoice: chatToolChoice(request),
-    parallelToolCalls: request.parallel_tool_calls ?? true,
+    toolChoice: usesLegacyFunctions(request)
+      ? legacyFunctionChoice(request.function_call)
+      : chatToolChoice(request.tool_choice),
+    // A legacy function_call is one call by definition.
+    parallelToolCalls: usesLegacyFunctions(request) ? false : (request.parallel_tool_calls ?? true),
     outputFormat: chatOutputFormat(request.response_format),
     sampling: {
       temperature: request.temperature ?? null,
@@ -52,59 +63,66 @@ export function chatModelOptions(request: CreateChatCompletionRequest): ChatMode
       frequencyPenalty: request.frequency_penalty ?? null,
       logitBias: request.logit_bias ?? null,
       logprobs: request.logprobs === true,
-      topLogprobs: request.top_logprobs ?? null,
+      topLogprobs: request.logprobs === true ? (request.top_logprobs ?? null) : null,
     },
   };
 }
 
-function chatToolChoice(request: CreateChatCompletionRequest): ToolChoice {
-  const choice = request.tool_choice ?? legacyFunctionChoice(request.function_call);
+/**
+ * A request in the deprecated `functions` style: OpenAI then answers in that style too
+ * (`message.function_call`, finish_reason `function_call`).
+ */
+export function usesLegacyFunctions(request: CreateChatCompletionRequest): boolean {
+  return (request.functions?.length ?? 0) > 0 && (request.tools?.length ?? 0) === 0;
+}
+
+function chatToolChoice(choice: ChatToolChoice | undefined): ToolChoice {
   if (choice === undefined || choice === "auto") {
     return { type: "auto" };
   }
   if (choice === "none" || choice === "required") {
     return { type: choice };
   }
-  if (choice.type === "function") {
-    const fn = choice.function as { name?: unknown } | undefined;
-    return { type: "function", name: String(fn?.name) };
+  switch (choice.type) {
+    case "function":
+      return { type: "function", name: choice.function.name };
+    case "allowed_tools":
+      return {
+        type: "allowed",
+        mode: choice.allowed_tools.mode,
+        names: choice.allowed_tools.tools.flatMap((tool) =>
+          tool.type === "function" ? [tool.function.name] : [],
+        ),
+      };
+    case "custom":
+      // Refused by assertChatRequestUsable; never reaches here.
+      return { type: "function", name: choice.custom.name };
   }
-  if (choice.type === "allowed_tools") {
-    const allowed = (choice.allowed_tools ?? {}) as { mode?: unknown; tools?: unknown };
-    const names = (Array.isArray(allowed.tools) ? allowed.tools : [])
-      .filter((tool: Record<string, unknown>) => tool.type === "function")
-      .map((tool: Record<string, unknown>) => String((tool.function as { name?: unknown })?.name));
-    return { type: "allowed", mode: allowed.mode === "required" ? "required" : "auto", names };
-  }
-  return { type: "auto" };
 }
 
-function legacyFunctionChoice(
-  choice: CreateChatCompletionRequest["function_call"],
-): CreateChatCompletionRequest["tool_choice"] {
-  if (choice === undefined || typeof choice === "string") {
-    return choice;
+function legacyFunctionChoice(choice: CreateChatCompletionRequest["function_call"]): ToolChoice {
+  if (choice === undefined || choice === "auto") {
+    return { type: "auto" };
   }
-  return { type: "function", function: { name: choice.name } };
+  if (choice === "none") {
+    return { type: "none" };
+  }
+  return { type: "function", name: choice.name };
 }
 
-function chatOutputFormat(format: CreateChatCompletionRequest["response_format"]): OutputFormat {
+function chatOutputFormat(format: ChatResponseFormat | undefined): OutputFormat {
   if (format === undefined || format.type === "text") {
     return { type: "text" };
   }
   if (format.type === "json_object") {
     return { type: "json_object" };
   }
-  const spec = (format.json_schema ?? {}) as Record<string, unknown>;
+  const spec = format.json_schema;
   return {
     type: "json_schema",
-    name: String(spec.name),
-    schema: isObject(spec.schema) ? spec.schema : {},
+    name: spec.name,
+    schema: spec.schema ?? {},
     strict: spec.strict === true,
-    description: typeof spec.description === "string" ? spec.description : null,
+    description: spec.description ?? null,
   };
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }

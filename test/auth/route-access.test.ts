@@ -23,6 +23,7 @@ const EXPECTED: Record<string, ApiKeyScope | "any-key" | "public"> = {
   "POST /v1/responses/:id/cancel": "responses:write",
   "GET /v1/responses/:id/input_items": "responses:read",
   "POST /v1/chat/completions": "responses:write",
+  "POST /v1/completions": "responses:write",
   "POST /v1/embeddings": "responses:write",
   "POST /v1/files": "files:write",
   "GET /v1/files": "files:read",

@@ -9,6 +9,7 @@ import {
   createBatchLineHandler,
 } from "../../src/services/batch-line-handler.js";
 import type { ChatCompletionsService } from "../../src/services/chat-completions.js";
+import type { CompletionsService } from "../../src/services/completions.js";
 import type { EmbeddingsService } from "../../src/services/embeddings.js";
 import type { ResponsesService } from "../../src/services/responses.js";
 import { type BatchLineStore, createBatchLineStore } from "../../src/store/batch-lines.js";
@@ -83,6 +84,7 @@ beforeEach(() => {
         batches,
         responses: {} as ResponsesService,
         chat,
+        completions: {} as CompletionsService,
         embeddings,
         onLineCommitted: () => {},
       }),

@@ -122,6 +122,17 @@ describe("POST /v1/chat/completions", () => {
     expect(completion.usage.completion_tokens).toBe(7);
   });
 
+  it("cuts the answer before a stop sequence, sync and streamed", async () => {
+    const full = contentOf(await complete({}));
+    const word = full.split(" ")[3] ?? "";
+    expect(word.length).toBeGreaterThan(0);
+    const cut = await complete({ stop: [` ${word}`] });
+    expect(contentOf(cut)).toBe(full.slice(0, full.indexOf(` ${word}`)));
+    expect(cut.choices[0]?.finish_reason).toBe("stop");
+    const { chunks } = await stream({ stop: ` ${word}` });
+    expect(streamedContent(chunks)).toBe(contentOf(cut));
+  });
+
   it("returns n distinct choices and counts the prompt once", async () => {
     const single = await complete({});
     const completion = await complete({ n: 3 });
