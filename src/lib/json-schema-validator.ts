@@ -1,6 +1,7 @@
 import { Ajv, type ValidateFunction } from "ajv";
 import { Ajv2020 } from "ajv/dist/2020.js";
 import addFormatsModule from "ajv-formats";
+import { jsonTextOf } from "./json-text.js";
 
 /**
  * Compiling a client's JSON Schema with Ajv, once per distinct schema. Both the service (which
@@ -70,7 +71,8 @@ const validators = new Map<string, JsonSchemaValidator>();
  * unknown `$ref`, a malformed keyword, an invalid regex).
  */
 export function compileJsonSchema(schema: unknown): JsonSchemaValidator {
-  const key = JSON.stringify(schema);
+  // The text is the request's own (jsonTextOf), shared with the other caches keyed by it.
+  const key = typeof schema === "object" && schema !== null ? jsonTextOf(schema) : JSON.stringify(schema);
   const cached = validators.get(key);
   if (cached !== undefined) {
     return cached;

@@ -1,5 +1,7 @@
 import { ApiError } from "../lib/api-error.js";
 import { compileJsonSchema } from "../lib/json-schema-validator.js";
+import { jsonTextOf } from "../lib/json-text.js";
+import { createLruCache } from "../lib/lru-cache.js";
 
 /**
  * Whether a client's JSON Schema (a `json_schema` output format or a function's parameters) can
@@ -55,29 +57,52 @@ export function assertUsableSchema(schema: unknown, options: SchemaRuleOptions):
   if (typeof schema !== "object" || schema === null || Array.isArray(schema)) {
     throw fail("schema must be a JSON object.");
   }
+  const problem = cachedSchemaProblem(schema, options.strict);
+  if (problem !== null) {
+    throw fail(problem);
+  }
+}
+
+// Clients send the same tools and formats with every request, and walking a 30-property schema
+// (patterns, Ajv's cache key, the strict rules) is a large part of a request's cost. The verdict
+// depends only on the schema's JSON text and on strictness; the message's frame (param, name)
+// is added per request.
+const VERDICTS_CACHED = 500;
+const verdicts = createLruCache<string, string | null>(VERDICTS_CACHED);
+
+function cachedSchemaProblem(schema: object, strict: boolean): string | null {
+  const key = `${strict ? "s" : "n"}${jsonTextOf(schema)}`;
+  const cached = verdicts.get(key);
+  if (cached !== undefined) {
+    return cached;
+  }
+  const problem = schemaProblem(schema, strict);
+  verdicts.set(key, problem);
+  return problem;
+}
+
+/** What is wrong with the schema (the message after "Invalid schema for ..."), or null. */
+function schemaProblem(schema: object, strict: boolean): string | null {
   const badPattern = findInvalidPattern(schema, []);
   if (badPattern !== null) {
-    throw fail(badPattern);
+    return badPattern;
   }
   try {
     compileJsonSchema(schema);
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
-    throw fail(`${reason.replace(/\.$/, "")}.`);
+    return `${reason.replace(/\.$/, "")}.`;
   }
-  if (!options.strict) {
-    return;
+  if (!strict) {
+    return null;
   }
   const root = schema as Record<string, unknown>;
   if (root.type !== "object") {
     const got = typeof root.type === "string" ? root.type : "None";
-    throw fail(`schema must be a JSON Schema of 'type: "object"', got 'type: "${got}"'.`);
+    return `schema must be a JSON Schema of 'type: "object"', got 'type: "${got}"'.`;
   }
   const totals = { properties: 0, enumValues: 0 };
-  const problem = findStrictProblem(root, [], 0, totals);
-  if (problem !== null) {
-    throw fail(problem);
-  }
+  return findStrictProblem(root, [], 0, totals);
 }
 
 type Context = readonly (string | number)[];

@@ -15,7 +15,7 @@ import {
 import type { FinishReason, TokenLogprob } from "../model-contract.js";
 import { countInputTokens } from "./count-input-tokens.js";
 import { embedVector } from "./embed-vector.js";
-import { createLruCache } from "./lru-cache.js";
+import { createLruCache } from "../../lib/lru-cache.js";
 import { type MockKnobs, mockErrorFor, readMockKnobs } from "./mock-knobs.js";
 import { answerSeed, type PlannedAnswer, type PlannedItem, planAnswer } from "./plan-answer.js";
 import { tokenLogprobs } from "./token-logprobs.js";

@@ -1,3 +1,4 @@
+import { stringifyReusingTexts } from "../../lib/json-text.js";
 import { BackendError } from "../backend.js";
 import type {
   GenerateRequest,
@@ -46,7 +47,8 @@ export interface PlannedAnswer {
 
 /** What the answer depends on, as one string (the reply cache's key). */
 export function answerSeed(request: GenerateRequest, knobs: MockKnobs): string {
-  return JSON.stringify([
+  // The tools' and the format's schemas were encoded when the service checked them.
+  return stringifyReusingTexts([
     request.model,
     request.choiceIndex ?? 0,
     request.messages,
