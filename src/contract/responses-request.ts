@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { internJsonObject } from "../lib/json-text.js";
 import { MetadataSchema } from "./metadata.js";
 import { ModelNameSchema } from "./model-name.js";
 
@@ -124,9 +125,13 @@ export const FUNCTION_NAME_PATTERN = /^[a-zA-Z0-9_-]{1,64}$/;
 const FUNCTION_NAME_MESSAGE =
   "string does not match pattern. Expected a string that matches the pattern '^[a-zA-Z0-9_-]{1,64}$'";
 
-const JsonSchemaObject = z.record(z.string(), z.unknown(), {
-  error: "expected an object (a JSON Schema)",
-});
+// Schemas are interned: the same tool or format sent again is the same (frozen) object, which
+// the schema checks, the mock and the store key their caches on (see json-text.ts).
+const JsonSchemaObject = z
+  .record(z.string(), z.unknown(), {
+    error: "expected an object (a JSON Schema)",
+  })
+  .transform(internJsonObject);
 
 /** A function the client runs; unknown keys are a 400, as OpenAI answers. */
 const FunctionToolSchema = z.strictObject({
@@ -217,7 +222,7 @@ const TextFormatSchema = z.discriminatedUnion("type", [
     name: z
       .string()
       .regex(/^[a-zA-Z0-9_-]{1,64}$/, "must be 1 to 64 characters of a-z, A-Z, 0-9, _ and -"),
-    schema: z.record(z.string(), z.unknown()),
+    schema: z.record(z.string(), z.unknown()).transform(internJsonObject),
     description: z.string().optional(),
     strict: z.boolean().nullable().optional(),
   }),

@@ -72,7 +72,8 @@ const validators = new Map<string, JsonSchemaValidator>();
  */
 export function compileJsonSchema(schema: unknown): JsonSchemaValidator {
   // The text is the request's own (jsonTextOf), shared with the other caches keyed by it.
-  const key = typeof schema === "object" && schema !== null ? jsonTextOf(schema) : JSON.stringify(schema);
+  const key =
+    typeof schema === "object" && schema !== null ? jsonTextOf(schema) : JSON.stringify(schema);
   const cached = validators.get(key);
   if (cached !== undefined) {
     return cached;

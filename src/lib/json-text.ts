@@ -1,3 +1,5 @@
+import { createLruCache } from "./lru-cache.js";
+
 /**
  * The JSON text of a parsed request's objects (a tool's `parameters`, a format's `schema`),
  * computed once per object. Several steps key a cache on a schema's text (the strict-schema
@@ -8,6 +10,49 @@
  * mutated object would keep its old text. A WeakMap, so the texts go with their requests.
  */
 const texts = new WeakMap<object, string>();
+const internIds = new WeakMap<object, number>();
+let lastInternId = 0;
+
+// Distinct schemas a process keeps canonical copies of (clients send a handful, again and again).
+const INTERNED_ENTRIES = 500;
+const interned = createLruCache<string, object>(INTERNED_ENTRIES);
+
+/**
+ * The canonical copy of a parsed JSON object: the first object seen with the same JSON text,
+ * deep-frozen, so requests that send the same schema share one object and every cache after
+ * the parse can key on its identity (its text is known: jsonTextOf; its id: internIdOf) instead
+ * of encoding it again. Frozen because it is shared: no request can change another's.
+ */
+export function internJsonObject<T extends object>(value: T): T {
+  const text = JSON.stringify(value);
+  const canonical = interned.get(text);
+  if (canonical !== undefined) {
+    return canonical as T;
+  }
+  deepFreeze(value);
+  texts.set(value, text);
+  internIds.set(value, ++lastInternId);
+  interned.set(text, value);
+  return value;
+}
+
+/**
+ * A number that stands for an interned object's content in a cache key: equal ids mean equal
+ * text. Never reused, so an id outlives its object in a key harmlessly. Undefined for an object
+ * that was not interned.
+ */
+export function internIdOf(value: object): number | undefined {
+  return internIds.get(value);
+}
+
+function deepFreeze(value: unknown): void {
+  if (typeof value === "object" && value !== null && !Object.isFrozen(value)) {
+    for (const inner of Object.values(value)) {
+      deepFreeze(inner);
+    }
+    Object.freeze(value);
+  }
+}
 
 export function jsonTextOf(value: object): string {
   let text = texts.get(value);

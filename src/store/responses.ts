@@ -1,4 +1,6 @@
 import { and, eq, getTableColumns, inArray, is, SQL, sql } from "drizzle-orm";
+import { SQLiteTextJson } from "drizzle-orm/sqlite-core";
+import { stringifyReusingTexts } from "../lib/json-text.js";
 import type { Db } from "./db.js";
 import { createGroupCommit } from "./group-commit.js";
 import { type NewResponseRow, type ResponseRow, responses } from "./schema.js";
@@ -50,11 +52,23 @@ const INSERT_SQL =
   `insert into "responses" (${INSERT_COLUMNS.map(([, column]) => `"${column.name}"`).join(", ")}) ` +
   `values (${INSERT_COLUMNS.map(() => "?").join(", ")})`;
 
+// The params column is encoded as drizzle does (JSON.stringify), but the schemas inside it
+// (tools, text.format) reuse the text their checks already made. Only there: a replacer slows
+// JSON.stringify down for columns that hold no schema.
+const INSERT_ENCODERS = INSERT_COLUMNS.map(([key, column]) => ({
+  key,
+  column,
+  encode:
+    key === "params" && is(column, SQLiteTextJson)
+      ? stringifyReusingTexts
+      : (value: unknown) => column.mapToDriverValue(value),
+}));
+
 function toInsertValues(row: NewResponseRow): unknown[] {
   const fields = row as Record<string, unknown>;
-  return INSERT_COLUMNS.map(([key, column]) => {
+  return INSERT_ENCODERS.map(({ key, column, encode }) => {
     const value = fields[key] === undefined ? column.default : fields[key];
-    return value === undefined || value === null ? null : column.mapToDriverValue(value);
+    return value === undefined || value === null ? null : encode(value);
   });
 }
 

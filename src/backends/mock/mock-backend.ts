@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { createLruCache } from "../../lib/lru-cache.js";
 import { sleep } from "../../lib/sleep.js";
 import { yieldToEventLoop } from "../../lib/yield-to-event-loop.js";
 import {
@@ -15,9 +16,14 @@ import {
 import type { FinishReason, TokenLogprob } from "../model-contract.js";
 import { countInputTokens } from "./count-input-tokens.js";
 import { embedVector } from "./embed-vector.js";
-import { createLruCache } from "../../lib/lru-cache.js";
 import { type MockKnobs, mockErrorFor, readMockKnobs } from "./mock-knobs.js";
-import { answerSeed, type PlannedAnswer, type PlannedItem, planAnswer } from "./plan-answer.js";
+import {
+  answerKey,
+  answerSeed,
+  type PlannedAnswer,
+  type PlannedItem,
+  planAnswer,
+} from "./plan-answer.js";
 import { tokenLogprobs } from "./token-logprobs.js";
 import { countTextTokens, decodeTokenPieces, decodeTokens } from "./tokenizer.js";
 
@@ -86,18 +92,18 @@ export function createMockBackend(options: MockBackendOptions): Backend {
 
   /**
    * The planned answer and the input token count, both functions of what `answerSeed` covers,
-   * so one key (one serialisation of the request, the costliest step of a cache hit) serves
-   * both: a request with tools and a schema costs one JSON.stringify, not three.
+   * so one key serves both. The key (answerKey) stands for each interned schema by its id, so
+   * a repeated request with tools and a schema is not serialised in full; the seed itself is
+   * only made when the answer is planned.
    */
   function answerFor(request: GenerateRequest, knobs: MockKnobs): CachedAnswer {
-    const seed = answerSeed(request, knobs);
-    const key = cacheKey(seed);
+    const key = cacheKey(answerKey(request, knobs));
     const cached = answers.get(key);
     if (cached !== undefined) {
       return cached;
     }
     const answer = {
-      plan: planAnswer(request, knobs, seed),
+      plan: planAnswer(request, knobs, answerSeed(request, knobs)),
       inputTokens: countInputTokens(request, countText),
     };
     answers.set(key, answer);

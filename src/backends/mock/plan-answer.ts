@@ -1,4 +1,4 @@
-import { stringifyReusingTexts } from "../../lib/json-text.js";
+import { internIdOf } from "../../lib/json-text.js";
 import { BackendError } from "../backend.js";
 import type {
   GenerateRequest,
@@ -47,8 +47,7 @@ export interface PlannedAnswer {
 
 /** What the answer depends on, as one string (the reply cache's key). */
 export function answerSeed(request: GenerateRequest, knobs: MockKnobs): string {
-  // The tools' and the format's schemas were encoded when the service checked them.
-  return stringifyReusingTexts([
+  return JSON.stringify([
     request.model,
     request.choiceIndex ?? 0,
     request.messages,
@@ -65,6 +64,40 @@ export function answerSeed(request: GenerateRequest, knobs: MockKnobs): string {
     knobs.refusal,
     knobs.reasoning,
   ]);
+}
+
+/**
+ * The reply cache's key: what answerSeed covers, with each interned schema (a tool's
+ * parameters, the format's schema) as its intern id rather than its text, so a repeated request
+ * with tools costs a short key, not a re-encoding of its schemas. A schema that was not interned
+ * is written out in full: equal keys still mean equal seeds.
+ */
+export function answerKey(request: GenerateRequest, knobs: MockKnobs): string {
+  const format = request.outputFormat;
+  return JSON.stringify([
+    request.model,
+    request.choiceIndex ?? 0,
+    request.messages,
+    request.tools.map((tool) =>
+      tool.parameters === null ? tool : { ...tool, parameters: schemaKey(tool.parameters) },
+    ),
+    request.toolChoice,
+    request.parallelToolCalls,
+    format.type === "json_schema" ? { ...format, schema: schemaKey(format.schema) } : format,
+    request.reasoningEffort,
+    request.sampling.seed,
+    request.sampling.stop,
+    request.sampling.logprobs,
+    request.sampling.topLogprobs,
+    knobs.toolCall,
+    knobs.refusal,
+    knobs.reasoning,
+  ]);
+}
+
+/** An interned schema's id (a number), else the schema itself (an object): never equal. */
+function schemaKey(schema: object): number | object {
+  return internIdOf(schema) ?? schema;
 }
 
 export function planAnswer(
