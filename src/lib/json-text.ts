@@ -1,13 +1,12 @@
 import { createLruCache } from "./lru-cache.js";
 
 /**
- * The JSON text of a parsed request's objects (a tool's `parameters`, a format's `schema`),
- * computed once per object. Several steps key a cache on a schema's text (the strict-schema
- * verdicts, Ajv's compiled validators, the mock's answers), and a 30-property schema costs a
- * noticeable JSON.stringify each time; keyed by identity, the text is made once per request.
- *
- * Only for values nobody mutates after the first call (request bodies once validated): a
- * mutated object would keep its old text. A WeakMap, so the texts go with their requests.
+ * Request schemas (a tool's `parameters`, a format's `schema`) encoded once. Several steps key
+ * a cache on a schema (the strict-schema verdicts, Ajv's compiled validators, the mock's
+ * answers) and the store writes it; a 30-property schema costs a noticeable JSON.stringify each
+ * time. The parse interns each schema (internJsonObject), and the later steps reuse its text
+ * (jsonTextOf, stringifyReusingTexts) or key on its id (internIdOf). WeakMaps, so an evicted
+ * canonical object takes its text and id with it.
  */
 const texts = new WeakMap<object, string>();
 const internIds = new WeakMap<object, number>();
@@ -55,12 +54,9 @@ function deepFreeze(value: unknown): void {
 }
 
 export function jsonTextOf(value: object): string {
-  let text = texts.get(value);
-  if (text === undefined) {
-    text = JSON.stringify(value);
-    texts.set(value, text);
-  }
-  return text;
+  // Only interned objects keep their text: remembering a one-off object's would cost a WeakMap
+  // insert per request for nothing.
+  return texts.get(value) ?? JSON.stringify(value);
 }
 
 // What the replacer puts where a known text goes; spliced out afterwards. A string or key in the

@@ -1,6 +1,6 @@
 import { ApiError } from "../lib/api-error.js";
 import { compileJsonSchema } from "../lib/json-schema-validator.js";
-import { jsonTextOf } from "../lib/json-text.js";
+import { internIdOf, jsonTextOf } from "../lib/json-text.js";
 import { createLruCache } from "../lib/lru-cache.js";
 
 /**
@@ -71,7 +71,9 @@ const VERDICTS_CACHED = 500;
 const verdicts = createLruCache<string, string | null>(VERDICTS_CACHED);
 
 function cachedSchemaProblem(schema: object, strict: boolean): string | null {
-  const key = `${strict ? "s" : "n"}${jsonTextOf(schema)}`;
+  // An interned schema (see json-text.ts) is keyed by its id: no long key to build and hash.
+  const id = internIdOf(schema);
+  const key = `${strict ? "s" : "n"}${id === undefined ? jsonTextOf(schema) : `#${id}`}`;
   const cached = verdicts.get(key);
   if (cached !== undefined) {
     return cached;
