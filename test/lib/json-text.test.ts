@@ -1,0 +1,54 @@
+import { describe, expect, it } from "vitest";
+import {
+  internIdOf,
+  internJsonObject,
+  jsonTextOf,
+  stringifyReusingTexts,
+} from "../../src/lib/json-text.js";
+
+const schema = () => ({
+  type: "object",
+  properties: { city: { type: "string", enum: ["Paris", "Oslo"] } },
+  required: ["city"],
+});
+
+describe("internJsonObject", () => {
+  it("returns one frozen object for equal texts, with its text and an id", () => {
+    const first = internJsonObject(schema());
+    const second = internJsonObject(schema());
+    expect(second).toBe(first);
+    expect(Object.isFrozen(first)).toBe(true);
+    expect(Object.isFrozen(first.properties.city.enum)).toBe(true);
+    expect(jsonTextOf(first)).toBe(JSON.stringify(schema()));
+    expect(internIdOf(first)).toBeTypeOf("number");
+  });
+
+  it("keeps objects whose text differs (key order too) apart", () => {
+    const a = internJsonObject({ type: "object", title: "a" });
+    const b = internJsonObject({ title: "a", type: "object" });
+    expect(b).not.toBe(a);
+    expect(internIdOf(b)).not.toBe(internIdOf(a));
+    expect(internIdOf({ type: "object", title: "a" })).toBeUndefined();
+  });
+});
+
+describe("stringifyReusingTexts", () => {
+  it("writes exactly what JSON.stringify writes, around interned objects", () => {
+    const parameters = internJsonObject(schema());
+    const value = [
+      "gpt-4o-mini",
+      [{ type: "function", name: "w", description: null, parameters, strict: true }],
+      { format: { type: "json_schema", schema: parameters, missing: undefined } },
+      [undefined, 1.5, "é\n\u0000"],
+    ];
+    expect(stringifyReusingTexts(value)).toBe(JSON.stringify(value));
+    expect(stringifyReusingTexts(parameters)).toBe(JSON.stringify(parameters));
+  });
+
+  it("is still exact when a string or key in the value spells its placeholder", () => {
+    const parameters = internJsonObject(schema());
+    const placeholder = "\u0000ferry-json-text\u0000";
+    const value = { [placeholder]: placeholder, parameters, other: [placeholder] };
+    expect(stringifyReusingTexts(value)).toBe(JSON.stringify(value));
+  });
+});
