@@ -70,7 +70,10 @@ describe("a schema nested 10,000 levels deep", () => {
 });
 
 describe("a $ref cycle with no subschema in between", () => {
-  const cycle = { $defs: { a: { $ref: "#/$defs/b" }, b: { $ref: "#/$defs/a" } }, $ref: "#/$defs/a" };
+  const cycle = {
+    $defs: { a: { $ref: "#/$defs/b" }, b: { $ref: "#/$defs/a" } },
+    $ref: "#/$defs/a",
+  };
 
   it("is refused quickly with a message naming the cycle (Ajv overflowed its stack)", () => {
     const started = performance.now();
@@ -105,5 +108,52 @@ describe("two schemas with the same $id", () => {
     expect(asString("a")).toBe(true);
     expect(asInteger("a")).toBe(false);
     expect(asInteger(3)).toBe(true);
+  });
+});
+
+describe("schemas that ask for a huge value", () => {
+  for (const [name, schema] of Object.entries({
+    "minItems 1e9": { type: "array", minItems: 1e9 },
+    "minLength 1e9": { type: "string", minLength: 1e9 },
+    "minProperties 1e9": { type: "object", minProperties: 1e9 },
+    "a pattern's a{1000000000}": { type: "string", pattern: "^a{1000000000}$" },
+  })) {
+    it(`is a 400 naming the keyword, not a V8 abort of the process: ${name}`, async () => {
+      const answer = await mockAnswer(schema);
+      expect(answer.status).toBe(400);
+      expect(answer.text).toContain("asks for a value larger than the mock writes");
+    });
+  }
+
+  it("is a 400 when arrays of arrays multiply (10^20 items)", async () => {
+    let schema: Record<string, unknown> = { type: "string" };
+    for (let level = 0; level < 20; level++) {
+      schema = { type: "array", minItems: 10, items: schema };
+    }
+    const answer = await mockAnswer(schema);
+    expect(answer.status).toBe(400);
+  });
+
+  it("writes a 20,000-letter run and tokenizes it without holding the event loop", async () => {
+    const started = performance.now();
+    const answer = await mockAnswer({ type: "string", pattern: "^b{20000}$" });
+    expect(answer.status).toBe(200);
+    expect(answer.text).toBe(JSON.stringify("b".repeat(20_000)));
+    expect(performance.now() - started).toBeLessThan(1000); // was ~1 s per 20 k, quadratic
+  });
+});
+
+describe("properties named __proto__, constructor, hasOwnProperty", () => {
+  it("are written as own properties (assigning __proto__ set the prototype and lost it)", async () => {
+    const schema = JSON.parse(
+      '{"type":"object","properties":{"__proto__":{"type":"object","properties":{"polluted":{"const":"yes"}},"required":["polluted"]},"constructor":{"type":"string"},"hasOwnProperty":{"type":"integer"}},"required":["__proto__","constructor","hasOwnProperty"]}',
+    );
+    const answer = await mockAnswer(schema);
+    expect(answer.status).toBe(200);
+    const value = JSON.parse(answer.text);
+    expect(Object.keys(value).sort()).toEqual(["__proto__", "constructor", "hasOwnProperty"]);
+    expect(value.__proto__).toEqual({ polluted: "yes" });
+    expect(typeof value.hasOwnProperty).toBe("number");
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
 });
