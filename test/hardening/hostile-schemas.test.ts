@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { BackendError } from "../../src/backends/backend.js";
 import { createMockBackend } from "../../src/backends/mock/mock-backend.js";
 import { SchemaSampleError, sampleJson } from "../../src/backends/mock/schema-sampler.js";
+import { MAX_PARALLEL_CALLS } from "../../src/backends/mock/tool-rule.js";
 import { ApiError } from "../../src/lib/api-error.js";
 import { compileJsonSchema } from "../../src/lib/json-schema-validator.js";
 import { assertUsableSchema } from "../../src/services/schema-rules.js";
@@ -155,5 +156,24 @@ describe("properties named __proto__, constructor, hasOwnProperty", () => {
     expect(value.__proto__).toEqual({ polluted: "yes" });
     expect(typeof value.hasOwnProperty).toBe("number");
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+});
+
+describe("10,000 tools that all match the message", () => {
+  it("are answered with at most MAX_PARALLEL_CALLS calls, without holding the event loop", async () => {
+    const tools = Array.from({ length: 10_000 }, (_, index) => ({
+      type: "function" as const,
+      name: `get_weather_${index}`,
+      description: "Get the weather forecast for a city",
+      parameters: { type: "object", properties: { [`city${index}`]: { type: "string" } } },
+      strict: false,
+    }));
+    const started = performance.now();
+    const generation = await backend.generate(
+      generateRequest("weather forecast in Paris", { tools }),
+      new AbortController().signal,
+    );
+    expect(generation.items).toHaveLength(MAX_PARALLEL_CALLS);
+    expect(performance.now() - started).toBeLessThan(2000); // was 20 s
   });
 });
