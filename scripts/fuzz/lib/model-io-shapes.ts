@@ -109,7 +109,7 @@ function userText(random: Random): string {
   ]);
 }
 
-function tools(random: Random, chat: boolean): Json[] {
+function tools(random: Random, chat: boolean): unknown[] {
   const count = random.pick([1, 2, 1000, 10_000]);
   const sameName = random.chance(0.2);
   return Array.from({ length: count }, (_, index) => {
