@@ -1,5 +1,5 @@
 import { ApiError } from "../lib/api-error.js";
-import { compileJsonSchema } from "../lib/json-schema-validator.js";
+import { assertSchemaDepth, compileJsonSchema } from "../lib/json-schema-validator.js";
 
 /**
  * Whether a client's JSON Schema (a `json_schema` output format or a function's parameters) can
@@ -54,6 +54,12 @@ export function assertUsableSchema(schema: unknown, options: SchemaRuleOptions):
     );
   if (typeof schema !== "object" || schema === null || Array.isArray(schema)) {
     throw fail("schema must be a JSON object.");
+  }
+  // First: the walks below recurse, and would overflow the stack on a deep enough schema.
+  try {
+    assertSchemaDepth(schema);
+  } catch (error) {
+    throw fail(`${error instanceof Error ? error.message : String(error)}.`);
   }
   const badPattern = findInvalidPattern(schema, []);
   if (badPattern !== null) {

@@ -1,3 +1,4 @@
+import { assertSchemaDepth } from "../../lib/json-schema-validator.js";
 import { BackendError } from "../backend.js";
 import type {
   GenerateRequest,
@@ -46,6 +47,8 @@ export interface PlannedAnswer {
 
 /** What the answer depends on, as one string (the reply cache's key). */
 export function answerSeed(request: GenerateRequest, knobs: MockKnobs): string {
+  // JSON.stringify overflows the stack on a schema nested thousands deep: a 400 first.
+  assertSchemasNotTooDeep(request);
   return JSON.stringify([
     request.model,
     request.choiceIndex ?? 0,
@@ -63,6 +66,33 @@ export function answerSeed(request: GenerateRequest, knobs: MockKnobs): string {
     knobs.refusal,
     knobs.reasoning,
   ]);
+}
+
+function assertSchemasNotTooDeep(request: GenerateRequest): void {
+  const check = (schema: unknown, param: string, code: string, what: string) => {
+    try {
+      assertSchemaDepth(schema);
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      throw new BackendError(`Invalid schema for ${what}: ${reason}.`, {
+        status: 400,
+        retryable: false,
+        param,
+        code,
+      });
+    }
+  };
+  for (const tool of request.tools) {
+    check(tool.parameters, "tools", "invalid_function_parameters", `function '${tool.name}'`);
+  }
+  if (request.outputFormat.type === "json_schema") {
+    check(
+      request.outputFormat.schema,
+      "response_format",
+      "invalid_json_schema",
+      `response_format '${request.outputFormat.name}'`,
+    );
+  }
 }
 
 export function planAnswer(
