@@ -1,6 +1,7 @@
 import { Ajv, type ValidateFunction } from "ajv";
 import { Ajv2020 } from "ajv/dist/2020.js";
 import addFormatsModule from "ajv-formats";
+import { linearRegExp } from "./linear-regexp.js";
 
 /**
  * Compiling a client's JSON Schema with Ajv, once per distinct schema. Both the service (which
@@ -17,7 +18,13 @@ export type JsonSchemaValidator = ValidateFunction;
 
 // Clients add annotations Ajv does not know (x-*, "examples" in odd places, OpenAPI's
 // "nullable"); strict mode would reject those schemas, which OpenAI accepts.
-const AJV_OPTIONS = { strict: false, allErrors: false, validateFormats: true } as const;
+// Patterns match in linear time (see linear-regexp.ts): a client's `pattern` is untrusted.
+const AJV_OPTIONS = {
+  strict: false,
+  allErrors: false,
+  validateFormats: true,
+  code: { regExp: linearRegExp },
+} as const;
 
 function withFormats<T extends Ajv>(ajv: T): T {
   // ajv-formats is CommonJS; under NodeNext its default import is `module.exports`.

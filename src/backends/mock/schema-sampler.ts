@@ -4,6 +4,7 @@ import {
   describeValidationErrors,
   type JsonSchemaValidator,
 } from "../../lib/json-schema-validator.js";
+import { linearRegExp } from "../../lib/linear-regexp.js";
 import { createSeededRandom, type SeededRandom } from "./seeded-random.js";
 
 /**
@@ -358,7 +359,7 @@ class Sampler {
       // A format's own value is more natural than a regex's, when the pattern admits it (zod
       // writes both for an email or a datetime).
       const formatted = format === null ? null : this.fromFormat(format, name);
-      if (formatted !== null && fits(formatted) && new RegExp(pattern, "u").test(formatted)) {
+      if (formatted !== null && fits(formatted) && linearRegExp(pattern, "u").test(formatted)) {
         return formatted;
       }
       for (let tries = 0; tries < 8; tries++) {
