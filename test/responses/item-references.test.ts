@@ -1,8 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { BackendConfig } from "../../src/config.js";
 import { newId, outputItemId, responseIdOfOutputItem } from "../../src/lib/ids.js";
 import { type ErrorBody, expectJson, keyedContext, send } from "../auth/auth-helpers.js";
 import { expectMatchesComponent } from "../helpers/openapi-schema.js";
 import { createTestContext, parseSseFrames, type TestContext } from "../helpers/test-app.js";
+import { startFakeUpstream } from "../helpers/upstream.js";
 
 /**
  * Input `item_reference` items (what the AI SDK sends with store on): output item ids carry
@@ -220,6 +222,81 @@ describe("item_reference across projects", () => {
       );
     } finally {
       await world.t.close();
+    }
+  });
+});
+
+describe("item_reference to a native upstream's items", () => {
+  const upstreamMessage = {
+    id: "msg_up_1",
+    type: "message",
+    status: "completed",
+    role: "assistant",
+    content: [{ type: "output_text", text: "Rain tomorrow.", annotations: [], logprobs: [] }],
+  };
+
+  it("finds them in the previous_response_id chain, and only there", async () => {
+    const upstream = await startFakeUpstream((request) => ({
+      kind: "json",
+      body: {
+        id: "resp_upstream_1",
+        object: "response",
+        created_at: 1_704_067_200,
+        status: "completed",
+        model: (request.body as { model: string }).model,
+        output: [upstreamMessage],
+        usage: {
+          input_tokens: 5,
+          input_tokens_details: { cached_tokens: 0 },
+          output_tokens: 3,
+          output_tokens_details: { reasoning_tokens: 0 },
+          total_tokens: 8,
+        },
+        error: null,
+        incomplete_details: null,
+      },
+    }));
+    const backend: BackendConfig = {
+      type: "openai-responses",
+      name: "openai-native",
+      baseUrl: upstream.baseUrl,
+      apiKey: "sk-upstream",
+      models: ["gpt-5"],
+      aliases: {},
+      maxConcurrency: 4,
+      timeoutMs: 5_000,
+      headers: {},
+    };
+    const t = createTestContext({ config: { backends: [backend] } });
+    try {
+      const first = await expectJson<Body>(
+        t.post("/v1/responses", { model: "gpt-5", input: "Weather in Paris?" }),
+        200,
+      );
+      expect(first.output).toEqual([upstreamMessage]);
+      const reference = { type: "item_reference", id: "msg_up_1" };
+      const alone = await expectJson<ErrorBody>(
+        t.post("/v1/responses", { model: "gpt-5", input: [reference] }),
+        400,
+      );
+      expect(alone.error.message).toBe("Item with id 'msg_up_1' not found.");
+      await expectJson<Body>(
+        t.post("/v1/responses", {
+          model: "gpt-5",
+          previous_response_id: first.id,
+          input: [reference, { role: "user", content: "And the day after?" }],
+        }),
+        200,
+      );
+      const sent = upstream.requests.at(-1)?.body as { input: Item[] };
+      // The chain's turn, then the referenced item itself, then the new message.
+      expect(sent.input.filter((item) => item.id === "msg_up_1")).toEqual([
+        upstreamMessage,
+        upstreamMessage,
+      ]);
+    } finally {
+      await t.close();
+      await upstream.close();
     }
   });
 });
