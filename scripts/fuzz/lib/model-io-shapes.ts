@@ -56,6 +56,14 @@ const SCHEMAS: readonly ((random: Random) => Json)[] = [
     ]),
   }),
   () => ({ type: "string", pattern: "^b{20000}$" }),
+  // Contradictory patterns: the mock writes a value from one and tests it against the other,
+  // which backtracks exponentially unless patterns match in linear time.
+  () => ({
+    allOf: [
+      { type: "string", pattern: "^(a+)+$" },
+      { type: "string", pattern: "^a{28}b$" },
+    ],
+  }),
   () => ({ type: "string", format: "no-such-format" }),
   () =>
     JSON.parse(
