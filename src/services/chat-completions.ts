@@ -9,6 +9,7 @@ import type { CreateChatCompletionRequest } from "../contract/chat-request.js";
 import type { RetryPolicy } from "../executor/retry.js";
 import { type Clock, unixSeconds } from "../lib/clock.js";
 import { newId } from "../lib/ids.js";
+import { startOneTurnEach } from "../lib/one-turn-each.js";
 import { chatMessagesToModel } from "../translate/chat-messages-to-model.js";
 import { chatModelOptions, usesLegacyFunctions } from "../translate/chat-request-to-model.js";
 import {
@@ -140,10 +141,8 @@ export function createChatCompletionsService(deps: {
       retry: RetryPolicy = deps.retry,
     ): Promise<ChatCompletionObject> {
       const { backend, choiceRequests, header, output } = await prepare(projectId, request);
-      const generations: Generation[] = await Promise.all(
-        choiceRequests.map((choiceRequest) =>
-          withRetries(() => backend.generate(choiceRequest, signal), retry, signal),
-        ),
+      const generations: Generation[] = await startOneTurnEach(choiceRequests, (choiceRequest) =>
+        withRetries(() => backend.generate(choiceRequest, signal), retry, signal),
       );
       return {
         ...header,
