@@ -109,6 +109,8 @@ const byStatus = new Map<number, number>();
 const byRoute = new Map<string, Map<string, number>>();
 const failures: Failure[] = [];
 let healthFailure: string | null = null;
+/** Set when /health failed while requests ran: the run stopped early because one stalled it. */
+let healthFailedDuringRun: string | null = null;
 
 function remember(json: unknown): void {
   if (typeof json !== "object" || json === null) {
@@ -283,8 +285,9 @@ let next = 0;
 let isStopping = false;
 const healthTimer = setInterval(() => {
   void checkHealth().then((ok) => {
-    if (!ok) {
+    if (!ok && !isStopping) {
       isStopping = true;
+      healthFailedDuringRun = `${healthFailure} after ${next} requests were started (one of the last ${concurrency} stalled the server)`;
     }
   });
 }, HEALTH_EVERY_MS);
@@ -360,7 +363,14 @@ console.log(
 );
 // A dropped connection fails the run too: each one seen so far was a server bug (a crash, a
 // body stream opened and never read).
-const isFailed = failures.length > 0 || !isHealthyAtEnd || exitedEarly !== undefined;
+if (healthFailedDuringRun !== null) {
+  console.log(`\nhealth failed during the run: ${healthFailedDuringRun}`);
+}
+const isFailed =
+  failures.length > 0 ||
+  !isHealthyAtEnd ||
+  exitedEarly !== undefined ||
+  healthFailedDuringRun !== null;
 const isHeavyFailed = args["skip-heavy"] ? false : !(await runHeavyPhase());
 process.exit(isFailed || isHeavyFailed ? 1 : 0);
 

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { MetadataSchema } from "./metadata.js";
 import { ModelNameSchema } from "./model-name.js";
+import { MAX_TOOLS } from "./tool-limits.js";
 
 /**
  * `POST /v1/chat/completions` (CreateChatCompletionRequest in the official spec). All of OpenAI's
@@ -197,7 +198,7 @@ export const CreateChatCompletionRequestSchema = z.strictObject({
   logprobs: z.boolean().nullable().optional(),
   top_logprobs: z.number().int().min(0).max(20).nullable().optional(),
   response_format: ChatResponseFormatSchema.optional(),
-  tools: z.array(ChatToolSchema).optional(),
+  tools: z.array(ChatToolSchema).max(MAX_TOOLS, `must have at most ${MAX_TOOLS} tools`).optional(),
   tool_choice: ChatToolChoiceSchema.optional(),
   parallel_tool_calls: z.boolean().optional(),
   functions: z

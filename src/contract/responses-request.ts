@@ -2,6 +2,7 @@ import { z } from "zod";
 import { internJsonObject } from "../lib/json-text.js";
 import { MetadataSchema } from "./metadata.js";
 import { ModelNameSchema } from "./model-name.js";
+import { MAX_TOOLS } from "./tool-limits.js";
 
 /**
  * `POST /v1/responses` as OpenAI defines it (CreateResponse in the official spec). Every field
@@ -269,7 +270,7 @@ export const CreateResponseRequestSchema = z.strictObject({
   service_tier: z.enum(["auto", "default", "flex", "scale", "priority"]).nullable().optional(),
   truncation: z.enum(["auto", "disabled"]).nullable().optional(),
   parallel_tool_calls: z.boolean().nullable().optional(),
-  tools: z.array(ToolSchema).optional(),
+  tools: z.array(ToolSchema).max(MAX_TOOLS, `must have at most ${MAX_TOOLS} tools`).optional(),
   tool_choice: ToolChoiceSchema.optional(),
   text: TextConfigSchema.optional(),
   reasoning: ReasoningConfigSchema.nullable().optional(),

@@ -16,7 +16,7 @@ export function chatCompletionsRoutes(deps: {
     const request = await readJsonBody(c, CreateChatCompletionRequestSchema);
     if (request.stream === true) {
       return abortOnClientGone(c, async (controller) => {
-        const chunks = await deps.chat.stream(request, controller.signal);
+        const chunks = await deps.chat.stream(c.get("projectId"), request, controller.signal);
         return writeSse(c, chunks, {
           controller,
           framing: "data-only",
@@ -25,6 +25,10 @@ export function chatCompletionsRoutes(deps: {
         });
       });
     }
-    return c.json(await whileClientConnected(c, (signal) => deps.chat.complete(request, signal)));
+    return c.json(
+      await whileClientConnected(c, (signal) =>
+        deps.chat.complete(c.get("projectId"), request, signal),
+      ),
+    );
   });
 }

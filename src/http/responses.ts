@@ -1,6 +1,7 @@
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import { z } from "zod";
 import { CreateResponseRequestSchema } from "../contract/responses-request.js";
+import { stringifyReusingTexts } from "../lib/json-text.js";
 import type { Logger } from "../lib/logger.js";
 import type { ResponsesService } from "../services/responses.js";
 import type { AppEnv } from "./app-env.js";
@@ -39,7 +40,7 @@ export function responsesRoutes(deps: {
       if (prepared.background) {
         const queued = await responses.enqueue(prepared);
         if (!prepared.stream) {
-          return c.json(queued);
+          return jsonReusingTexts(c, queued);
         }
         const controller = new AbortController();
         const events = responses.events(c.get("projectId"), queued.id, -1, controller.signal);
@@ -51,7 +52,8 @@ export function responsesRoutes(deps: {
           return writeSse(c, events, { controller, framing: "named", logger, writeTimeoutMs });
         });
       }
-      return c.json(
+      return jsonReusingTexts(
+        c,
         await whileClientConnected(c, (signal) => responses.complete(prepared, signal)),
       );
     })
@@ -85,4 +87,12 @@ export function responsesRoutes(deps: {
       const query = readQuery(c, InputItemsQuerySchema);
       return c.json(responses.listInputItems(c.get("projectId"), c.req.param("id"), query));
     });
+}
+
+/**
+ * c.json, but a Response echoes the request's tools and format, and their schemas' text is
+ * known already (see json-text.ts): the same bytes, without encoding the schemas again.
+ */
+function jsonReusingTexts(c: Context<AppEnv>, value: unknown): Response {
+  return c.body(stringifyReusingTexts(value), 200, { "content-type": "application/json" });
 }

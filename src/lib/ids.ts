@@ -75,3 +75,37 @@ export function derivedId(kind: IdKind, seed: string): string {
   const hex = createHash("sha256").update(seed).digest("hex");
   return PREFIXES[kind] + hex.slice(0, TIME_HEX_CHARS + RANDOM_BYTES * 2);
 }
+
+/** The kinds of item a response's output holds, and so the kinds `outputItemId` makes. */
+export type OutputItemKind = "message" | "functionCall" | "reasoning";
+
+const OUTPUT_INDEX_HEX_CHARS = 4;
+const RESPONSE_HEX_CHARS = TIME_HEX_CHARS + RANDOM_BYTES * 2;
+const OUTPUT_ITEM_ID = new RegExp(
+  `^(?:${PREFIXES.message}|${PREFIXES.functionCall}|${PREFIXES.reasoning})([0-9a-f]{${RESPONSE_HEX_CHARS}})[0-9a-f]{${OUTPUT_INDEX_HEX_CHARS},}$`,
+);
+
+/**
+ * The id of the item at `outputIndex` of response `responseId`: the kind's prefix, the 48 hex
+ * characters of the response id, then the index as at least 4 hex characters
+ * (`msg_<response hex>0000`, `fc_<response hex>0001`). An input `item_reference` then names its
+ * response directly (see `responseIdOfOutputItem`), with no table of item ids; and the ids stay
+ * unique, being unique per response. Every other id has exactly 48 hex characters, so none is
+ * taken for one of these.
+ */
+export function outputItemId(
+  kind: OutputItemKind,
+  responseId: string,
+  outputIndex: number,
+): string {
+  const responseHex = responseId.slice(PREFIXES.response.length);
+  return (
+    PREFIXES[kind] + responseHex + outputIndex.toString(16).padStart(OUTPUT_INDEX_HEX_CHARS, "0")
+  );
+}
+
+/** The response an `outputItemId` belongs to, or null for any other id. */
+export function responseIdOfOutputItem(itemId: string): string | null {
+  const match = OUTPUT_ITEM_ID.exec(itemId);
+  return match === null ? null : PREFIXES.response + match[1];
+}

@@ -14,6 +14,10 @@ let lastInternId = 0;
 
 // Distinct schemas a process keeps canonical copies of (clients send a handful, again and again).
 const INTERNED_ENTRIES = 500;
+// A schema longer than this is not interned: 500 of them would pin that much text each (a
+// client can send a different 5 MB schema with every request), and a schema that large is
+// rare enough that encoding it again costs nothing overall.
+const MAX_INTERNED_CHARS = 64 * 1024;
 const interned = createLruCache<string, object>(INTERNED_ENTRIES);
 
 /**
@@ -24,6 +28,9 @@ const interned = createLruCache<string, object>(INTERNED_ENTRIES);
  */
 export function internJsonObject<T extends object>(value: T): T {
   const text = JSON.stringify(value);
+  if (text.length > MAX_INTERNED_CHARS) {
+    return value;
+  }
   const canonical = interned.get(text);
   if (canonical !== undefined) {
     return canonical as T;

@@ -59,7 +59,8 @@ export function createBatchLineHandler(deps: {
       }
       case "/v1/chat/completions":
         return deps.chat.complete(
-          { ...(body as Parameters<ChatCompletionsService["complete"]>[0]), stream: false },
+          item.projectId,
+          { ...(body as Parameters<ChatCompletionsService["complete"]>[1]), stream: false },
           signal,
           SINGLE_ATTEMPT,
         );

@@ -9,6 +9,7 @@ import type { CreateChatCompletionRequest } from "../contract/chat-request.js";
 import type { RetryPolicy } from "../executor/retry.js";
 import { type Clock, unixSeconds } from "../lib/clock.js";
 import { newId } from "../lib/ids.js";
+import { startOneTurnEach } from "../lib/one-turn-each.js";
 import { chatMessagesToModel } from "../translate/chat-messages-to-model.js";
 import { chatModelOptions, usesLegacyFunctions } from "../translate/chat-request-to-model.js";
 import {
@@ -26,6 +27,7 @@ import {
 } from "./chat-output.js";
 import { assertChatRequestUsable } from "./chat-request-rules.js";
 import { assertFitsContext } from "./context-limit.js";
+import { type FileContentReader, resolveFileParts } from "./file-parts.js";
 import { resolveModel } from "./models.js";
 import { withRetries } from "./with-retries.js";
 
@@ -86,11 +88,17 @@ export function createChatCompletionsService(deps: {
   router: Router;
   clock: Clock;
   retry: RetryPolicy;
+  /** Reads the files a `file_id` part names (see file-parts.ts). */
+  files: FileContentReader;
 }) {
-  function prepare(request: CreateChatCompletionRequest) {
+  async function prepare(projectId: string, request: CreateChatCompletionRequest) {
     assertChatRequestUsable(request);
     const resolved = resolveModel(deps.router, request.model);
-    const messages = chatMessagesToModel(request.messages);
+    const messages = await resolveFileParts(chatMessagesToModel(request.messages), {
+      projectId,
+      files: deps.files,
+      paramFor: (fileId) => chatFileParam(request.messages, fileId),
+    });
     assertFitsContext(messages, resolved.contextTokens, "messages");
     const options = chatModelOptions(request);
     const base: GenerateRequest = {
@@ -127,15 +135,14 @@ export function createChatCompletionsService(deps: {
 
   return {
     async complete(
+      projectId: string,
       request: CreateChatCompletionRequest,
       signal: AbortSignal,
       retry: RetryPolicy = deps.retry,
     ): Promise<ChatCompletionObject> {
-      const { backend, choiceRequests, header, output } = prepare(request);
-      const generations: Generation[] = await Promise.all(
-        choiceRequests.map((choiceRequest) =>
-          withRetries(() => backend.generate(choiceRequest, signal), retry, signal),
-        ),
+      const { backend, choiceRequests, header, output } = await prepare(projectId, request);
+      const generations: Generation[] = await startOneTurnEach(choiceRequests, (choiceRequest) =>
+        withRetries(() => backend.generate(choiceRequest, signal), retry, signal),
       );
       return {
         ...header,
@@ -156,10 +163,11 @@ export function createChatCompletionsService(deps: {
      * another, each opening with a role delta and closing with its finish_reason.
      */
     async stream(
+      projectId: string,
       request: CreateChatCompletionRequest,
       signal: AbortSignal,
     ): Promise<AsyncIterable<ChatCompletionChunk>> {
-      const { backend, choiceRequests, header, output } = prepare(request);
+      const { backend, choiceRequests, header, output } = await prepare(projectId, request);
       const includeUsage = request.stream_options?.include_usage === true;
       const wantsLogprobs = request.logprobs === true;
       const firstChoice = choiceRequests[0];
@@ -259,6 +267,26 @@ function chatUsage(usages: readonly TokenUsage[]): ChatCompletionUsage {
       rejected_prediction_tokens: 0,
     },
   };
+}
+
+/** Where a chat request names `fileId` (a `file` part's `file.file_id`), for the 400s. */
+function chatFileParam(
+  messages: CreateChatCompletionRequest["messages"],
+  fileId: string,
+): string | null {
+  for (const [messageIndex, message] of messages.entries()) {
+    if (!Array.isArray(message.content)) {
+      continue;
+    }
+    const partIndex = message.content.findIndex(
+      (part) =>
+        part.type === "file" && (part as { file?: { file_id?: unknown } }).file?.file_id === fileId,
+    );
+    if (partIndex >= 0) {
+      return `messages[${messageIndex}].content[${partIndex}].file.file_id`;
+    }
+  }
+  return null;
 }
 
 function serviceTier(requested: string | null | undefined): string {

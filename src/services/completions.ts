@@ -19,6 +19,7 @@ import type { RetryPolicy } from "../executor/retry.js";
 import { ApiError } from "../lib/api-error.js";
 import { type Clock, unixSeconds } from "../lib/clock.js";
 import { newId } from "../lib/ids.js";
+import { startOneTurnEach } from "../lib/one-turn-each.js";
 import { type CompletionLogprobs, completionLogprobsOf } from "./completion-logprobs.js";
 import { assertFitsContext } from "./context-limit.js";
 import { resolveModel } from "./models.js";
@@ -172,10 +173,8 @@ export function createCompletionsService(deps: {
       retry: RetryPolicy = deps.retry,
     ): Promise<TextCompletion> {
       const { backend, calls, topLogprobs, header } = prepare(request);
-      const generations = await Promise.all(
-        calls.map((call) =>
-          withRetries(() => backend.generate(call.request, signal), retry, signal),
-        ),
+      const generations = await startOneTurnEach(calls, (call) =>
+        withRetries(() => backend.generate(call.request, signal), retry, signal),
       );
       return {
         ...header,

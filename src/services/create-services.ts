@@ -134,7 +134,7 @@ export function createServices(deps: ServicesDeps) {
       responses.findForEvent(responseId) as Record<string, unknown> | null,
     cancelItems: (streamId) => responses.cancelStreamItems(streamId),
   });
-  const chat = createChatCompletionsService({ router, clock, retry });
+  const chat = createChatCompletionsService({ router, clock, retry, files });
   const completions = createCompletionsService({ router, clock, retry });
   const embeddings = createEmbeddingsService({ router, retry });
   const batchStore = createBatchStore(db);

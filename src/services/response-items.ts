@@ -9,14 +9,28 @@ import { newId } from "../lib/ids.js";
  */
 export type StoredItem = { id: string; type: string } & Record<string, unknown>;
 
-export function normalizeInput(input: string | readonly InputItem[] | undefined): StoredItem[] {
+/** The item an `item_reference` at `input[index]` names; throws the 400 when there is none. */
+export type ReferenceResolver = (id: string, index: number) => StoredItem;
+
+/** Each `item_reference` is replaced by the item it names, so it is stored and listed as that item. */
+export function normalizeInput(
+  input: string | readonly InputItem[] | undefined,
+  resolveReference: ReferenceResolver,
+): StoredItem[] {
   if (input === undefined) {
     return [];
   }
   if (typeof input === "string") {
     return [userMessage(input)];
   }
-  return input.map((item, index) => normalizeItem(item, index));
+  return input.map((item, index) =>
+    item.type === "item_reference" ? resolveReference(item.id, index) : normalizeItem(item),
+  );
+}
+
+/** OpenAI's answer to an `item_reference` that names no item ferry has for this project. */
+export function itemNotFound(id: string, index: number): ApiError {
+  return ApiError.invalid(`input[${index}]`, `Item with id '${id}' not found.`);
 }
 
 function userMessage(text: string): StoredItem {
@@ -29,7 +43,7 @@ function userMessage(text: string): StoredItem {
   };
 }
 
-function normalizeItem(item: InputItem, index: number): StoredItem {
+function normalizeItem(item: Exclude<InputItem, { type: "item_reference" }>): StoredItem {
   switch (item.type) {
     case "message":
       return {
@@ -49,11 +63,6 @@ function normalizeItem(item: InputItem, index: number): StoredItem {
       };
     case "reasoning":
       return { ...item, id: item.id ?? newId("reasoning") };
-    case "item_reference":
-      throw ApiError.invalid(
-        `input[${index}]`,
-        "Input items of type 'item_reference' are not supported by ferry; send the referenced item itself, or use previous_response_id.",
-      );
   }
 }
 

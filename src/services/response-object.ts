@@ -12,7 +12,12 @@ import type {
 } from "../contract/response-object.js";
 import type { CreateResponseRequest } from "../contract/responses-request.js";
 import type { ResponseRow } from "../store/schema.js";
-import { type LogprobsOutput, outputItemsOf, type ResponseOutputItem } from "./response-output.js";
+import {
+  type LogprobsOutput,
+  outputItemsOf,
+  type ResponseOutputItem,
+  summaryWanted,
+} from "./response-output.js";
 
 /**
  * Builds the Response object OpenAI returns, from what ferry stores. Everything the client set
@@ -227,6 +232,7 @@ export function finishedState(
         generation,
         status === "completed" ? "completed" : "incomplete",
         options.logprobs,
+        { id: state.id, summary: summaryWanted(state.params) },
       ),
     usage: toResponseUsage(generation.usage),
     incompleteDetails:

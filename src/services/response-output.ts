@@ -1,5 +1,5 @@
 import type { Generation, OutputItem, OutputPart, TokenLogprob } from "../backends/backend.js";
-import { newId } from "../lib/ids.js";
+import { outputItemId } from "../lib/ids.js";
 
 /**
  * Contract output items as Responses API output items (OutputItem in the official spec):
@@ -25,28 +25,47 @@ export function logprobsOutputOf(sampling: {
 }
 export type ResponseOutputItem = Record<string, unknown> & { type: string; id?: string };
 
+/**
+ * Whether the request asked for reasoning summaries (`reasoning.summary` or the older
+ * `reasoning.generate_summary`): then a reasoning item whose backend gave text but no summary
+ * shows that text as its summary, which is what clients that ask for one display.
+ */
+export function summaryWanted(params: { reasoning: { summary: string | null } }): boolean {
+  return params.reasoning.summary !== null;
+}
+
 /** The output items of a finished generation; `status` is that of its message items. */
 export function outputItemsOf(
   generation: Pick<Generation, "items">,
   status: ItemStatus,
   logprobs: LogprobsOutput,
+  response: { readonly id: string; readonly summary: boolean },
 ): ResponseOutputItem[] {
-  return generation.items.map((item) => outputItem(item, idFor(item), status, logprobs));
+  return generation.items.map((item, index) =>
+    outputItem(item, idFor(item, response.id, index), status, logprobs, response.summary),
+  );
 }
 
-/** A fresh id for an item of this type (a native item keeps its own). */
-export function idFor(item: Pick<OutputItem, "type"> & { native?: unknown }): string {
+/**
+ * The id of the item at `outputIndex` of response `responseId` (see `outputItemId`: an
+ * `item_reference` to it finds the response from the id); a native item keeps its own.
+ */
+export function idFor(
+  item: Pick<OutputItem, "type"> & { native?: unknown },
+  responseId: string,
+  outputIndex: number,
+): string {
   const native = item.native as { id?: unknown } | undefined;
   if (typeof native?.id === "string") {
     return native.id;
   }
   switch (item.type) {
     case "function_call":
-      return newId("functionCall");
+      return outputItemId("functionCall", responseId, outputIndex);
     case "reasoning":
-      return newId("reasoning");
+      return outputItemId("reasoning", responseId, outputIndex);
     default:
-      return newId("message");
+      return outputItemId("message", responseId, outputIndex);
   }
 }
 
@@ -55,6 +74,7 @@ export function outputItem(
   id: string,
   status: ItemStatus,
   logprobs: LogprobsOutput,
+  summary = false,
 ): ResponseOutputItem {
   if (item.type === "native" || item.native !== undefined) {
     return { ...item.native } as ResponseOutputItem;
@@ -65,7 +85,7 @@ export function outputItem(
     case "function_call":
       return functionCallItem(id, item.callId, item.name, item.arguments, status);
     case "reasoning":
-      return reasoningItem(id, item.text, item.summary, item.encryptedContent);
+      return reasoningItem(id, item.text, item.summary, item.encryptedContent, summary);
   }
 }
 
@@ -137,12 +157,17 @@ export function functionCallItem(
   return { type: "function_call", id, call_id: callId, name, arguments: args, status };
 }
 
+/** `textAsSummary`: a summary was asked for, so text with no summary of its own becomes one. */
 export function reasoningItem(
   id: string,
   text: string,
   summary: readonly string[],
   encryptedContent: string | null,
+  textAsSummary = false,
 ): ResponseOutputItem {
+  if (textAsSummary && summary.length === 0 && text !== "") {
+    return reasoningItem(id, "", [text], encryptedContent);
+  }
   return {
     type: "reasoning",
     id,

@@ -13,6 +13,7 @@ import {
   outputTextPart,
   type ResponseOutputItem,
   reasoningItem,
+  summaryWanted,
   type WireLogprob,
   wireLogprobs,
 } from "./response-output.js";
@@ -37,7 +38,7 @@ export interface ResponseStreamOptions {
   onEnd(state: ResponseState): void;
 }
 
-type PartKind = "output_text" | "refusal" | "reasoning_text";
+type PartKind = "output_text" | "refusal" | "reasoning_text" | "summary_text";
 
 interface OpenPart {
   readonly kind: PartKind;
@@ -58,7 +59,10 @@ interface OpenItem {
  * The Responses API event sequence for a generation, as OpenAI sends it: created, in_progress,
  * then per output item `output_item.added`, its content (`content_part.added`,
  * `output_text.delta`… / `refusal.delta`… / `reasoning_text.delta`…, their `.done`,
- * `content_part.done`; or `function_call_arguments.delta`… and `.done` for a call), and
+ * `content_part.done`; or `function_call_arguments.delta`… and `.done` for a call; or, when
+ * the request asked for a reasoning summary, a reasoning item's text as its summary:
+ * `reasoning_summary_part.added`, `reasoning_summary_text.delta`…, `.done`,
+ * `reasoning_summary_part.done`), and
  * `output_item.done`; then completed or incomplete (or failed when the backend breaks mid-way).
  * `sequence_number` counts from 0 and every event type is one the SDK's stream helper knows; it
  * throws on invented ones.
@@ -72,6 +76,9 @@ export async function* streamResponseEvents(
     sequence_number: sequenceNumber++,
     ...body,
   });
+  const responseId = options.initial.id;
+  // Reasoning text is shown as the summary when one was asked for (see reasoningItem).
+  const summary = summaryWanted(options.initial.params);
   const done: ResponseOutputItem[] = [];
   let open: OpenItem | null = null;
   // Items started so far: those at or after it in `done` were never streamed.
@@ -96,7 +103,15 @@ export async function* streamResponseEvents(
           status,
         );
       case "reasoning":
-        return reasoningItem(item.id, item.parts.map((part) => part.text).join(""), [], null);
+        return reasoningItem(
+          item.id,
+          item.parts
+            .filter((part) => part.kind === "reasoning_text")
+            .map((part) => part.text)
+            .join(""),
+          item.parts.filter((part) => part.kind === "summary_text").map((part) => part.text),
+          null,
+        );
       case "native":
         return { ...item.start.native } as ResponseOutputItem;
     }
@@ -108,6 +123,8 @@ export async function* streamResponseEvents(
         return { type: "refusal", refusal: part.text };
       case "reasoning_text":
         return { type: "reasoning_text", text: part.text };
+      case "summary_text":
+        return { type: "summary_text", text: part.text };
       case "output_text":
         // A copy: the part keeps growing, and a background run's events are stored later.
         return outputTextPart(part.text, [...part.logprobs]);
@@ -118,6 +135,16 @@ export async function* streamResponseEvents(
   function* closePart(item: OpenItem): Generator<ResponseStreamEvent> {
     const part = item.parts.at(-1);
     if (part === undefined) {
+      return;
+    }
+    if (part.kind === "summary_text") {
+      const at = {
+        item_id: item.id,
+        output_index: item.outputIndex,
+        summary_index: item.parts.length - 1,
+      };
+      yield event("response.reasoning_summary_text.done", { ...at, text: part.text });
+      yield event("response.reasoning_summary_part.done", { ...at, part: wirePart(part) });
       return;
     }
     const at = {
@@ -168,12 +195,20 @@ export async function* streamResponseEvents(
     yield* closePart(item);
     const part: OpenPart = { kind, text: "", logprobs: [] };
     item.parts.push(part);
-    yield event("response.content_part.added", {
-      item_id: item.id,
-      output_index: item.outputIndex,
-      content_index: item.parts.length - 1,
-      part: wirePart(part),
-    });
+    const index = item.parts.length - 1;
+    yield kind === "summary_text"
+      ? event("response.reasoning_summary_part.added", {
+          item_id: item.id,
+          output_index: item.outputIndex,
+          summary_index: index,
+          part: wirePart(part),
+        })
+      : event("response.content_part.added", {
+          item_id: item.id,
+          output_index: item.outputIndex,
+          content_index: index,
+          part: wirePart(part),
+        });
     return part;
   }
 
@@ -186,10 +221,11 @@ export async function* streamResponseEvents(
         yield* closeItem(open, "completed", null);
       }
       const start = generated.item;
-      const id = idFor({
-        type: start.type,
-        native: start.type === "native" ? start.native : undefined,
-      });
+      const id = idFor(
+        { type: start.type, native: start.type === "native" ? start.native : undefined },
+        responseId,
+        generated.index,
+      );
       open = { outputIndex: generated.index, id, start, parts: [], arguments: "" };
       started = generated.index + 1;
       yield event("response.output_item.added", {
@@ -228,13 +264,19 @@ export async function* streamResponseEvents(
         return;
       }
       case "reasoning.delta": {
-        const part = yield* ensurePart(open, "reasoning_text");
+        const part = yield* ensurePart(open, summary ? "summary_text" : "reasoning_text");
         part.text += generated.text;
-        yield event("response.reasoning_text.delta", {
-          ...at,
-          content_index: open.parts.length - 1,
-          delta: generated.text,
-        });
+        yield summary
+          ? event("response.reasoning_summary_text.delta", {
+              ...at,
+              summary_index: open.parts.length - 1,
+              delta: generated.text,
+            })
+          : event("response.reasoning_text.delta", {
+              ...at,
+              content_index: open.parts.length - 1,
+              delta: generated.text,
+            });
         return;
       }
       case "arguments.delta":
@@ -262,7 +304,7 @@ export async function* streamResponseEvents(
       const fromGeneration =
         last !== undefined &&
         (last.native !== undefined || last.type === "native" || last.type === "reasoning")
-          ? outputItem(last, open.id, status, options.logprobs)
+          ? outputItem(last, open.id, status, options.logprobs, summary)
           : null;
       yield* closeItem(open, status, fromGeneration);
       open = null;

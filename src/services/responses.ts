@@ -5,7 +5,7 @@ import type { CreateResponseRequest } from "../contract/responses-request.js";
 import type { RetryPolicy } from "../executor/retry.js";
 import { ApiError } from "../lib/api-error.js";
 import { type Clock, unixSeconds } from "../lib/clock.js";
-import { newId } from "../lib/ids.js";
+import { newId, responseIdOfOutputItem } from "../lib/ids.js";
 import type { ResponseEventStore } from "../store/response-events.js";
 import type { ResponseListStore } from "../store/response-list.js";
 import type { ResponseStore } from "../store/responses.js";
@@ -29,7 +29,12 @@ import { resolveModel } from "./models.js";
 import { type Page, type PageQuery, paginateById, toPage } from "./paginate.js";
 import type { QueueCap } from "./queue-cap.js";
 import type { ResponseEventHub } from "./response-event-hub.js";
-import { normalizeInput, type StoredItem } from "./response-items.js";
+import {
+  itemNotFound,
+  normalizeInput,
+  type ReferenceResolver,
+  type StoredItem,
+} from "./response-items.js";
 import {
   failedState,
   finishedState,
@@ -147,6 +152,30 @@ export function createResponsesService(deps: ResponsesServiceDeps) {
       }
     }
     return turns.reverse().flat();
+  }
+
+  /**
+   * Resolves an input `item_reference` as OpenAI does, to the stored item it names: one of the
+   * previous_response_id chain's items (input or output; the only way to find a native
+   * upstream's items, whose ids are the upstream's), or else an output item of the stored
+   * response of this project that its id names (see `outputItemId`). Anything else is the 400.
+   */
+  function referenceResolver(projectId: string, history: readonly StoredItem[]): ReferenceResolver {
+    let chainItems: Map<string, StoredItem> | null = null;
+    return (id, index) => {
+      chainItems ??= new Map(history.map((item) => [item.id, item]));
+      const inChain = chainItems.get(id);
+      if (inChain !== undefined) {
+        return { ...inChain };
+      }
+      const responseId = responseIdOfOutputItem(id);
+      const row = responseId === null ? undefined : store.find(projectId, responseId);
+      const item = (row?.output as StoredItem[] | undefined)?.find((output) => output.id === id);
+      if (item === undefined) {
+        throw itemNotFound(id, index);
+      }
+      return { ...item };
+    };
   }
 
   function initialState(
@@ -400,7 +429,7 @@ export function createResponsesService(deps: ResponsesServiceDeps) {
         previousResponseId === null
           ? []
           : loadConversation(projectId, previousResponseId, resolved.contextTokens);
-      const inputItems = normalizeInput(request.input);
+      const inputItems = normalizeInput(request.input, referenceResolver(projectId, history));
       const conversation = [...history, ...inputItems];
       const messages = await resolveFileParts(itemsToMessages(params.instructions, conversation), {
         projectId,

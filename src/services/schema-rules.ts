@@ -1,5 +1,5 @@
 import { ApiError } from "../lib/api-error.js";
-import { compileJsonSchema } from "../lib/json-schema-validator.js";
+import { assertSchemaDepth, compileJsonSchema } from "../lib/json-schema-validator.js";
 import { internIdOf, jsonTextOf } from "../lib/json-text.js";
 import { createLruCache } from "../lib/lru-cache.js";
 
@@ -56,6 +56,13 @@ export function assertUsableSchema(schema: unknown, options: SchemaRuleOptions):
     );
   if (typeof schema !== "object" || schema === null || Array.isArray(schema)) {
     throw fail("schema must be a JSON object.");
+  }
+  // First: the walks below recurse (and the cache key encodes the schema), and would overflow
+  // the stack on a deep enough schema.
+  try {
+    assertSchemaDepth(schema);
+  } catch (error) {
+    throw fail(`${error instanceof Error ? error.message : String(error)}.`);
   }
   const problem = cachedSchemaProblem(schema, options.strict);
   if (problem !== null) {

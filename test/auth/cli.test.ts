@@ -96,7 +96,10 @@ describe("ferry serve and API keys", () => {
 });
 
 describe("ferry keys", () => {
-  it("creates, lists and revokes keys; a running server follows without a restart", async () => {
+  // Six CLI processes, each compiling the sources with tsx: seconds apiece on a busy machine.
+  it("creates, lists and revokes keys; a running server follows without a restart", {
+    timeout: 90_000,
+  }, async () => {
     const dataDir = tempDataDir();
     const env = { FERRY_DATA_DIR: dataDir };
 
@@ -181,7 +184,7 @@ describe("ferry keys", () => {
     expect(listedJson.stdout).not.toContain(key);
   });
 
-  it("refuses unknown scopes, bad projects and unknown ids", async () => {
+  it("refuses unknown scopes, bad projects and unknown ids", { timeout: 90_000 }, async () => {
     const env = { FERRY_DATA_DIR: tempDataDir() };
     const badScope = await run(
       ["keys", "create", "--project", "alpha", "--scopes", "everything"],

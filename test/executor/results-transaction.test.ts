@@ -49,7 +49,7 @@ beforeEach(() => {
   transactions = 0;
   // A chat service that answers at once; a line whose content is "fail" fails for good.
   const chat = {
-    complete: async (request: { messages: { content: string }[] }) => {
+    complete: async (_projectId: string, request: { messages: { content: string }[] }) => {
       if (request.messages[0]?.content === "fail") {
         throw new Error("the backend refused this one");
       }

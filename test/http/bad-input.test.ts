@@ -396,13 +396,13 @@ const CASES: readonly BadInputCase[] = [
     code: "missing_required_parameter",
   },
   {
-    name: "responses: item_reference input (unsupported)",
+    name: "responses: item_reference to an item that does not exist",
     method: "POST",
     path: "/v1/responses",
     body: responsesBody({ input: [{ type: "item_reference", id: "msg_abc" }] }),
     status: 400,
     param: "input[0]",
-    mentions: "item_reference",
+    mentions: "msg_abc",
   },
 
   // Features ferry does not offer (yet), and previous turns that do not exist.

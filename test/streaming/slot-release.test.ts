@@ -47,6 +47,7 @@ describe("a stream left after its first event", () => {
   it("frees the slot of a Chat Completions stream", async () => {
     const chunks = (
       await t.services.chat.stream(
+        "default",
         { model: "m", messages: [{ role: "user", content: "hi" }], stream: true },
         controller.signal,
       )

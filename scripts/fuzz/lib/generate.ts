@@ -1,4 +1,5 @@
 import { listedRoutes } from "../../../src/http/scopes.js";
+import { modelIoBody } from "./model-io-shapes.js";
 import {
   EXTREME_NUMBERS,
   HOSTILE_STRINGS,
@@ -481,6 +482,19 @@ export function generateRequest(
   routes: readonly Route[],
   pools: IdPools,
 ): FuzzRequest {
+  // One request in five is issue 12's hostile model I/O (schemas, tools, images, logprobs).
+  if (random.chance(0.2)) {
+    const { path, body } = modelIoBody(random);
+    const text = JSON.stringify(body);
+    return {
+      route: `POST ${path} (model I/O)`,
+      method: "POST",
+      path,
+      headers: { "content-type": "application/json" },
+      body: text,
+      summary: text.slice(0, 200),
+    };
+  }
   const route = random.pick(routes);
   const method = random.chance(0.9) ? route.method : random.pick(METHODS);
   const path = fillPath(random, route.path, pools) + randomQuery(random, pools);

@@ -1,3 +1,4 @@
+import { assertSchemaDepth } from "../../lib/json-schema-validator.js";
 import { internIdOf } from "../../lib/json-text.js";
 import { BackendError } from "../backend.js";
 import type {
@@ -47,6 +48,8 @@ export interface PlannedAnswer {
 
 /** What the answer depends on, as one string (the reply cache's key). */
 export function answerSeed(request: GenerateRequest, knobs: MockKnobs): string {
+  // JSON.stringify overflows the stack on a schema nested thousands deep: a 400 first.
+  assertSchemasNotTooDeep(request);
   return JSON.stringify([
     request.model,
     request.choiceIndex ?? 0,
@@ -73,6 +76,8 @@ export function answerSeed(request: GenerateRequest, knobs: MockKnobs): string {
  * is written out in full: equal keys still mean equal seeds.
  */
 export function answerKey(request: GenerateRequest, knobs: MockKnobs): string {
+  // Before encoding: a schema deep enough would overflow JSON.stringify's stack.
+  assertSchemasNotTooDeep(request);
   const format = request.outputFormat;
   return JSON.stringify([
     request.model,
@@ -98,6 +103,37 @@ export function answerKey(request: GenerateRequest, knobs: MockKnobs): string {
 /** An interned schema's id (a number), else the schema itself (an object): never equal. */
 function schemaKey(schema: object): number | object {
   return internIdOf(schema) ?? schema;
+}
+
+function assertSchemasNotTooDeep(request: GenerateRequest): void {
+  const check = (schema: unknown, param: string, code: string, what: string) => {
+    // An interned schema came in a request body, whose nesting is bounded already.
+    if (typeof schema === "object" && schema !== null && internIdOf(schema) !== undefined) {
+      return;
+    }
+    try {
+      assertSchemaDepth(schema);
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      throw new BackendError(`Invalid schema for ${what}: ${reason}.`, {
+        status: 400,
+        retryable: false,
+        param,
+        code,
+      });
+    }
+  };
+  for (const tool of request.tools) {
+    check(tool.parameters, "tools", "invalid_function_parameters", `function '${tool.name}'`);
+  }
+  if (request.outputFormat.type === "json_schema") {
+    check(
+      request.outputFormat.schema,
+      "response_format",
+      "invalid_json_schema",
+      `response_format '${request.outputFormat.name}'`,
+    );
+  }
 }
 
 export function planAnswer(

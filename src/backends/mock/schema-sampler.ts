@@ -4,6 +4,7 @@ import {
   describeValidationErrors,
   type JsonSchemaValidator,
 } from "../../lib/json-schema-validator.js";
+import { linearRegExp } from "../../lib/linear-regexp.js";
 import { createSeededRandom, type SeededRandom } from "./seeded-random.js";
 
 /**
@@ -31,6 +32,18 @@ export interface SampleOptions {
 export class SchemaSampleError extends Error {
   override readonly name = "SchemaSampleError";
 }
+
+/** The schema asks for a value larger than the mock writes: no retry would help. */
+class SchemaTooLargeError extends SchemaSampleError {}
+
+/**
+ * How big a sampled value may be, in characters of strings plus array items plus object
+ * properties. `minItems: 1e9` (or `minLength`, `minProperties`), or arrays of arrays that
+ * multiply, would otherwise build a value until V8 aborts the whole process ("invalid size
+ * error"): a 400 instead. 50,000 is far above any real tool call or JSON answer, and its
+ * tokenizing stays within ~50 ms of the event loop.
+ */
+export const MAX_SAMPLE_UNITS = 50_000;
 
 type Schema = Readonly<Record<string, unknown>> | boolean;
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -61,6 +74,9 @@ export function sampleJson(schema: Schema, options: SampleOptions): Json {
         throw error;
       }
       lastProblem = error.message;
+      if (error instanceof SchemaTooLargeError) {
+        break;
+      }
       continue;
     }
     if (validate(value)) {
@@ -98,6 +114,7 @@ const HINT_STOPWORDS = new Set(
 class Sampler {
   private places: string[];
   private readonly keywords: string[];
+  private spent = 0;
 
   constructor(
     private readonly root: Schema,
@@ -120,6 +137,16 @@ class Sampler {
     this.keywords = hints.filter(
       (word) => word.length >= 3 && !HINT_STOPWORDS.has(word.toLowerCase()),
     );
+  }
+
+  /** Counts `units` against MAX_SAMPLE_UNITS; `what` names the keyword that asked for them. */
+  private spend(units: number, what: string): void {
+    this.spent += units;
+    if (this.spent > MAX_SAMPLE_UNITS) {
+      throw new SchemaTooLargeError(
+        `${what} asks for a value larger than the mock writes (over ${MAX_SAMPLE_UNITS} characters, items and properties in all); lower it`,
+      );
+    }
   }
 
   private pick<T>(pool: readonly T[]): T {
@@ -199,8 +226,9 @@ class Sampler {
     let node: unknown = this.root;
     for (const raw of ref.slice(1).split("/").slice(1)) {
       const key = decodeURIComponent(raw).replaceAll("~1", "/").replaceAll("~0", "~");
+      // Own keys only: `#/__proto__` or `#/constructor` must not reach Object.prototype.
       node =
-        typeof node === "object" && node !== null
+        typeof node === "object" && node !== null && Object.hasOwn(node, key)
           ? (node as Record<string, unknown>)[key]
           : undefined;
     }
@@ -318,6 +346,7 @@ class Sampler {
 
   private sampleString(schema: Readonly<Record<string, unknown>>, name: string): string {
     const minLength = typeof schema.minLength === "number" ? schema.minLength : 0;
+    this.spend(minLength, `'minLength' ${minLength}`);
     const maxLength =
       typeof schema.maxLength === "number" ? schema.maxLength : Number.POSITIVE_INFINITY;
     const format = typeof schema.format === "string" ? schema.format : null;
@@ -330,7 +359,7 @@ class Sampler {
       // A format's own value is more natural than a regex's, when the pattern admits it (zod
       // writes both for an email or a datetime).
       const formatted = format === null ? null : this.fromFormat(format, name);
-      if (formatted !== null && fits(formatted) && new RegExp(pattern, "u").test(formatted)) {
+      if (formatted !== null && fits(formatted) && linearRegExp(pattern, "u").test(formatted)) {
         return formatted;
       }
       for (let tries = 0; tries < 8; tries++) {
@@ -354,6 +383,10 @@ class Sampler {
   }
 
   private fromPattern(pattern: string, maxLength: number): string {
+    // randexp writes every repetition of `a{1000000000}` before the length is checked.
+    for (const bound of pattern.matchAll(/\{(\d+)/g)) {
+      this.spend(Number(bound[1]), `The pattern's repetition {${bound[1]}}`);
+    }
     const generator = patternGenerator(pattern);
     generator.max = Number.isFinite(maxLength) ? Math.max(1, Math.min(8, maxLength)) : 8;
     generator.randInt = (low: number, high: number) => low + this.random.int(high - low + 1);
@@ -465,6 +498,7 @@ class Sampler {
     nesting: number,
   ): Json[] {
     const minItems = typeof schema.minItems === "number" ? schema.minItems : 0;
+    this.spend(minItems, `'minItems' ${minItems}`);
     const maxItems =
       typeof schema.maxItems === "number" ? schema.maxItems : Number.POSITIVE_INFINITY;
     const prefix = (
@@ -501,6 +535,7 @@ class Sampler {
         continue;
       }
       seen.add(key);
+      this.spend(1, "'items'");
       items.push(item);
     }
     if (items.length < minItems) {
@@ -523,22 +558,26 @@ class Sampler {
     >;
     const required = new Set(Array.isArray(schema.required) ? (schema.required as string[]) : []);
     const shallow = refDepth > MAX_REF_DEPTH;
-    const object: { [key: string]: Json } = {};
+    // No prototype: a property named `__proto__` is then an own property like any other (on a
+    // plain object the assignment would set the prototype and the property would vanish).
+    const object: { [key: string]: Json } = Object.create(null);
     // Optional properties are all included (deterministic and the most useful for a test),
     // except when shallow, where leaving them out is what ends a recursion.
     for (const [key, propertySchema] of Object.entries(properties)) {
       if (required.has(key) || !shallow) {
+        this.spend(1, "'properties'");
         object[key] = this.sample(propertySchema, key, refDepth, nesting + 1);
       }
     }
     const extra = schema.additionalProperties;
     for (const key of required) {
-      if (!(key in object)) {
+      if (!Object.hasOwn(object, key)) {
         const valueSchema = extra === undefined || extra === false ? true : (extra as Schema);
         object[key] = this.sample(valueSchema, key, refDepth, nesting + 1);
       }
     }
     const minProperties = typeof schema.minProperties === "number" ? schema.minProperties : 0;
+    this.spend(Object.keys(object).length + minProperties, `'minProperties' ${minProperties}`);
     for (let index = 1; Object.keys(object).length < minProperties; index++) {
       if (extra === false) {
         throw new SchemaSampleError("too few properties allowed");
@@ -762,7 +801,8 @@ function nestingCost(schema: Schema): number {
  * merge stays in the last writer's form; the Ajv check catches anything that then fails.
  */
 function mergeSchemas(schemas: readonly Schema[]): Schema {
-  const merged: Record<string, unknown> = {};
+  // No prototypes here either: a `__proto__` key of the client's schema stays a plain key.
+  const merged: Record<string, unknown> = Object.create(null);
   for (const schema of schemas) {
     if (schema === false) {
       return false;
@@ -778,7 +818,10 @@ function mergeSchemas(schemas: readonly Schema[]): Schema {
       }
       switch (key) {
         case "properties": {
-          const properties: Record<string, Schema> = { ...(existing as Record<string, Schema>) };
+          const properties: Record<string, Schema> = Object.assign(
+            Object.create(null),
+            existing as Record<string, Schema>,
+          );
           for (const [name, propertySchema] of Object.entries(value as Record<string, Schema>)) {
             const other = properties[name];
             properties[name] =

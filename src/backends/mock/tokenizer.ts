@@ -105,8 +105,19 @@ export function countChatTokens(
   return total;
 }
 
+/**
+ * The tokens of `text`, with long runs encoded in slices as `countTextTokens` counts them: the
+ * mock's own output can hold such a run (a schema's `pattern: "^a{100000}$"`, a `minLength`
+ * filled with one word), and BPE on one 100,000-letter piece held the event loop for 20 s.
+ */
 export function encodeText(text: string): number[] {
-  return encode(text);
+  const tokens: number[] = [];
+  for (const chunk of splitLongRuns(text)) {
+    for (const token of encode(chunk)) {
+      tokens.push(token);
+    }
+  }
+  return tokens;
 }
 
 export function decodeTokens(tokens: readonly number[]): string {

@@ -10,8 +10,8 @@ import { hintWords, SchemaSampleError, sampleJson } from "./schema-sampler.js";
  * - a named function: that one; `required`: the best match, else the first tool;
  * - after a tool result (the last message is role `tool`), `auto` answers in text instead;
  * - `auto`: every tool that matches the last user message (by name, or by a shared keyword
- *   with its name or description), in the order of `tools`; only the best one when
- *   `parallel_tool_calls` is false.
+ *   with its name or description), in the order of `tools`, at most MAX_PARALLEL_CALLS of
+ *   them; only the best one when `parallel_tool_calls` is false.
  * `allowed_tools` narrows the candidates first, its mode acting as `auto` / `required`.
  */
 
@@ -63,8 +63,18 @@ export function chooseToolsToCall(input: ToolRuleInput): FunctionTool[] {
     const best = bestOf(scored);
     return best === undefined ? [] : [best];
   }
-  return scored.filter((entry) => entry.score > 0).map((entry) => entry.tool);
+  return scored
+    .filter((entry) => entry.score > 0)
+    .slice(0, MAX_PARALLEL_CALLS)
+    .map((entry) => entry.tool);
 }
+
+/**
+ * At most this many parallel calls in one answer (a real model makes a handful). Each call
+ * samples its tool's schema and compiles it with Ajv (~2 ms for a new schema): 10,000 matching
+ * tools held the event loop for 20 s.
+ */
+export const MAX_PARALLEL_CALLS = 16;
 
 /**
  * The calls of `tools`: ids `call_` + 24 characters and arguments sampled from each tool's
