@@ -1,7 +1,6 @@
 import type { z } from "zod";
 import { coerceError } from "../lib/coerce-error.js";
 import type { Backend, EmbedRequest, EmbedResult, GenerateRequest, Generation } from "./backend.js";
-import { DEFAULT_CALL_DEADLINE_MS, DEFAULT_MAX_RESPONSE_BYTES } from "./call-bounds.js";
 import { eventsOfGeneration } from "./generation-events.js";
 import {
   generationOfChatCompletion,
@@ -15,20 +14,11 @@ import {
 import { createDeadline } from "./openai-compatible/deadline.js";
 import { NOT_EMBEDDINGS, toEmbeddingVectors } from "./openai-compatible/embedding-vectors.js";
 import { readChatStream } from "./openai-compatible/read-chat-stream.js";
-import {
-  badAnswer,
-  earlyClose,
-  errorFromResponse,
-  parseJsonOrNull,
-  readCappedText,
-  readErrorFields,
-  toFailure,
-  type UpstreamContext,
-} from "./openai-compatible/upstream-error.js";
+import { createUpstreamCaller } from "./openai-compatible/upstream-call.js";
+import { earlyClose, toFailure } from "./openai-compatible/upstream-error.js";
 import {
   ChatCompletionSchema,
   CompletionSchema,
-  describeIssue,
   EmbeddingListSchema,
 } from "./openai-compatible/wire-schemas.js";
 
@@ -98,93 +88,7 @@ async function readGeneration(
  * is closed and the caller's abort reason is rethrown unchanged, never a BackendError.
  */
 export function createOpenAICompatibleBackend(options: OpenAICompatibleBackendOptions): Backend {
-  const baseUrl = options.baseUrl.replace(/\/+$/, "");
-  // A bad URL or header value throws here, at start-up: a config error is not a network failure,
-  // and must not be retried request after request.
-  const { protocol } = new URL(baseUrl);
-  if (protocol !== "http:" && protocol !== "https:") {
-    throw new TypeError(`Upstream ${options.name}: baseUrl must be http(s), not ${baseUrl}`);
-  }
-  new Headers(options.headers);
-  const context: UpstreamContext = {
-    name: options.name,
-    baseUrl,
-    timeoutMs: options.timeoutMs,
-    maxResponseBytes: options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
-    deadlineMs: options.deadlineMs ?? DEFAULT_CALL_DEADLINE_MS,
-  };
-  const fetchUpstream = options.fetch ?? fetch;
-
-  /** POSTs JSON; a non-2xx answer is thrown as a BackendError. */
-  async function post(path: string, body: unknown, accept: string, signal: AbortSignal) {
-    const headers = new Headers({ "content-type": JSON_TYPE, accept });
-    if (options.apiKey !== null && options.apiKey !== "") {
-      headers.set("authorization", `Bearer ${options.apiKey}`);
-    }
-    for (const [name, value] of Object.entries(options.headers ?? {})) {
-      headers.set(name, value);
-    }
-    const response = await fetchUpstream(`${baseUrl}${path}`, {
-      method: "POST",
-      headers,
-      body: JSON.stringify(body),
-      signal,
-    });
-    if (!response.ok) {
-      throw await errorFromResponse(response, context, Date.now());
-    }
-    return response;
-  }
-
-  /** The body as JSON of the given shape, or a 502 naming what it should have been. */
-  async function readAnswer<T>(response: Response, schema: z.ZodType<T>, what: string): Promise<T> {
-    const text = await readCappedText(response, context);
-    const json = parseJsonOrNull(text);
-    if (json === null) {
-      throw badAnswer(context, what, `not JSON: ${text.trim().slice(0, 200)}`);
-    }
-    const parsed = schema.safeParse(json);
-    if (!parsed.success) {
-      // Some proxies answer 200 with an error envelope.
-      const reported = readErrorFields(json)?.message;
-      throw badAnswer(
-        context,
-        what,
-        reported === undefined ? describeIssue(parsed.error) : `it reported: ${reported}`,
-      );
-    }
-    return parsed.data;
-  }
-
-  /** Runs `call` with the timeout for the whole call, mapping every failure (see toFailure). */
-  async function callOnce<T>(
-    signal: AbortSignal,
-    call: (signal: AbortSignal, onHeaders: () => void) => Promise<T>,
-  ): Promise<T> {
-    const deadline = createDeadline(context.timeoutMs);
-    const total = createDeadline(context.deadlineMs);
-    let phase: Phase = "connect";
-    deadline.arm();
-    total.arm();
-    try {
-      return await call(AbortSignal.any([signal, deadline.signal, total.signal]), () => {
-        phase = "body";
-      });
-    } catch (thrown) {
-      const err = coerceError(thrown);
-      throw toFailure(err, {
-        context,
-        callerSignal: signal,
-        deadline,
-        total,
-        phase,
-        isIdleTimeout: false,
-      });
-    } finally {
-      deadline.disarm();
-      total.disarm();
-    }
-  }
+  const { context, post, readAnswer, callOnce } = createUpstreamCaller(options);
 
   return {
     name: options.name,

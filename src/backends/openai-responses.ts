@@ -2,6 +2,7 @@ import { coerceError } from "../lib/coerce-error.js";
 import type { Backend, EmbedRequest, EmbedResult, GenerateRequest, Generation } from "./backend.js";
 import { eventsOfGeneration } from "./generation-events.js";
 import { createDeadline } from "./openai-compatible/deadline.js";
+import { createUpstreamCaller } from "./openai-compatible/upstream-call.js";
 import { toFailure } from "./openai-compatible/upstream-error.js";
 import {
   createOpenAICompatibleBackend,
@@ -15,7 +16,6 @@ import {
 } from "./openai-responses/response-output.js";
 import { streamClosedEarly } from "./openai-responses/responses-events.js";
 import { responsesRequestBody } from "./openai-responses/responses-request.js";
-import { createUpstreamCaller } from "./openai-responses/upstream-call.js";
 
 /** The same knobs as the Chat Completions upstream: where it is, its key, its bounds. */
 export type OpenAIResponsesBackendOptions = OpenAICompatibleBackendOptions;

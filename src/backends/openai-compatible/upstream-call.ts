@@ -1,7 +1,8 @@
 import type { z } from "zod";
 import { coerceError } from "../../lib/coerce-error.js";
 import { DEFAULT_CALL_DEADLINE_MS, DEFAULT_MAX_RESPONSE_BYTES } from "../call-bounds.js";
-import { createDeadline } from "../openai-compatible/deadline.js";
+import type { OpenAICompatibleBackendOptions } from "../openai-compatible.js";
+import { createDeadline } from "./deadline.js";
 import {
   badAnswer,
   errorFromResponse,
@@ -10,15 +11,14 @@ import {
   readErrorFields,
   toFailure,
   type UpstreamContext,
-} from "../openai-compatible/upstream-error.js";
-import { describeIssue } from "../openai-compatible/wire-schemas.js";
-import type { OpenAICompatibleBackendOptions } from "../openai-compatible.js";
+} from "./upstream-error.js";
+import { describeIssue } from "./wire-schemas.js";
 
 /**
  * One HTTP call to an OpenAI-style upstream with the bounds every upstream call has: the
  * request (key, extra headers), the body cap, the call timeout and deadline, and the mapping of
  * every failure to a BackendError (or the caller's abort reason) through upstream-error.ts.
- * The same rules as the Chat Completions backend, whose versions live inside its factory.
+ * Shared by the Chat Completions and the native Responses backends.
  */
 
 export interface UpstreamCaller {
