@@ -1,5 +1,4 @@
-import { createParser, type EventSourceMessage, type ParseError } from "eventsource-parser";
-import { coerceError, isAbortError } from "../../lib/coerce-error.js";
+import { isAbortError } from "../../lib/coerce-error.js";
 import type { GenerationEvent, TokenUsage } from "../backend.js";
 import {
   fallbackCallId,
@@ -8,11 +7,11 @@ import {
   toTokenLogprobs,
 } from "./answer-items.js";
 import type { Deadline } from "./deadline.js";
+import { readSseData } from "./read-sse-data.js";
 import { StreamItems } from "./stream-items.js";
 import {
   badAnswer,
   earlyClose,
-  oversizedAnswer,
   parseJsonOrNull,
   streamErrorFrame,
   type UpstreamContext,
@@ -43,101 +42,48 @@ export async function* readChatStream(
   context: UpstreamContext,
   deadline: Deadline,
 ): AsyncGenerator<GenerationEvent> {
-  const events: EventSourceMessage[] = [];
-  let tooLarge: ParseError | null = null;
-  const parser = createParser({
-    onEvent: (event) => events.push(event),
-    // Unknown fields and bad `retry:` lines are ignored, as EventSource does; only the buffer
-    // limit ends the stream.
-    onError: (error) => {
-      if (error.type === "max-buffer-size-exceeded") {
-        tooLarge = error;
-      }
-    },
-    maxBufferSize: MAX_FRAME_CHARS,
-  });
-  const decoder = new TextDecoder();
-  const reader = body.getReader();
   // The upstream's own word; mapped at the end, once it is known whether tools were called.
   let finishReason: string | null = null;
   let usage: TokenUsage | null = null;
   let isDone = false;
-  let isEnded = false;
-  // Every byte counts against max_response_bytes, comments and keep-alives included: the text
-  // a stream yields is kept whole by its consumer, so the total is what must be bounded.
-  let receivedBytes = 0;
   // Filled from the first chunk's id, before any call can need it.
   let completionId: string | null | undefined;
   const items = new StreamItems((key) => fallbackCallId(completionId, key));
   const calls = new CallKeys();
-  try {
-    while (!isDone && !isEnded) {
-      let chunk: Awaited<ReturnType<typeof reader.read>>;
-      deadline.arm();
-      try {
-        chunk = await reader.read();
-      } catch (thrown) {
-        const err = coerceError(thrown);
-        // A connection dropped (or gone silent) after the finish_reason has lost at most the
-        // usage chunk and [DONE]; the text is whole, so failing and regenerating it is worse.
-        // The caller's abort still ends the call as an abort.
-        if (finishReason !== null && (!isAbortError(err) || deadline.hasExpired)) {
-          break;
-        }
-        throw err;
-      } finally {
-        deadline.disarm();
-      }
-      if (chunk.done) {
-        parser.feed(decoder.decode());
-        // A last frame without its blank line still counts.
-        parser.reset({ consume: true });
-        isEnded = true;
-      } else {
-        receivedBytes += chunk.value.byteLength;
-        if (receivedBytes > context.maxResponseBytes) {
-          throw oversizedAnswer(context);
-        }
-        parser.feed(decoder.decode(chunk.value, { stream: true }));
-      }
-      if (tooLarge !== null) {
-        throw badAnswer(context, NOT_A_CHUNK, `a frame exceeded ${MAX_FRAME_CHARS} characters`);
-      }
-      for (const event of events.splice(0)) {
-        const data = event.data.trim();
-        if (data === "") {
-          continue;
-        }
-        if (data === "[DONE]") {
-          isDone = true;
-          break;
-        }
-        const json = parseJsonOrNull(event.data);
-        if (json !== null && typeof json === "object" && "error" in json && json.error) {
-          throw streamErrorFrame(context, json);
-        }
-        const parsed = StreamChunkSchema.safeParse(json);
-        if (!parsed.success) {
-          const detail =
-            json === null ? `not JSON: ${event.data.slice(0, 200)}` : describeIssue(parsed.error);
-          throw badAnswer(context, NOT_A_CHUNK, detail);
-        }
-        completionId ??= parsed.data.id;
-        const choice = parsed.data.choices?.[0];
-        yield* eventsOfChoice(choice, items, calls);
-        if (typeof choice?.finish_reason === "string") {
-          finishReason = choice.finish_reason;
-        }
-        // The include_usage chunk carries it; servers that report running totals on every chunk
-        // end with the final count, so the last one wins.
-        if (parsed.data.usage !== null && parsed.data.usage !== undefined) {
-          usage = toTokenUsage(parsed.data.usage);
-        }
-      }
+  // Leaving the loop ([DONE] before EOF, an error) stops the body.
+  for await (const data of readSseData(body, context, deadline, {
+    what: NOT_A_CHUNK,
+    maxFrameChars: MAX_FRAME_CHARS,
+    // A connection dropped (or gone silent) after the finish_reason has lost at most the usage
+    // chunk and [DONE]; the text is whole, so failing and regenerating it is worse. The caller's
+    // abort still ends the call as an abort.
+    endsQuietlyOn: (err) => finishReason !== null && (!isAbortError(err) || deadline.hasExpired),
+  })) {
+    if (data === "[DONE]") {
+      isDone = true;
+      break;
     }
-  } finally {
-    // Stops the body when we leave early ([DONE] before EOF, an error, the consumer stopping).
-    reader.cancel().catch(() => {});
+    const json = parseJsonOrNull(data);
+    if (json !== null && typeof json === "object" && "error" in json && json.error) {
+      throw streamErrorFrame(context, json);
+    }
+    const parsed = StreamChunkSchema.safeParse(json);
+    if (!parsed.success) {
+      const detail =
+        json === null ? `not JSON: ${data.slice(0, 200)}` : describeIssue(parsed.error);
+      throw badAnswer(context, NOT_A_CHUNK, detail);
+    }
+    completionId ??= parsed.data.id;
+    const choice = parsed.data.choices?.[0];
+    yield* eventsOfChoice(choice, items, calls);
+    if (typeof choice?.finish_reason === "string") {
+      finishReason = choice.finish_reason;
+    }
+    // The include_usage chunk carries it; servers that report running totals on every chunk
+    // end with the final count, so the last one wins.
+    if (parsed.data.usage !== null && parsed.data.usage !== undefined) {
+      usage = toTokenUsage(parsed.data.usage);
+    }
   }
   if (finishReason === null && !isDone) {
     throw earlyClose(context);

@@ -1,9 +1,8 @@
-import { createParser, type EventSourceMessage, type ParseError } from "eventsource-parser";
 import type { GenerationEvent } from "../model-contract.js";
 import type { Deadline } from "../openai-compatible/deadline.js";
+import { readSseData } from "../openai-compatible/read-sse-data.js";
 import {
   badAnswer,
-  oversizedAnswer,
   parseJsonOrNull,
   type UpstreamContext,
 } from "../openai-compatible/upstream-error.js";
@@ -26,68 +25,24 @@ export async function* readResponsesStream(
   context: UpstreamContext,
   deadline: Deadline,
 ): AsyncGenerator<GenerationEvent> {
-  const frames: EventSourceMessage[] = [];
-  let tooLarge: ParseError | null = null;
-  const parser = createParser({
-    onEvent: (frame) => frames.push(frame),
-    // Unknown fields and bad `retry:` lines are ignored, as EventSource does; only the buffer
-    // limit ends the stream.
-    onError: (error) => {
-      if (error.type === "max-buffer-size-exceeded") {
-        tooLarge = error;
-      }
-    },
-    maxBufferSize: MAX_FRAME_CHARS,
-  });
   const mapper = createResponsesEventMapper(context);
-  const decoder = new TextDecoder();
-  const reader = body.getReader();
-  let isEnded = false;
-  let receivedBytes = 0;
-  try {
-    while (!mapper.isFinished && !isEnded) {
-      let chunk: Awaited<ReturnType<typeof reader.read>>;
-      deadline.arm();
-      try {
-        chunk = await reader.read();
-      } finally {
-        deadline.disarm();
-      }
-      if (chunk.done) {
-        parser.feed(decoder.decode());
-        // A last frame without its blank line still counts.
-        parser.reset({ consume: true });
-        isEnded = true;
-      } else {
-        receivedBytes += chunk.value.byteLength;
-        if (receivedBytes > context.maxResponseBytes) {
-          throw oversizedAnswer(context);
-        }
-        parser.feed(decoder.decode(chunk.value, { stream: true }));
-      }
-      if (tooLarge !== null) {
-        throw badAnswer(context, NOT_AN_EVENT, `a frame exceeded ${MAX_FRAME_CHARS} characters`);
-      }
-      for (const frame of frames.splice(0)) {
-        const data = frame.data.trim();
-        // Not OpenAI's, but some proxies end every SSE stream with it.
-        if (data === "" || data === "[DONE]") {
-          continue;
-        }
-        const json = parseJsonOrNull(data);
-        if (json === null) {
-          throw badAnswer(context, NOT_AN_EVENT, `not JSON: ${data.slice(0, 200)}`);
-        }
-        yield* mapper.map(json);
-        if (mapper.isFinished) {
-          break;
-        }
-      }
+  // Leaving the loop (the terminal event before EOF, an error) stops the body.
+  for await (const data of readSseData(body, context, deadline, {
+    what: NOT_AN_EVENT,
+    maxFrameChars: MAX_FRAME_CHARS,
+  })) {
+    // Not OpenAI's, but some proxies end every SSE stream with it.
+    if (data === "[DONE]") {
+      continue;
     }
-  } finally {
-    // Stops the body when we leave early (the terminal event before EOF, an error, the consumer
-    // stopping).
-    reader.cancel().catch(() => {});
+    const json = parseJsonOrNull(data);
+    if (json === null) {
+      throw badAnswer(context, NOT_AN_EVENT, `not JSON: ${data.slice(0, 200)}`);
+    }
+    yield* mapper.map(json);
+    if (mapper.isFinished) {
+      break;
+    }
   }
   if (!mapper.isFinished) {
     throw streamClosedEarly(context);
