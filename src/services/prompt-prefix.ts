@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { createHash, type Hash } from "node:crypto";
 import type { BatchEndpoint } from "../contract/batches-request.js";
 
 /**
@@ -146,25 +146,42 @@ function headOf(prompt: string | readonly number[], chars: number): string | rea
     : prompt.slice(0, Math.ceil(chars / CHARS_PER_TOKEN));
 }
 
-/** The top `bits` (at most 32) of the SHA-256 of the value's canonical JSON. */
+/** The top `bits` (at most 32) of the SHA-256 of the value's canonical encoding. */
 function hashBits(value: unknown, bits: number): number {
-  const digest = createHash("sha256").update(canonicalJson(value)).digest();
-  return digest.readUInt32BE(0) >>> (32 - bits);
+  const hash = createHash("sha256");
+  feedCanonical(hash, value);
+  return hash.digest().readUInt32BE(0) >>> (32 - bits);
 }
 
 /**
- * JSON with object keys sorted: a client's key order (`{content, role}` or `{role, content}`)
- * does not change what the model sees, so it must not change the rank.
+ * Feeds the hash an unambiguous encoding of a JSON value, piece by piece, so no JSON text of a
+ * long system prompt is built and escaped per line: strings as their length and their text,
+ * objects with their keys sorted (a client's key order, `{content, role}` or `{role, content}`,
+ * does not change what the model sees, so it must not change the rank), undefined fields left
+ * out as JSON would.
  */
-function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) {
-    return `[${value.map(canonicalJson).join(",")}]`;
+function feedCanonical(hash: Hash, value: unknown): void {
+  if (typeof value === "string") {
+    hash.update(`s${value.length}:`);
+    hash.update(value);
+  } else if (Array.isArray(value)) {
+    hash.update(`a${value.length}[`);
+    for (const item of value) {
+      feedCanonical(hash, item);
+    }
+    hash.update("]");
+  } else if (typeof value === "object" && value !== null) {
+    const keys = Object.keys(value)
+      .filter((key) => (value as Record<string, unknown>)[key] !== undefined)
+      .sort();
+    hash.update(`o${keys.length}{`);
+    for (const key of keys) {
+      feedCanonical(hash, key);
+      feedCanonical(hash, (value as Record<string, unknown>)[key]);
+    }
+    hash.update("}");
+  } else {
+    // Numbers, booleans and null (a JSON value has nothing else).
+    hash.update(`v${String(value)};`);
   }
-  if (typeof value === "object" && value !== null) {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, field]) => field !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([key, field]) => `${JSON.stringify(key)}:${canonicalJson(field)}`).join(",")}}`;
-  }
-  return JSON.stringify(value) ?? "null";
 }
