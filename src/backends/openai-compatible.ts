@@ -10,6 +10,7 @@ import {
   embeddingsRequestBody,
 } from "./openai-compatible/chat-request.js";
 import { NOT_EMBEDDINGS, toEmbeddingVectors } from "./openai-compatible/embedding-vectors.js";
+import { isPlainChatCompletion } from "./openai-compatible/plain-chat-completion.js";
 import { readChatStream } from "./openai-compatible/read-chat-stream.js";
 import { memoizeRequestText } from "./openai-compatible/request-text.js";
 import {
@@ -107,7 +108,7 @@ export function chatBackendOver(caller: UpstreamCaller, name: string): Backend {
       );
     }
     return generationOfChatCompletion(
-      await readAnswer(response, ChatCompletionSchema, NOT_A_COMPLETION),
+      await readAnswer(response, ChatCompletionSchema, NOT_A_COMPLETION, isPlainChatCompletion),
     );
   }
 

@@ -62,8 +62,17 @@ export interface UpstreamCaller {
   readonly context: UpstreamContext;
   /** POSTs a JSON text; a non-2xx answer is thrown as a BackendError. */
   post(path: string, body: string, accept: string, signal: AbortSignal): Promise<UpstreamResponse>;
-  /** The body as JSON of the given shape, or a 502 naming what it should have been. */
-  readAnswer<T>(response: UpstreamResponse, schema: z.ZodType<T>, what: string): Promise<T>;
+  /**
+   * The body as JSON of the given shape, or a 502 naming what it should have been. `isPlain`
+   * (optional) is a cheaper check that accepts the common answers the schema would accept as
+   * they are; what it refuses goes through the schema.
+   */
+  readAnswer<T>(
+    response: UpstreamResponse,
+    schema: z.ZodType<T>,
+    what: string,
+    isPlain?: (json: unknown) => json is T,
+  ): Promise<T>;
   /**
    * Starts a call: `deadlineMs` is armed now. Streams time out on silence (`isIdleTimeout`):
    * their reader arms `deadline` only while it waits on the upstream.
@@ -157,11 +166,14 @@ export function createUpstreamCaller(options: OpenAICompatibleBackendOptions): U
       return response;
     },
 
-    async readAnswer(response, schema, what) {
+    async readAnswer(response, schema, what, isPlain) {
       const text = await readCappedText(response, context);
       const json = parseJsonOrNull(text);
       if (json === null) {
         throw badAnswer(context, what, `not JSON: ${text.trim().slice(0, 200)}`);
+      }
+      if (isPlain?.(json) === true) {
+        return json;
       }
       const parsed = schema.safeParse(json);
       if (!parsed.success) {
