@@ -176,6 +176,25 @@ describe("connection pool", () => {
     expect(upstream.connectionsAccepted()).toBe(1);
   });
 
+  it("fails a redirect with a 502 naming where it points, since the pool follows none", async () => {
+    const backend = createBackend({ maxConnections: 1 });
+    upstream.setHandler(() => ({
+      kind: "text",
+      status: 307,
+      headers: { location: "https://llm.example/v1/chat/completions" },
+      body: "moved",
+    }));
+
+    const thrown = await rejectionOf(backend.generate(request, never()));
+
+    expect(thrown).toBeInstanceOf(BackendError);
+    expect(thrown).toMatchObject({ status: 502, retryable: false });
+    expect((thrown as Error).message).toBe(
+      "Upstream local-vllm answered HTTP 307, a redirect to https://llm.example/v1/chat/completions; " +
+        "ferry does not follow redirects: set the backend's base_url to where the upstream answers.",
+    );
+  });
+
   it("closes its connections when the backend is closed", async () => {
     const chat = createBackend({ maxConnections: 4 });
     const native = createOpenAIResponsesBackend({

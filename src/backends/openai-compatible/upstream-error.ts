@@ -76,6 +76,9 @@ export async function errorFromResponse(
   context: UpstreamContext,
   nowMs: number,
 ): Promise<BackendError> {
+  if (response.status < 400) {
+    return redirected(response, context);
+  }
   const body = await readBoundedText(response, MAX_ERROR_BODY_BYTES);
   const fields = readErrorFields(parseJsonOrNull(body));
   const quoted = body.trim().slice(0, MAX_QUOTED_CHARS);
@@ -91,6 +94,22 @@ export async function errorFromResponse(
     code: fields?.code ?? null,
     param: fields?.param ?? null,
   });
+}
+
+/**
+ * A 3xx: the pool talks to the one origin of base_url and follows no redirect (the fetch API
+ * did). Where the upstream points is ferry's configuration, so it is a 502 (a client must never
+ * see a redirect status from an API call), not retried, naming the place to set base_url to.
+ */
+function redirected(response: UpstreamResponse, context: UpstreamContext): BackendError {
+  response.body.destroy();
+  const location = response.headers.get("location");
+  return new BackendError(
+    `Upstream ${context.name} answered HTTP ${response.status}` +
+      (location === null ? "" : `, a redirect to ${location.slice(0, MAX_QUOTED_CHARS)}`) +
+      `; ferry does not follow redirects: set the backend's base_url to where the upstream answers.`,
+    { status: 502, retryable: false },
+  );
 }
 
 /** `x-should-retry` overrides the status, as in the openai SDKs. */
