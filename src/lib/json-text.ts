@@ -150,8 +150,12 @@ function substituteKnownTexts(value: unknown, known: string[], levels: number): 
       }
     }
     copy ??= { ...value };
-    // A JSON "__proto__" key is an own property; assigning it would set the prototype instead.
-    Object.defineProperty(copy, key, { value: replacement, enumerable: true, writable: true });
+    if (key === "__proto__") {
+      // A JSON "__proto__" key is an own property; assigning it would set the prototype instead.
+      Object.defineProperty(copy, key, { value: replacement, enumerable: true, writable: true });
+    } else {
+      copy[key] = replacement;
+    }
   }
   return copy ?? value;
 }
