@@ -25,7 +25,7 @@ export interface JsonMemberCacheOptions {
    */
   readonly keyOrder: readonly string[];
   /** Distinct starts of texts remembered per key. */
-  readonly entries?: number;
+  readonly prefixes?: number;
 }
 
 /** What a body's split found: the remembered members, and the text of the rest. */
@@ -52,7 +52,10 @@ const MAX_MEMBER_CHARS = 64 * 1024;
 // text costs ~5 ns a character, about as much as parsing it), then compared whole, in place.
 // Texts sharing a start (the same first tools, then others) are kept a few per start.
 const PREFIX_CHARS = 128;
-const TEXTS_PER_PREFIX = 8;
+// At most 64 starts × 4 texts × 64 kB = 16 MB per key, worst case; a client's few tool sets
+// in practice.
+const TEXTS_PER_PREFIX = 4;
+const PREFIXES_PER_KEY = 64;
 
 interface Remembered {
   readonly text: string;
@@ -61,7 +64,10 @@ interface Remembered {
 
 export function createJsonMemberCache(options: JsonMemberCacheOptions): JsonMemberCache {
   const caches = new Map<string, LruCache<string, Remembered[]>>(
-    options.keys.map((key) => [key, createLruCache<string, Remembered[]>(options.entries ?? 256)]),
+    options.keys.map((key) => [
+      key,
+      createLruCache<string, Remembered[]>(options.prefixes ?? PREFIXES_PER_KEY),
+    ]),
   );
   const quotedKeys = options.keys.map((key) => JSON.stringify(key));
 
