@@ -26,7 +26,8 @@ interface Run {
 
 function simulate(limit: AdaptiveLimit, upstream: Upstream, durationMs: number): Run {
   let nowMs = 0;
-  const calls: { startedAtMs: number; endsAtMs: number; inFlight: number; rejected: boolean }[] = [];
+  const calls: { startedAtMs: number; endsAtMs: number; inFlight: number; rejected: boolean }[] =
+    [];
   const limits: number[] = [];
   const inFlightAt: { atMs: number; inFlight: number }[] = [];
   let rejected = 0;
@@ -36,8 +37,7 @@ function simulate(limit: AdaptiveLimit, upstream: Upstream, durationMs: number):
     while (calls.length < limit.current()) {
       const inFlight = calls.length + 1;
       const isRejected = upstream.rejectAbove !== undefined && inFlight > upstream.rejectAbove;
-      const slowdown =
-        upstream.knee === undefined ? 1 : Math.max(1, inFlight / upstream.knee);
+      const slowdown = upstream.knee === undefined ? 1 : Math.max(1, inFlight / upstream.knee);
       calls.push({
         startedAtMs: nowMs,
         endsAtMs: nowMs + (isRejected ? 1 : upstream.latencyMs * slowdown),
@@ -124,7 +124,10 @@ describe("the adaptive concurrency limit", () => {
   it("does not grow while the calls do not fill it (an idle backend stays where it was)", () => {
     const limit = createAdaptiveLimit({ ceiling: 128, initial: 32 });
     for (let call = 0; call < 1_000; call++) {
-      limit.record({ startedAtMs: call * 10, latencyMs: 5, outcome: "ok", inFlight: 2 }, call * 10 + 5);
+      limit.record(
+        { startedAtMs: call * 10, latencyMs: 5, outcome: "ok", inFlight: 2 },
+        call * 10 + 5,
+      );
     }
     expect(limit.current()).toBe(32);
   });
@@ -137,7 +140,10 @@ describe("the adaptive concurrency limit", () => {
     }
     expect(limit.current()).toBe(4);
     for (let call = 0; call < 100; call++) {
-      limit.record({ startedAtMs: call * 2, latencyMs: 1, outcome: "overload", inFlight: 4 }, call * 2 + 1);
+      limit.record(
+        { startedAtMs: call * 2, latencyMs: 1, outcome: "overload", inFlight: 4 },
+        call * 2 + 1,
+      );
     }
     expect(limit.current()).toBe(1);
   });
