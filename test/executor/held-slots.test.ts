@@ -47,7 +47,12 @@ function controllableBackend(delayMs: number | null) {
       throw new Error("not used");
     },
   };
-  return { backend, finishAll: () => open.splice(0).forEach((finish) => finish()) };
+  const finishAll = () => {
+    for (const finish of open.splice(0)) {
+      finish();
+    }
+  };
+  return { backend, finishAll };
 }
 
 function createWorld(options: {
