@@ -3,36 +3,40 @@
  * machine fed with samples (one per finished call) and the time, so tests drive it exactly.
  *
  * The algorithm is Netflix's Gradient2 (concurrency-limits, `Gradient2Limit`:
- * https://github.com/Netflix/concurrency-limits), run once per round trip as TCP Vegas does
- * (Brakmo & Peterson, "TCP Vegas: End to End Congestion Avoidance on a Global Internet", 1995),
- * with TCP's slow start and multiplicative decrease on loss (RFC 5681) for overload answers:
+ * https://github.com/Netflix/concurrency-limits) on a baseline measured as TCP Vegas measures
+ * BaseRTT (Brakmo & Peterson, "TCP Vegas: End to End Congestion Avoidance on a Global Internet",
+ * IEEE JSAC 1995) and refreshed as BBR's ProbeRTT does (Cardwell et al., "BBR: Congestion-Based
+ * Congestion Control", ACM Queue 2016), with TCP's slow start, additive increase and
+ * multiplicative decrease on loss (RFC 5681) for overload answers:
  *
- * - Round trips: samples are summed until a call that started after the round began has ended
- *   (one round trip has passed) and at least MIN_ROUND_SAMPLES calls are in; then the round's mean
- *   latency is compared with the baseline, the long-term mean latency (an exponential average
- *   over about LONG_WINDOW_ROUNDS rounds, as Gradient2's long window).
+ * - Rounds: samples are summed until a call that started after the round began has ended (one
+ *   round trip has passed) and at least MIN_ROUND_SAMPLES calls are in; the round's mean latency
+ *   is then compared with the baseline, the fastest of the last BASELINE_ROUNDS rounds.
  * - gradient = clamp(tolerance × baseline / round latency, 0.5, 1): 1 while latency stays within
- *   `tolerance` of the baseline (an inference server whose batch still has room), below 1 once
- *   calls queue up (past the knee, latency grows with every call added).
- * - gradient < 1: limit ← limit × (1 − smoothing) + (limit × gradient + √limit) × smoothing
- *   (Gradient2's update, the √limit being its queue allowance), and slow start ends.
- * - gradient = 1, and the calls did fill the limit: slow start doubles the limit per round;
- *   after it, the limit grows by one per round (TCP Reno's additive increase; Gradient2 adds its
- *   √limit queue allowance per sample, which walks back into a 429 knee too soon).
- *   A round that did not fill at least half the limit says nothing about a higher one, so the
- *   limit does not grow then (Gradient2's "app-limited" rule), which keeps an idle backend from
- *   drifting up to the ceiling and then bursting.
- * - An overload answer (429, 503, connection refused) cuts the limit at once to limit × BACKOFF,
- *   ends slow start, and, as TCP cuts once per window of loss, only a call started after the
- *   last cut, and a round trip (the baseline latency) after it, can cut again: the 96 calls that
- *   were in flight when a 429 burst began cut once.
- *   The drift guard from Gradient2 also applies: when the round is much faster than the
- *   baseline (the upstream got faster), the baseline decays towards it.
+ *   `tolerance` (1.5, Gradient2's) of the baseline (an inference server whose batch still has room), below 1
+ *   once calls queue up (past the knee, every call added makes every call slower).
+ * - gradient < 1: limit ← limit × (1 − smoothing) + limit × gradient × smoothing (Gradient2's
+ *   update, the √limit being its queue allowance), and slow start ends; but only when more calls
+ *   were in flight than in the baseline's round: a round slower with no more calls in flight is
+ *   not a queue of ours at the upstream (ferry's own event loop on a busy host, a noisy
+ *   neighbour, longer answers) and must not sink the limit.
+ * - gradient = 1, and the calls did fill at least half the limit: slow start doubles it per round;
+ *   after slow start it grows by one per round (Reno's additive increase). A round that did not
+ *   fill half the limit says nothing about a higher one (Gradient2's "app-limited" rule), so an
+ *   idle backend does not drift up to the ceiling and then burst.
+ * - Every PROBE_EVERY_ROUNDS rounds one round runs at half the limit, so the queue the limit keeps
+ *   at the upstream drains and the baseline is measured afresh; without it, under constant load
+ *   the fastest round creeps up with the load and the limit with it. A baseline that comes out
+ *   higher than tolerance allows means the upstream itself got slower: slow start again.
+ * - An overload answer (429, 503, connection refused) cuts the limit at once to
+ *   min(limit, calls in flight) × BACKOFF and ends slow start; as TCP cuts once per window of
+ *   loss, only a call started after the last cut, and a round trip after it, cuts again: the 96
+ *   calls in flight when a 429 burst began cut once.
  *
  * Why it starts low (INITIAL_LIMIT, at most the ceiling) and slow-starts: an unknown upstream
- * sent `max_concurrency` calls at once may answer a burst of 429s (or fall over) before the first
+ * sent max_concurrency calls at once may answer a burst of 429s (or fall over) before the first
  * sample says anything; doubling per round trip reaches a ceiling of 128 from 8 in four rounds,
- * a fraction of a second on a fast upstream, while a small server is never hit with the ceiling.
+ * a fraction of a second on a fast upstream, while a small server never sees the ceiling at once.
  */
 
 export interface LimitSample {
@@ -59,16 +63,26 @@ export interface AdaptiveLimitOptions {
 }
 
 export interface AdaptiveLimit {
-  /** The limit now: a whole number within 1..ceiling. */
+  /** The limit in force now: a whole number within 1..ceiling (lower during a probe round). */
   current(): number;
+  /** The limit found, probe rounds aside: what /health shows. */
+  estimate(): number;
   /** Feeds one finished call; `nowMs` is when it finished. */
   record(sample: LimitSample, nowMs: number): void;
 }
 
 export const INITIAL_LIMIT = 8;
 const MIN_LIMIT = 1;
-const MIN_ROUND_SAMPLES = 4;
-const LONG_WINDOW_ROUNDS = 20;
+const MIN_ROUND_SAMPLES = 16;
+/** The baseline is the fastest of this many recent rounds (a probe's among them). */
+const BASELINE_ROUNDS = 50;
+/**
+ * Every this many rounds one round runs at PROBE_SHARE of the limit, so the queue the limit
+ * itself keeps at the upstream drains and the baseline is measured afresh (BBR's ProbeRTT): with
+ * every round under load, the fastest of them creeps up with the load, and the limit with it.
+ */
+const PROBE_EVERY_ROUNDS = 40;
+const PROBE_SHARE = 0.5;
 const DEFAULT_TOLERANCE = 1.5;
 const SMOOTHING = 0.5;
 const BACKOFF = 0.75;
@@ -81,7 +95,13 @@ export function createAdaptiveLimit(options: AdaptiveLimitOptions): AdaptiveLimi
   let limit = clamp(options.initial ?? INITIAL_LIMIT, MIN_LIMIT, ceiling);
   let isSlowStart = true;
   let baselineMs: number | null = null;
+  const recentRounds: { latencyMs: number; inFlight: number }[] = [];
+  /** The most calls in flight in the baseline's round. */
+  let baselineInFlight = 0;
   let lastCutAtMs = Number.NEGATIVE_INFINITY;
+  let roundsSinceProbe = 0;
+  /** While probing: the lower limit the probe round runs at (see PROBE_EVERY_ROUNDS). */
+  let probeLimit: number | null = null;
   // The round in progress.
   let roundStartedAtMs: number | null = null;
   let roundSamples = 0;
@@ -95,33 +115,62 @@ export function createAdaptiveLimit(options: AdaptiveLimitOptions): AdaptiveLimi
     roundMaxInFlight = 0;
   }
 
+  function rememberRound(roundMs: number) {
+    recentRounds.push({ latencyMs: roundMs, inFlight: roundMaxInFlight });
+    if (recentRounds.length > BASELINE_ROUNDS) {
+      recentRounds.shift();
+    }
+    const previousBaselineMs = baselineMs;
+    let fastest = recentRounds[0] as { latencyMs: number; inFlight: number };
+    for (const round of recentRounds) {
+      if (round.latencyMs < fastest.latencyMs) {
+        fastest = round;
+      }
+    }
+    baselineMs = fastest.latencyMs;
+    baselineInFlight = fastest.inFlight;
+    if (previousBaselineMs !== null && baselineMs > previousBaselineMs * tolerance) {
+      // Even the best recent round (a probe's among them) is slower than the old baseline
+      // allowed: the upstream itself got slower (longer prompts, a GPU shared with others).
+      // What the limit learnt is stale: find it again from here, fast.
+      isSlowStart = true;
+    }
+    return baselineMs;
+  }
+
   function endRound() {
     const roundMs = roundLatencySumMs / roundSamples;
-    if (baselineMs === null) {
-      baselineMs = roundMs;
-    } else if (baselineMs / roundMs > 2) {
-      baselineMs *= 0.95; // Gradient2's drift guard: the upstream got much faster
+    if (probeLimit !== null) {
+      // The probe round measured the upstream with a short queue; the limit resumes as it was.
+      rememberRound(roundMs);
+      probeLimit = null;
+      return;
     }
-    const gradient = clamp((tolerance * baselineMs) / roundMs, MIN_GRADIENT, 1);
-    const queueAllowance = Math.sqrt(limit);
-    if (gradient < 1) {
+    const baseline = rememberRound(roundMs);
+    const gradient = clamp((tolerance * baseline) / roundMs, MIN_GRADIENT, 1);
+    // Slower with no more calls in flight than the baseline round had: not a queue of ours at
+    // the upstream (ferry's own event loop, a noisy neighbour, a longer answer); it must not
+    // bring the limit down, or the limit would sink for ever on a busy host.
+    const isOurQueue = roundMaxInFlight > baselineInFlight;
+    if (gradient < 1 && isOurQueue) {
       isSlowStart = false;
-      limit = limit * (1 - SMOOTHING) + (limit * gradient + queueAllowance) * SMOOTHING;
-    } else if (roundMaxInFlight >= limit / 2) {
+      limit = limit * (1 - SMOOTHING) + (limit * gradient + Math.sqrt(limit)) * SMOOTHING;
+    } else if (gradient === 1 && roundMaxInFlight >= limit / 2) {
       // Past slow start, one more per round trip (TCP Reno's congestion avoidance): a knee
-      // found by a 429 is approached again gently, so the refusals at it stay rare.
+      // is approached again gently, so the queueing (or the refusals) at it stay small.
       limit = isSlowStart ? limit * 2 : limit + 1;
     }
     limit = clamp(limit, MIN_LIMIT, ceiling);
-    // The baseline follows the long-term latency, but only of rounds within tolerance: a queue
-    // building up must not become the new normal.
-    if (gradient === 1) {
-      baselineMs += (roundMs - baselineMs) / LONG_WINDOW_ROUNDS;
+    roundsSinceProbe++;
+    if (roundsSinceProbe >= PROBE_EVERY_ROUNDS && !isSlowStart) {
+      roundsSinceProbe = 0;
+      probeLimit = Math.max(MIN_LIMIT, Math.floor(limit * PROBE_SHARE));
     }
   }
 
   return {
-    current: () => Math.max(MIN_LIMIT, Math.floor(limit)),
+    current: () => Math.max(MIN_LIMIT, Math.floor(probeLimit ?? limit)),
+    estimate: () => Math.max(MIN_LIMIT, Math.floor(limit)),
     record(sample, nowMs) {
       if (sample.outcome === "ignored") {
         return;
@@ -132,10 +181,14 @@ export function createAdaptiveLimit(options: AdaptiveLimitOptions): AdaptiveLimi
         if (sample.startedAtMs > lastCutAtMs && nowMs - lastCutAtMs >= roundTripMs) {
           limit = clamp(Math.min(limit, sample.inFlight) * BACKOFF, MIN_LIMIT, ceiling);
           isSlowStart = false;
+          probeLimit = null;
           lastCutAtMs = nowMs;
           startRound(nowMs);
         }
         return;
+      }
+      if (probeLimit !== null && sample.inFlight > probeLimit) {
+        return; // started before the probe: its latency has the old queue in it
       }
       if (roundStartedAtMs === null) {
         startRound(sample.startedAtMs);

@@ -35,8 +35,10 @@ export interface Limiter {
   /** The ceiling: the backend's max_concurrency. */
   readonly max: number;
   readonly isAdaptive: boolean;
-  /** The limit now (equal to `max` when not adaptive). */
+  /** The limit in force now (equal to `max` when not adaptive). */
   limit(): number;
+  /** The limit found (equal to `max` when not adaptive), a probe round's lower one aside. */
+  estimate(): number;
   /** Slots kept free of batch work at the current limit. */
   reserve(): number;
   inFlight(): number;
@@ -148,6 +150,7 @@ export function createLimiter(options: LimiterOptions): Limiter {
     max,
     isAdaptive: adaptive !== null,
     limit,
+    estimate: () => Math.min(max, adaptive?.estimate() ?? max),
     reserve,
     inFlight: () => inFlight,
     waiting: () => PRIORITIES.reduce((sum, priority) => sum + waiters[priority].length, 0),

@@ -31,7 +31,7 @@ export function createHealthService(deps: { router: Router; work: WorkStore }) {
           reachable: route.reachability.isReachable(),
           in_flight: route.limiter.inFlight(),
           max_concurrency: route.limiter.max,
-          concurrency_limit: route.limiter.limit(),
+          concurrency_limit: route.limiter.estimate(),
           adaptive: route.limiter.isAdaptive,
           interactive_reserve: route.limiter.reserve(),
           queued: (queued.get(route.backend.name) ?? 0) + route.limiter.waiting(),

@@ -69,7 +69,7 @@ function simulate(limit: AdaptiveLimit, upstream: Upstream, durationMs: number):
       },
       nowMs,
     );
-    limits.push(limit.current());
+    limits.push(limit.estimate());
   }
   return {
     limits,

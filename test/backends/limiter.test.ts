@@ -78,6 +78,7 @@ describe("the backend limiter", () => {
     let current = 2;
     const adaptiveLimit: AdaptiveLimit = {
       current: () => current,
+      estimate: () => current,
       record: () => {
         current = 20; // above the ceiling: the ceiling holds
       },
