@@ -1,5 +1,6 @@
 import { backgroundResponses } from "./background-responses.js";
 import { batch50k } from "./batch-50k.js";
+import { claimScan } from "./claim-scan.js";
 import { fairness } from "./fairness.js";
 import type { Benchmark } from "./lib/benchmark.js";
 import { longPoll } from "./long-poll.js";
@@ -19,6 +20,7 @@ const BENCHMARKS: readonly Benchmark[] = [
   batch50k,
   longPoll,
   fairness,
+  claimScan,
 ];
 
 const DEFAULT_TIME_LIMIT_MS = 15 * 60_000;
