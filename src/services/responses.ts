@@ -19,6 +19,7 @@ import {
   RESPONSE_WORK_KIND,
   type ResponseWorkPayload,
 } from "./background-responses.js";
+import type { CallOptions } from "./call-options.js";
 import {
   assertFitsContext,
   contextLengthExceeded,
@@ -478,11 +479,11 @@ export function createResponsesService(deps: ResponsesServiceDeps) {
     async complete(
       prepared: PreparedResponse,
       signal: AbortSignal,
-      retry: RetryPolicy = deps.retry,
+      options: CallOptions = {},
     ): Promise<ResponseObject> {
       const generation = await withRetries(
-        () => prepared.backend.generate(prepared.generateRequest, signal),
-        retry,
+        () => prepared.backend.generate(prepared.generateRequest, signal, options),
+        options.retry ?? deps.retry,
         signal,
       );
       const state = finishedState(
