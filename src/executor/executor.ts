@@ -24,7 +24,10 @@ import { decideRetry, type RetryPolicy } from "./retry.js";
  * back the moment it ends (the executor releases it too when the handler returns, for a handler
  * that made no call), not when the result is committed; every freed slot (and a grown adaptive
  * limit) wakes the executor, which claims again on the next turn of the event loop: one claim per
- * turn however many slots freed in it, and no waiting for the poll tick.
+ * turn however many slots freed in it, and no waiting for the poll tick. A backend whose last
+ * claim found nothing ready is not claimed for again on a freed slot (a sync request's, say),
+ * only after a wake() that says work may have come (an enqueue, a retry or lease coming due, the
+ * poll tick): otherwise every sync call would cost an empty write transaction.
  *
  * States of one claimed item, as this process sees it:
  *   running --handler ok--> pending commit --flush--> succeeded (if the lease is still ours)
@@ -144,6 +147,8 @@ export function createExecutor(deps: ExecutorDeps): Executor {
   let isStarted = false;
   let isStopping = false;
   let tickScheduled = false;
+  /** Backends whose last claim found no ready work; cleared by wake(). */
+  const drained = new Set<string>();
   let pollTimer: NodeJS.Timeout | null = null;
   let heartbeatTimer: NodeJS.Timeout | null = null;
   let flushScheduled = false;
@@ -156,6 +161,9 @@ export function createExecutor(deps: ExecutorDeps): Executor {
     }
     let started = 0;
     for (const backend of deps.backends) {
+      if (drained.has(backend.name)) {
+        continue;
+      }
       const { limiter } = backend;
       // Background work may fill the whole limit; batch work stops short of the reserve.
       const limit = limiter.available("background");
@@ -179,6 +187,11 @@ export function createExecutor(deps: ExecutorDeps): Executor {
         laneLimit: (lane) => (priorityOf(lane) === "batch" ? batchLimit : limit),
       });
       if (claimed.length === 0) {
+        // Only a claim that every lane could take from found the queue empty; with the batch
+        // lanes held at the reserve, batch work may still be waiting for a slot.
+        if (batchLimit > 0) {
+          drained.add(backend.name);
+        }
         continue;
       }
       // Synchronous since available() was read, so every item gets its slot; an item that did
@@ -227,7 +240,7 @@ export function createExecutor(deps: ExecutorDeps): Executor {
     const controller = new AbortController();
     const promise = execute(item, controller, slot).finally(() => {
       running.delete(item.id);
-      wake();
+      refill();
       settleIfIdle();
     });
     running.set(item.id, { controller, promise });
@@ -373,14 +386,21 @@ export function createExecutor(deps: ExecutorDeps): Executor {
     try {
       const started = runOnce();
       if (started > 0) {
-        wake(); // there may be more, and more free slots
+        refill(); // there may be more, and more free slots
       }
     } catch (thrown) {
       logger.error({ err: coerceError(thrown) }, "claiming work failed");
     }
   }
 
+  /** Work may have come: claim for every backend on the next turn. */
   function wake() {
+    drained.clear();
+    refill();
+  }
+
+  /** Slots freed: claim on the next turn, for the backends that had work at their last claim. */
+  function refill() {
     if (isStarted && !isStopping && !tickScheduled) {
       tickScheduled = true;
       setImmediate(tick);
@@ -412,7 +432,7 @@ export function createExecutor(deps: ExecutorDeps): Executor {
       }
       isStarted = true;
       for (const backend of deps.backends) {
-        unsubscribers.push(backend.limiter.onFree(wake));
+        unsubscribers.push(backend.limiter.onFree(refill));
       }
       // Work left running by a crashed process comes back once its lease expires.
       const requeued = work.requeueExpired(clock.nowMs());
@@ -469,7 +489,10 @@ export function createExecutor(deps: ExecutorDeps): Executor {
     abort(workItemId) {
       running.get(workItemId)?.controller.abort(CANCELLED);
     },
-    runOnce,
+    runOnce() {
+      drained.clear();
+      return runOnce();
+    },
     drain() {
       if (running.size === 0 && pending.length === 0) {
         return Promise.resolve();

@@ -63,7 +63,15 @@ function createWorld(options: {
 }) {
   db = openDatabase(":memory:");
   migrateDatabase(db);
-  const work = createWorkStore(db);
+  const store = createWorkStore(db);
+  let claims = 0;
+  const work: WorkStore = {
+    ...store,
+    claim(request) {
+      claims++;
+      return store.claim(request);
+    },
+  };
   const limiter: Limiter = createLimiter({
     max: options.max,
     adaptive: false,
@@ -106,8 +114,9 @@ function createWorld(options: {
   return {
     work,
     limiter,
+    backend,
     finishAll: fake.finishAll,
-    stats: () => ({ maxInFlight, calls, finished }),
+    stats: () => ({ maxInFlight, calls, finished, claims }),
   };
 }
 
@@ -183,5 +192,23 @@ describe("held slots", () => {
     expect(world.stats().maxInFlight).toBeLessThanOrEqual(3); // 4 less a reserve of 1
     await executor.drain();
     expect(world.limiter.inFlight()).toBe(0);
+  });
+
+  it("claims for a backend with an empty queue again only once work may have come", async () => {
+    const world = createWorld({ max: 4, delayMs: 1 });
+    executor.start();
+    await until(() => world.stats().claims >= 1);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const before = world.stats().claims;
+    // Sync calls free a slot each; with nothing queued, none of them is worth a claim.
+    for (let index = 0; index < 50; index++) {
+      await world.backend.generate({} as never, new AbortController().signal);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(world.stats().claims).toBe(before);
+    // An enqueue says so with wake(), and the work runs.
+    enqueue(world.work, BATCH_LINE_LANE, 5);
+    executor.wake();
+    await until(() => world.stats().finished === 5);
   });
 });
