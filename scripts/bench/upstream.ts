@@ -1,4 +1,5 @@
 import { rm } from "node:fs/promises";
+import os from "node:os";
 import path from "node:path";
 import type OpenAI from "openai";
 import type { Benchmark } from "./lib/benchmark.js";
@@ -79,6 +80,8 @@ const ADAPTIVE = {
   rounds: IS_QUICK ? 1 : 2,
   probeGapMs: 100,
 };
+/** How long the sync probe runs alone before the batches, for its normal latency. */
+const PROBE_ALONE_MS = 1_500;
 const PREFIX = {
   latencyMs: 50,
   /** Small next to the 4 prompts: in submission order a call's prefix is often not among them. */
@@ -375,7 +378,11 @@ interface ConcurrencyRun {
 
 interface ConcurrencyResult {
   readonly upstream: string;
+  /** lines/s of each variant if the upstream did nothing but serve it: min(limit, knee) / latency. */
+  readonly idealLinesPerSecond: readonly number[];
   readonly options: FakeUpstreamOptions;
+  /** The sync probe with no batch running: the interactive lane's normal latency. */
+  readonly probeAlone: Percentiles & { readonly count: number; readonly errors: number };
   readonly variants: readonly {
     readonly label: string;
     /** null: this build has no `adaptive_concurrency`; the variant did not run. */
@@ -454,6 +461,13 @@ async function measureConcurrency(
         await startFerry({ config: ferryConfig(upstream, variant.maxConcurrency, { backend }) }),
       );
     }
+    const idle = ferries.find((ferry) => ferry !== null) ?? null;
+    if (idle === null) {
+      throw new Error("no ferry started");
+    }
+    const aloneProbe = startProbe(createSdkClient(idle.url), ADAPTIVE.probeGapMs);
+    await sleep(PROBE_ALONE_MS);
+    const probeAlone = await aloneProbe.stop();
     const jsonl = plainBatch(ADAPTIVE.lines);
     const runs: ConcurrencyRun[][] = variants.map(() => []);
     for (let round = 0; round < ADAPTIVE.rounds; round += 1) {
@@ -488,9 +502,14 @@ async function measureConcurrency(
         );
       }
     }
+    const knee = options.knee ?? Number.POSITIVE_INFINITY;
     return {
       upstream: label,
+      idealLinesPerSecond: variants.map(
+        (variant) => Math.min(variant.maxConcurrency, knee) / ((options.latencyMs ?? 1) / 1000),
+      ),
       options,
+      probeAlone,
       variants: variants.map((variant, index) => ({
         label: variant.label,
         runs: ferries[index] === null ? null : (runs[index] ?? []),
@@ -511,11 +530,14 @@ function concurrencyTable(result: ConcurrencyResult): string {
     [
       result.upstream,
       "lines/s",
+      "ideal",
+      "ratio",
       "failed",
       "429s",
       "up p50 ms",
       "up p99 ms",
       "max in flight",
+      "mean in flight",
       "probe p50 ms",
       "probe p99 ms",
       "limit settled (min-max)",
@@ -720,6 +742,13 @@ function prefixTable(result: PrefixResult): string {
 
 // ---------------------------------------------------------------------------------------------
 
+/** The host's load now: the figures of a section are only as steady as the machine was. */
+function noteLoad(loads: Record<string, number>, section: string): void {
+  const load = Math.round((os.loadavg()[0] ?? 0) * 100) / 100;
+  loads[section] = load;
+  console.log(`(load average after section ${section}: ${load} on ${os.cpus().length} cpus)`);
+}
+
 function selectedSections(): Set<number> {
   const raw = process.env.BENCH_UPSTREAM_SECTIONS;
   if (raw === undefined || raw.trim() === "") {
@@ -744,7 +773,8 @@ export const upstream: Benchmark = {
     await buildFerry();
     const checks: Check[] = [];
     const problems: string[] = [];
-    const result: Record<string, unknown> = { machine, isQuick: IS_QUICK, isProfiling };
+    const loads: Record<string, number> = {};
+    const result: Record<string, unknown> = { machine, isQuick: IS_QUICK, isProfiling, loads };
     const profileDirOf = (section: string) =>
       isProfiling ? path.join(PROFILES_DIR, `${NAME}-${section}`) : null;
 
@@ -776,6 +806,7 @@ export const upstream: Benchmark = {
         isPass: isComplete,
       });
       result.efficiency = { settings: EFFICIENCY, ideal, ratio, rounds };
+      noteLoad(loads, "1");
       if (profileDir !== null) {
         await printProfile(profileDir, "ferry (section 1)");
       }
@@ -803,6 +834,7 @@ export const upstream: Benchmark = {
         isPass: perCore >= CALL_RATE.goalCallsPerCore,
       });
       result.callRate = { settings: CALL_RATE, callsPerCore: perCore, rounds };
+      noteLoad(loads, "2");
       if (profileDir !== null) {
         await printProfile(profileDir, "ferry (section 2)");
       }
@@ -827,6 +859,9 @@ export const upstream: Benchmark = {
       for (const concurrency of results) {
         console.log("");
         console.log(concurrencyTable(concurrency));
+        console.log(
+          `probe alone (no batch): p50 ${fixed(concurrency.probeAlone.p50, 0)} ms, p99 ${fixed(concurrency.probeAlone.p99, 0)} ms over ${concurrency.probeAlone.count} calls; probe = a sync chat completion every ${ADAPTIVE.probeGapMs} ms during the batch`,
+        );
       }
       const adaptiveRuns = results.map((r) => r.variants[0]?.runs ?? null);
       hasAdaptive = adaptiveRuns.every((runs) => runs !== null);
@@ -850,6 +885,7 @@ export const upstream: Benchmark = {
         });
       }
       result.adaptive = { settings: ADAPTIVE, results };
+      noteLoad(loads, "3");
     }
 
     if (sections.has(4)) {
@@ -884,6 +920,7 @@ export const upstream: Benchmark = {
         });
       }
       result.prefix = { settings: PREFIX, ...prefix };
+      noteLoad(loads, "4");
     }
 
     const isPass = checks.every((check) => check.isPass);
