@@ -524,69 +524,51 @@ async function measureConcurrency(
 }
 
 function concurrencyTable(result: ConcurrencyResult): string {
-  const of = (runs: readonly ConcurrencyRun[], f: (run: ConcurrencyRun) => number) =>
-    median(runs.map(f));
-  return formatTable(
-    [
-      result.upstream,
-      "lines/s",
-      "ideal",
-      "ratio",
-      "failed",
-      "429s",
-      "up p50 ms",
-      "up p99 ms",
-      "max in flight",
-      "mean in flight",
-      "probe p50 ms",
-      "probe p99 ms",
-      "limit settled (min-max)",
-    ],
-    result.variants.map(({ label, runs }) => {
-      if (runs === null) {
-        return [label, "not in this build", "", "", "", "", "", "", "", ""];
-      }
-      const limits = runs.flatMap((run) => (run.limit === null ? [] : [run.limit]));
-      return [
-        label,
-        fixed(
-          of(runs, (run) => run.batch.linesPerSecond),
-          0,
-        ),
-        fixed(
-          of(runs, (run) => run.batch.requestCounts.failed),
-          0,
-        ),
-        fixed(
-          of(runs, (run) => run.stats.rejected),
-          0,
-        ),
-        fixed(
-          of(runs, (run) => run.stats.p50Ms),
-          0,
-        ),
-        fixed(
-          of(runs, (run) => run.stats.p99Ms),
-          0,
-        ),
-        fixed(
-          of(runs, (run) => run.stats.maxInFlight),
-          0,
-        ),
-        fixed(
-          of(runs, (run) => run.probe.p50),
-          0,
-        ),
-        fixed(
-          of(runs, (run) => run.probe.p99),
-          0,
-        ),
-        limits.length === 0
-          ? "-"
-          : `${fixed(median(limits.map((l) => l.settled)), 0)} (${Math.min(...limits.map((l) => l.min))}-${Math.max(...limits.map((l) => l.max))})`,
-      ];
-    }),
-  );
+  const header = [
+    result.upstream,
+    "lines/s",
+    "ideal",
+    "ratio",
+    "failed",
+    "429s",
+    "up p50 ms",
+    "up p99 ms",
+    "max in flight",
+    "mean in flight",
+    "probe p50 ms",
+    "probe p99 ms",
+    "limit settled (min-max)",
+  ];
+  const rows = result.variants.map(({ label, runs }, index) => {
+    const ideal = result.idealLinesPerSecond[index] ?? Number.NaN;
+    if (runs === null) {
+      const blanks = Array<string>(header.length - 3).fill("");
+      return [label, "not in this build", fixed(ideal, 0), ...blanks];
+    }
+    const of = (f: (run: ConcurrencyRun) => number, digits = 0) =>
+      fixed(median(runs.map(f)), digits);
+    const limits = runs.flatMap((run) => (run.limit === null ? [] : [run.limit]));
+    const limit =
+      limits.length === 0
+        ? "-"
+        : `${fixed(median(limits.map((l) => l.settled)), 0)} (${Math.min(...limits.map((l) => l.min))}-${Math.max(...limits.map((l) => l.max))})`;
+    return [
+      label,
+      of((run) => run.batch.linesPerSecond),
+      fixed(ideal, 0),
+      of((run) => run.batch.linesPerSecond / ideal, 2),
+      of((run) => run.batch.requestCounts.failed),
+      of((run) => run.stats.rejected),
+      of((run) => run.stats.p50Ms),
+      of((run) => run.stats.p99Ms),
+      of((run) => run.stats.maxInFlight),
+      of((run) => run.stats.meanInFlight, 1),
+      of((run) => run.probe.p50),
+      of((run) => run.probe.p99),
+      limit,
+    ];
+  });
+  return formatTable(header, rows);
 }
 
 // ---------------------------------------------------------------------------------------------
