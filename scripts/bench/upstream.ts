@@ -76,7 +76,7 @@ const ADAPTIVE = {
   rejectAbove: 48,
   ceiling: 128,
   fixedLimits: [8, 32, 128],
-  lines: IS_QUICK ? 600 : 1_500,
+  lines: IS_QUICK ? 600 : 1_000,
   rounds: IS_QUICK ? 1 : 2,
   probeGapMs: 100,
 };
@@ -229,6 +229,8 @@ interface ThroughputRound {
   readonly batch: SdkBatchRun;
   readonly stats: FakeUpstreamStats;
   readonly upstreamCpuPercent: number;
+  /** Where an adaptive limit settled during the batch; null without one. */
+  readonly limit: { settled: number; min: number; max: number } | null;
 }
 
 async function measureThroughput(options: {
@@ -264,7 +266,9 @@ async function measureThroughput(options: {
         const directStats = await upstream.stats();
         await upstream.resetStats();
         const upstreamCpuBefore = readCpuSeconds(upstream.pid);
+        const sampler = startHealthSampler(ferry.url, BACKEND);
         const batch = await runSdkBatch(client, batchRunOptions(ferry, jsonl));
+        const limit = settledLimit(await sampler.stop());
         const upstreamCpu = readCpuSeconds(upstream.pid) - upstreamCpuBefore;
         const stats = await upstream.stats();
         rounds.push({
@@ -273,6 +277,7 @@ async function measureThroughput(options: {
           batch,
           stats,
           upstreamCpuPercent: batch.runSeconds > 0 ? (100 * upstreamCpu) / batch.runSeconds : 0,
+          limit,
         });
         console.log(
           `  round ${round + 1}: direct ${fixed(direct.callsPerSecond, 0)} calls/s, ferry ${fixed(batch.linesPerSecond, 0)} lines/s (${batch.status}, ${batch.requestCounts.failed} failed)`,
@@ -350,6 +355,14 @@ function throughputRows(rounds: readonly ThroughputRound[], ideal: number | null
       digits: 2,
     },
     { label: "failed lines", values: pick((r) => r.batch.requestCounts.failed) },
+    ...(rounds.some((r) => r.limit !== null)
+      ? [
+          {
+            label: "adaptive limit settled (/health)",
+            values: pick((r) => r.limit?.settled ?? Number.NaN),
+          },
+        ]
+      : []),
   ];
 }
 
