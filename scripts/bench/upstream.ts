@@ -42,6 +42,11 @@ import { sleep } from "./lib/sleep.js";
  *    the prefixes of its last PREFIX_CACHE_K calls and answers a hit in a fraction of the time.
  *    Prefix switches, cache hit rate and lines/s with `batches.prefix_scheduling` off and on.
  *
+ * Sections 1 and 2 run ferry's defaults as a user would (where adaptive concurrency exists,
+ * `max_concurrency` is its ceiling, and where it settled is shown). On a host shared with other
+ * work, lines/s falls with the CPU ferry is given; ferry's CPU time per line (read from /proc)
+ * moves far less, so calls/s per core is the figure to compare between runs.
+ *
  * Sections 3 and 4 use config fields a build may not have (config is strict); a build that
  * refuses one runs what it can and says which variant it could not run.
  *
@@ -499,14 +504,15 @@ async function measureConcurrency(
         const client = createSdkClient(ferry.url);
         await upstream.resetStats();
         const sampler = startHealthSampler(ferry.url, BACKEND);
-        let probe: ReturnType<typeof startProbe> | null = null;
+        // Started once the batch is in progress, so it measures the interactive lane beside it.
+        const probes: ReturnType<typeof startProbe>[] = [];
         const batch = await runSdkBatch(
           client,
           batchRunOptions(ferry, jsonl, () => {
-            probe = startProbe(client, ADAPTIVE.probeGapMs);
+            probes.push(startProbe(client, ADAPTIVE.probeGapMs));
           }),
         );
-        const probeFigures = await (probe as ReturnType<typeof startProbe> | null)?.stop();
+        const probeFigures = await probes[0]?.stop();
         const samples = await sampler.stop();
         const stats = await upstream.stats();
         runs[index]?.push({
@@ -516,7 +522,7 @@ async function measureConcurrency(
           limit: settledLimit(samples),
         });
         console.log(
-          `  ${label}, ${variants[index]?.label}: ${fixed(batch.linesPerSecond, 0)} lines/s, ${batch.requestCounts.failed} failed, upstream p99 ${fixed(stats.p99Ms, 0)} ms, ${stats.rejected} x 429`,
+          `  ${label}, ${variants[index]?.label}: ${fixed(batch.linesPerSecond, 0)} lines/s, ${batch.requestCounts.failed} failed, upstream p99 ${fixed(stats.p99Ms, 0)} ms, ${stats.rejected} x 429, probe p99 ${fixed(probeFigures?.p99 ?? 0, 0)} ms (${probeFigures?.errors ?? 0} probe errors)`,
         );
       }
     }
