@@ -199,11 +199,18 @@ export const FileConfigSchema = z.strictObject({
         .min(1024)
         .max(MAX_BATCH_LINE_BYTES)
         .default(DEFAULT_MAX_BATCH_LINE_BYTES),
+      /**
+       * Runs a batch's lines that share a prompt prefix (model, tools, system prompt or
+       * instructions, earlier messages) one after another, so an upstream with a prefix cache
+       * (vLLM, llama.cpp) reuses it; false: input order. Fairness between batches is the same.
+       */
+      prefix_scheduling: z.boolean().default(true),
     })
     .default({
       window_seconds: null,
       max_input_bytes: DEFAULT_MAX_BATCH_INPUT_BYTES,
       max_line_bytes: DEFAULT_MAX_BATCH_LINE_BYTES,
+      prefix_scheduling: true,
     }),
   retention: z
     .strictObject({
@@ -307,6 +314,8 @@ export interface Config {
     readonly maxInputBytes: number;
     /** Any one line of a batch input, its line ending excluded. */
     readonly maxLineBytes: number;
+    /** Lines sharing a prompt prefix are dispatched together (see services/prompt-prefix.ts). */
+    readonly prefixScheduling: boolean;
   };
   readonly batchFinalize: {
     readonly retryBaseMs: number;
@@ -472,6 +481,7 @@ export function loadConfig(
       windowSecondsOverride: file.batches.window_seconds,
       maxInputBytes: file.batches.max_input_bytes,
       maxLineBytes: file.batches.max_line_bytes,
+      prefixScheduling: file.batches.prefix_scheduling,
       ...batches,
     }),
     batchFinalize: Object.freeze({

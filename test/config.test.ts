@@ -112,3 +112,15 @@ describe("the per-project queue cap setting", () => {
     ]);
   });
 });
+
+describe("the prefix scheduling setting", () => {
+  it("is on by default, read from batches.prefix_scheduling, and must be a boolean", () => {
+    expect(loadConfig({}).batches.prefixScheduling).toBe(true);
+    const off = writeConfigFile(JSON.stringify({ batches: { prefix_scheduling: false } }));
+    expect(loadConfig({ FERRY_CONFIG: off }).batches.prefixScheduling).toBe(false);
+    const bad = writeConfigFile(JSON.stringify({ batches: { prefix_scheduling: "yes" } }));
+    expect(configErrorOf(() => loadConfig({ FERRY_CONFIG: bad })).issues[0]?.variable).toBe(
+      "FERRY_CONFIG:batches.prefix_scheduling",
+    );
+  });
+});

@@ -1,5 +1,6 @@
 import { backgroundResponses } from "./background-responses.js";
 import { batch50k } from "./batch-50k.js";
+import { claimScan } from "./claim-scan.js";
 import { fairness } from "./fairness.js";
 import type { Benchmark } from "./lib/benchmark.js";
 import { longPoll } from "./long-poll.js";
@@ -20,6 +21,7 @@ const BENCHMARKS: readonly Benchmark[] = [
   batch50k,
   longPoll,
   fairness,
+  claimScan,
   upstream,
 ];
 

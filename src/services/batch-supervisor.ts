@@ -26,6 +26,8 @@ export interface BatchSupervisorDeps {
   readonly logger: Logger;
   readonly pollMs: number;
   readonly inputLimits: BatchInputLimits;
+  /** Lines sharing a prompt prefix are dispatched together (config `batches.prefix_scheduling`). */
+  readonly prefixScheduling: boolean;
   /** A failed step waits this long before it is tried again, doubling per attempt to retryMaxMs. */
   readonly retryBaseMs: number;
   readonly retryMaxMs: number;
@@ -142,6 +144,7 @@ export function createBatchSupervisor(deps: BatchSupervisorDeps): BatchSuperviso
         router: deps.router,
         nowMs: () => clock.nowMs(),
         limits: deps.inputLimits,
+        prefixScheduling: deps.prefixScheduling,
       },
       batch,
     );

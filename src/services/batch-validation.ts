@@ -12,6 +12,7 @@ import type { BatchErrorEntry } from "../store/batches.js";
 import type { BatchRow } from "../store/schema.js";
 import { BATCH_LINE_LANE, type BatchLinePayload } from "./batch-line-handler.js";
 import type { FilesService } from "./files.js";
+import { dispatchRankOf } from "./prompt-prefix.js";
 
 /** Validation errors kept on a failed batch; past this many, one more entry says how many were left out. */
 const MAX_REPORTED_ERRORS = 100;
@@ -43,6 +44,8 @@ export async function validateBatchInput(
     router: Router;
     nowMs: () => number;
     limits: BatchInputLimits;
+    /** Rank lines by prompt prefix (config `batches.prefix_scheduling`); false: input order. */
+    prefixScheduling: boolean;
   },
   batch: BatchRow,
 ): Promise<ValidationResult> {
@@ -230,7 +233,16 @@ export async function validateBatchInput(
       endpoint,
       body: parsed.data as Record<string, unknown>,
     };
-    chunk.push({ line, customId, payload: payload as unknown as Record<string, unknown> });
+    // Ranked line by line, as it is read: the rank depends on the line alone (a hash of its
+    // prompt prefix), so the file is never held whole to be sorted, and the same prompts rank
+    // the same in every batch.
+    const dispatchRank = deps.prefixScheduling ? dispatchRankOf(endpoint, payload.body) : 0;
+    chunk.push({
+      line,
+      customId,
+      payload: payload as unknown as Record<string, unknown>,
+      dispatchRank,
+    });
     if (chunk.length >= CHUNK_LINES) {
       flush();
     }

@@ -150,6 +150,7 @@ export function createServices(deps: ServicesDeps) {
     logger,
     pollMs: config.executor.pollMs,
     inputLimits: config.batches,
+    prefixScheduling: config.batches.prefixScheduling,
     retryBaseMs: config.batchFinalize.retryBaseMs,
     retryMaxMs: config.batchFinalize.retryMaxMs,
     beforeFinalizeCommit: config.batchFinalize.testHoldBeforeCommit

@@ -12,6 +12,11 @@ export interface NewBatchLine {
   readonly line: number;
   readonly customId: string;
   readonly payload: Record<string, unknown>;
+  /**
+   * The line's place in its batch's dispatch order (the claim runs a batch's lines by rank, then
+   * input order); 0 or left out: input order. Results are always read in input (id) order.
+   */
+  readonly dispatchRank?: number;
 }
 
 export interface FinishedLine {
@@ -62,8 +67,8 @@ export interface BatchLineStore {
 export function createBatchLineStore(db: Db): BatchLineStore {
   const sqlite = db.$client;
   const insert = sqlite.prepare(
-    `INSERT INTO work_items (kind, subject_id, project_id, lane, owner_key, backend, status, item_key, payload, created_at_ms)
-     VALUES ('batch_line', @batchId, @projectId, @lane, @batchId, @backend, 'held', @customId, @payload, @nowMs)`,
+    `INSERT INTO work_items (kind, subject_id, project_id, lane, owner_key, backend, status, item_key, payload, dispatch_rank, created_at_ms)
+     VALUES ('batch_line', @batchId, @projectId, @lane, @batchId, @backend, 'held', @customId, @payload, @dispatchRank, @nowMs)`,
   );
   const release = sqlite.prepare(
     `UPDATE work_items SET status = 'queued' WHERE subject_id = ? AND status = 'held'`,
@@ -140,6 +145,7 @@ export function createBatchLineStore(db: Db): BatchLineStore {
             backend: batch.backend,
             customId: line.customId,
             payload: JSON.stringify(line.payload),
+            dispatchRank: line.dispatchRank ?? 0,
             nowMs: batch.nowMs,
           });
         } catch (thrown) {

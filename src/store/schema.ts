@@ -93,6 +93,12 @@ export const workItems = sqliteTable(
     leaseExpiresAtMs: integer("lease_expires_at_ms"),
     /** Handler input (JSON): what to send to the backend. */
     payload: text("payload", { mode: "json" }).notNull().$type<Record<string, unknown>>(),
+    /**
+     * Order within the owner: the claim serves an owner's ready rows by (dispatch_rank, id). 0
+     * for all but batch lines, whose rank groups lines sharing a prompt prefix (see
+     * services/prompt-prefix.ts); all 0 (input order) with batches.prefix_scheduling off.
+     */
+    dispatchRank: integer("dispatch_rank").notNull().default(0),
     /** A key unique within the subject: a batch line's custom_id. */
     itemKey: text("item_key"),
     /** The handler's result (JSON): a batch line's output line. */
@@ -103,13 +109,15 @@ export const workItems = sqliteTable(
   },
   (table) => [
     // The claim's loose index scans: lanes, then projects in a lane, then owners (batches,
-    // streams) of a project, each in a few seeks however many rows are queued.
+    // streams) of a project, each in a few seeks however many rows are queued; then an owner's
+    // next rows in dispatch order, a range scan that stops at its LIMIT (no sort).
     index("work_items_claim_by_project").on(
       table.status,
       table.backend,
       table.lane,
       table.projectId,
       table.ownerKey,
+      table.dispatchRank,
       table.id,
     ),
     index("work_items_lease").on(table.status, table.leaseExpiresAtMs),

@@ -119,7 +119,10 @@ interface RawRow {
   backend: string;
   attempts: number;
   payload: string;
+  dispatch_rank: number;
 }
+
+const inDispatchOrder = (a: RawRow, b: RawRow) => a.dispatch_rank - b.dispatch_rank || a.id - b.id;
 
 // Keys (projects of a lane, owners of a project) looked at per claim. Past this many, the
 // rotation still reaches every key in turn, MAX_KEYS_PER_CLAIM at a time.
@@ -173,7 +176,10 @@ export function createWorkStore(db: Db): WorkStore {
     after: keyScan("owner_key", ownerScope, true),
   };
 
-  // One owner's share in one statement: its oldest ready rows, marked running under our lease.
+  // One owner's share in one statement: its next ready rows in dispatch order (dispatch_rank,
+  // then id: oldest first among equals, and every row but a batch line has rank 0), marked
+  // running under our lease. The order is the claim index's own past owner_key, so this is a
+  // range scan that stops after @limit ready rows, never a sort of the owner's queue.
   // The `status = 'queued'` in the subquery is what makes a row claimable once: the claim runs in
   // an IMMEDIATE transaction, so no other writer can claim it between the SELECT and the UPDATE.
   const claimOfOwner = sqlite.prepare(
@@ -184,8 +190,9 @@ export function createWorkStore(db: Db): WorkStore {
        SELECT id FROM work_items
        WHERE status = 'queued' AND backend = @backend AND lane = @lane AND project_id = @project
          AND owner_key = @owner AND not_before_ms <= @nowMs
-       ORDER BY id LIMIT @limit)
-     RETURNING id, kind, subject_id, project_id, lane, owner_key, backend, attempts, payload`,
+       ORDER BY dispatch_rank, id LIMIT @limit)
+     RETURNING id, kind, subject_id, project_id, lane, owner_key, backend, attempts, payload,
+       dispatch_rank`,
   );
 
   // By id, not by owner alone: a row whose result could not be committed is no longer in the
@@ -266,7 +273,8 @@ export function createWorkStore(db: Db): WorkStore {
   //   work in that lane for more than one turn.
   // - Owners: within a project, round-robin again between its owners (its batches, its streams),
   //   so one large batch cannot starve its project's other batches.
-  // - Within an owner, oldest first (id order).
+  // - Within an owner, in dispatch order: (dispatch_rank, id), i.e. oldest first except where
+  //   a batch's lines were ranked to keep lines sharing a prompt prefix together.
   // Every step is an index seek per key served (see the scans above), never a walk of the queue.
   const claimTransaction = sqlite.transaction((request: ClaimRequest): ClaimedWork[] => {
     const { backend, leaseOwner, nowMs, rotation } = request;
@@ -284,8 +292,8 @@ export function createWorkStore(db: Db): WorkStore {
         nowMs,
         limit,
       }) as RawRow[];
-      // RETURNING's order is unspecified: run each owner's rows oldest first.
-      rows.sort((a, b) => a.id - b.id);
+      // RETURNING's order is unspecified: run each owner's rows in dispatch order.
+      rows.sort(inDispatchOrder);
       for (const row of rows) {
         claimed.push(toClaimed(row));
       }

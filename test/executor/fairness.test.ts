@@ -5,7 +5,9 @@ import type { Clock } from "../../src/lib/clock.js";
 import { createSilentLogger } from "../../src/lib/logger.js";
 import { BATCH_LINE_LANE } from "../../src/services/batch-line-handler.js";
 import { LANE_WEIGHTS } from "../../src/services/create-services.js";
+import { dispatchRankOf } from "../../src/services/prompt-prefix.js";
 import { BACKGROUND_RESPONSE_LANE, DEFERRED_RESPONSE_LANE } from "../../src/services/responses.js";
+import { type BatchLineStore, createBatchLineStore } from "../../src/store/batch-lines.js";
 import { type Db, openDatabase } from "../../src/store/db.js";
 import { migrateDatabase } from "../../src/store/migrate.js";
 import { type ClaimedWork, createWorkStore, type WorkStore } from "../../src/store/work-items.js";
@@ -29,19 +31,18 @@ function createWorld(slots: number) {
   const work = createWorkStore(db);
   const started: ClaimedWork[] = [];
   const clock: Clock = { nowMs: () => 1_000 };
+  const recordingHandler = {
+    run: async (item: ClaimedWork) => {
+      started.push(item);
+      return { commit() {} };
+    },
+    onFailure: () => ({ commit() {} }),
+  };
   executor = createExecutor({
     work,
     transaction: (fn) => db.$client.transaction(fn)(),
     backends: [{ name: "mock", limiter: createLimiter(slots) }],
-    handlers: {
-      job: {
-        run: async (item) => {
-          started.push(item);
-          return { commit() {} };
-        },
-        onFailure: () => ({ commit() {} }),
-      },
-    },
+    handlers: { job: recordingHandler, batch_line: recordingHandler },
     laneWeights: LANE_WEIGHTS,
     clock,
     logger: createSilentLogger(),
@@ -54,7 +55,7 @@ function createWorld(slots: number) {
     await executor.drain();
     return started.slice(before);
   }
-  return { work, claimRound };
+  return { work, lines: createBatchLineStore(db), claimRound };
 }
 
 const RETRY = { maxAttempts: 1, baseDelayMs: 1, maxDelayMs: 1 };
@@ -75,6 +76,39 @@ function enqueueMany(
     });
   }
 }
+
+/** A held-then-released batch of chat lines over four system prompts, each line ranked by its prefix. */
+function insertRankedBatch(
+  lines: BatchLineStore,
+  batchId: string,
+  projectId: string,
+  count: number,
+) {
+  const prompts = ["grade", "translate", "summarise", "classify"];
+  lines.insertHeld(
+    { id: batchId, projectId, backend: "mock", lane: BATCH_LINE_LANE, nowMs: 0 },
+    Array.from({ length: count }, (_, i) => {
+      // Interleaved, the worst submission order for a prefix cache.
+      const body = {
+        model: "m",
+        messages: [
+          { role: "system", content: `You ${prompts[i % prompts.length]}.` },
+          { role: "user", content: `line ${i}` },
+        ],
+      };
+      return {
+        line: i + 1,
+        customId: `${batchId}-${i}`,
+        payload: { body },
+        dispatchRank: dispatchRankOf("/v1/chat/completions", body),
+      };
+    }),
+  );
+  lines.releaseHeld(batchId);
+}
+
+const systemPromptOf = (item: ClaimedWork) =>
+  (item.payload as { body: { messages: { content: string }[] } }).body.messages[0]?.content;
 
 const isBatchOf = (project: string) => (item: ClaimedWork) =>
   item.lane === BATCH_LINE_LANE && item.projectId === project;
@@ -159,6 +193,27 @@ describe("the executor's fair claim", () => {
       owners.push(...(await claimRound()).map((item) => item.ownerKey));
     }
     expect(owners).toEqual(["batch_a1", "batch_b", "batch_a2", "batch_b", "batch_a1", "batch_b"]);
+  });
+
+  it("keeps two projects' prefix-ranked batches at the same pace, each in prompt order", async () => {
+    const { lines, claimRound } = createWorld(4);
+    insertRankedBatch(lines, "batch_a", "a", 100);
+    insertRankedBatch(lines, "batch_b", "b", 100);
+    const claimed: ClaimedWork[] = [];
+    for (let round = 0; round < 40; round++) {
+      const items = await claimRound();
+      // Every claim of four slots: two lines of each project's batch.
+      expect(items.filter(isBatchOf("a")), `round ${round}`).toHaveLength(2);
+      expect(items.filter(isBatchOf("b")), `round ${round}`).toHaveLength(2);
+      claimed.push(...items);
+    }
+    // Both batches ran through their four prompts one after another (three switches each),
+    // in the same prompt order: the rank is a function of the prompt, not of the batch.
+    const promptsOf = (project: string) => claimed.filter(isBatchOf(project)).map(systemPromptOf);
+    const runs = (prompts: readonly (string | undefined)[]) =>
+      prompts.filter((prompt, i) => i === 0 || prompt !== prompts[i - 1]);
+    expect(runs(promptsOf("a"))).toHaveLength(4);
+    expect(runs(promptsOf("a"))).toEqual(runs(promptsOf("b")));
   });
 
   it("hands a lane's unused share to the others in the same claim", async () => {

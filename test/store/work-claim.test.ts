@@ -70,6 +70,105 @@ describe("the fair claim's statements", () => {
   });
 });
 
+/** SQLite's plan for a statement, one line per step; 1 for every parameter. */
+function planOf(source: string): string[] {
+  const statement = db.$client.prepare(`EXPLAIN QUERY PLAN ${source}`);
+  const names = [...new Set([...source.matchAll(/@(\w+)/g)].map((match) => match[1] as string))];
+  const rows =
+    names.length > 0
+      ? statement.all(Object.fromEntries(names.map((name) => [name, 1])))
+      : statement.all(...Array.from(source.match(/\?/g) ?? [], () => 1));
+  return (rows as { detail: string }[]).map((row) => row.detail);
+}
+
+describe("every statement on the queue", () => {
+  it("reads work_items through an index, never a scan of the table or a sort", () => {
+    const prepared = sqlPreparedBy(() => {
+      createWorkStore(db);
+      createBatchLineStore(db);
+    }).filter((source) => !source.trimStart().startsWith("INSERT"));
+    // claim: lanes, projects x2, owners x2, claimOfOwner; lease: heartbeat, finish, retry,
+    // release, requeueExpired; cancel; queued count; batch lines: release, delete, counts,
+    // cancel, and the page reads of results.
+    expect(prepared.length).toBeGreaterThanOrEqual(20);
+    for (const source of prepared) {
+      const plan = planOf(source);
+      const text = `${source}\n${plan.join("\n")}`;
+      const onWorkItems = plan.filter((detail) => /\bwork_items\b/.test(detail));
+      expect(onWorkItems.length, text).toBeGreaterThan(0);
+      for (const detail of onWorkItems) {
+        expect(detail, text).toMatch(/^SEARCH work_items USING /);
+      }
+      expect(
+        plan.some((detail) => detail.includes("TEMP B-TREE")),
+        text,
+      ).toBe(false);
+    }
+  });
+
+  it("claims an owner's rows in dispatch order straight off the claim index", () => {
+    const prepared = sqlPreparedBy(() => createWorkStore(db));
+    const claimOfOwner = prepared.find((source) => source.includes("ORDER BY dispatch_rank, id"));
+    expect(claimOfOwner).toBeDefined();
+    expect(planOf(claimOfOwner as string)).toEqual([
+      "SEARCH work_items USING INTEGER PRIMARY KEY (rowid=?)",
+      "LIST SUBQUERY 1",
+      "SEARCH work_items USING INDEX work_items_claim_by_project (status=? AND backend=? AND lane=? AND project_id=? AND owner_key=?)",
+    ]);
+  });
+});
+
+describe("the dispatch order within an owner", () => {
+  const claimOf = (work: ReturnType<typeof createWorkStore>, limit: number, nowMs = 0) =>
+    work.claim({
+      backend: "mock",
+      leaseOwner: "o",
+      limit,
+      nowMs,
+      leaseMs: 1000,
+      lanes: createLaneShares(new Map()),
+      rotation: createClaimRotation(),
+    });
+  const batchOf = (id: string, ranks: readonly number[]) => {
+    const lines = createBatchLineStore(db);
+    lines.insertHeld(
+      { id, projectId: `p_${id}`, backend: "mock", lane: 2, nowMs: 0 },
+      ranks.map((dispatchRank, index) => ({
+        line: index + 1,
+        customId: `${id}-${index + 1}`,
+        payload: {},
+        dispatchRank,
+      })),
+    );
+    lines.releaseHeld(id);
+  };
+  const customIdOf = (id: number, work: ReturnType<typeof createWorkStore>) =>
+    work.find(id)?.itemKey;
+
+  it("is (dispatch_rank, id), and a retried row keeps its place", () => {
+    const work = createWorkStore(db);
+    batchOf("b", [7, 3, 7, 3, 5]);
+    const first = claimOf(work, 2);
+    expect(first.map((item) => customIdOf(item.id, work))).toEqual(["b-2", "b-4"]);
+    const [retried] = first;
+    work.retryLater(retried?.id as number, "o", 0, "HTTP 503");
+    expect(claimOf(work, 5).map((item) => customIdOf(item.id, work))).toEqual([
+      "b-2",
+      "b-5",
+      "b-1",
+      "b-3",
+    ]);
+  });
+
+  it("leaves the round-robin between owners as it was", () => {
+    const work = createWorkStore(db);
+    batchOf("x", [9, 9, 1, 1]);
+    batchOf("y", [0, 0, 0, 0]);
+    const claimed = claimOf(work, 4).map((item) => customIdOf(item.id, work));
+    expect(claimed.sort()).toEqual(["x-3", "x-4", "y-1", "y-2"]);
+  });
+});
+
 describe("counting a project's unfinished work", () => {
   it("seeks the project's ranges of the claim index", () => {
     const [source] = sqlPreparedBy(() => createProjectWorkCounts(db));
