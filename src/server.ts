@@ -32,10 +32,11 @@ export async function startServer(
     config.databasePath === ":memory:"
       ? null
       : startCheckpointer(db.$client, config.databasePath, logger);
+  const router = createBackendRouter(config);
   const services = createServices({
     config,
     db,
-    router: createBackendRouter(config),
+    router,
     clock,
     logger,
   });
@@ -55,7 +56,9 @@ export async function startServer(
     });
   } catch (err) {
     // Not listening (the port is taken, say): nothing was started but the database and its
-    // checkpoint worker, and a caller that recovers must not inherit them.
+    // checkpoint worker (and idle connection pools), and a caller that recovers must not
+    // inherit them.
+    await router.close();
     await checkpointer?.close();
     db.$client.close();
     throw err;
@@ -93,6 +96,8 @@ export async function startServer(
             }
           }, SHUTDOWN_GRACE_MS).unref();
         });
+        // Last: until the HTTP server has closed, a request may still call an upstream.
+        await router.close();
         await checkpointer?.close();
         db.$client.close();
       })();

@@ -51,6 +51,12 @@ export interface Backend {
   /** The same answer as deltas, ending with exactly one `done` event. */
   streamGenerate(request: GenerateRequest, signal: AbortSignal): AsyncIterable<GenerationEvent>;
   embed(request: EmbedRequest, signal: AbortSignal): Promise<EmbedResult>;
+  /**
+   * Lets go of what the backend holds open (an upstream's pooled connections), at shutdown,
+   * once nothing calls it any more; calls still running fail. Optional: wrappers and in-process
+   * backends hold nothing.
+   */
+  close?(): Promise<void>;
 }
 
 /**

@@ -23,7 +23,8 @@ const DEFAULT_MOCK: BackendConfig = {
 export function createBackendRouter(config: Config): Router {
   const routes = (config.backends ?? [DEFAULT_MOCK]).map((backend): BackendRoute => {
     const limiter = createLimiter(backend.maxConcurrency);
-    const tracked = trackReachability(createBackend(backend, config));
+    const created = createBackend(backend, config);
+    const tracked = trackReachability(created);
     return {
       backend: limitBackend(tracked.backend, limiter),
       limiter,
@@ -32,6 +33,9 @@ export function createBackendRouter(config: Config): Router {
       models: backend.models,
       aliases: backend.aliases,
       contextTokens: backend.contextTokens,
+      close: async () => {
+        await created.close?.();
+      },
       ...(backend.type === "mock" ? { advertisedModels: MOCK_ADVERTISED_MODELS } : {}),
     };
   });
@@ -54,6 +58,8 @@ function createBackend(backend: BackendConfig, config: Config): Backend {
     headers: backend.headers,
     maxResponseBytes: backend.maxResponseBytes,
     deadlineMs: backend.deadlineMs,
+    // No more calls than this are in flight, so no more connections are ever needed.
+    maxConnections: backend.maxConcurrency,
   };
   return backend.type === "openai-responses"
     ? createOpenAIResponsesBackend(upstream)

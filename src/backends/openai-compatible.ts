@@ -1,5 +1,3 @@
-import type { z } from "zod";
-import { coerceError } from "../lib/coerce-error.js";
 import type { Backend, EmbedRequest, EmbedResult, GenerateRequest, Generation } from "./backend.js";
 import { eventsOfGeneration } from "./generation-events.js";
 import {
@@ -11,11 +9,15 @@ import {
   completionRequestBody,
   embeddingsRequestBody,
 } from "./openai-compatible/chat-request.js";
-import { createDeadline } from "./openai-compatible/deadline.js";
 import { NOT_EMBEDDINGS, toEmbeddingVectors } from "./openai-compatible/embedding-vectors.js";
+import { isPlainChatCompletion } from "./openai-compatible/plain-chat-completion.js";
 import { readChatStream } from "./openai-compatible/read-chat-stream.js";
-import { createUpstreamCaller } from "./openai-compatible/upstream-call.js";
-import { earlyClose, toFailure } from "./openai-compatible/upstream-error.js";
+import { memoizeRequestText } from "./openai-compatible/request-text.js";
+import {
+  createUpstreamCaller,
+  type UpstreamCaller,
+  type UpstreamResponse,
+} from "./openai-compatible/upstream-call.js";
 import {
   ChatCompletionSchema,
   CompletionSchema,
@@ -39,46 +41,17 @@ export interface OpenAICompatibleBackendOptions {
   readonly deadlineMs?: number;
   /** Extra request headers; they override ferry's own (e.g. an `api-key` for Azure). */
   readonly headers?: Readonly<Record<string, string>>;
-  /** For tests and instrumentation; the global (undici) fetch by default. */
-  readonly fetch?: typeof fetch;
+  /**
+   * The most connections to the upstream, kept alive between calls: the backend's
+   * max_concurrency, since no more calls than that are ever in flight. Unset: no limit.
+   */
+  readonly maxConnections?: number;
 }
-
-type Phase = "connect" | "body";
 
 const JSON_TYPE = "application/json";
 const SSE_TYPE = "text/event-stream";
 const NOT_A_COMPLETION = "an OpenAI chat completion";
 const NOT_A_TEXT_COMPLETION = "an OpenAI text completion";
-
-/**
- * Where a request goes and how its whole answer reads: the legacy `/completions` for a raw
- * prompt, `/chat/completions` for everything else.
- */
-function endpointOf(request: GenerateRequest, isStream: boolean) {
-  if (request.prompt !== undefined) {
-    return {
-      path: "/completions",
-      body: completionRequestBody({ ...request, prompt: request.prompt }, isStream),
-      isLegacy: true,
-    } as const;
-  }
-  return {
-    path: "/chat/completions",
-    body: chatRequestBody(request, isStream),
-    isLegacy: false,
-  } as const;
-}
-
-/** The whole answer of `endpoint` as a Generation. */
-async function readGeneration(
-  endpoint: ReturnType<typeof endpointOf>,
-  read: <T>(schema: z.ZodType<T>, what: string) => Promise<T>,
-): Promise<Generation> {
-  if (endpoint.isLegacy) {
-    return generationOfCompletion(await read(CompletionSchema, NOT_A_TEXT_COMPLETION));
-  }
-  return generationOfChatCompletion(await read(ChatCompletionSchema, NOT_A_COMPLETION));
-}
 
 /**
  * A backend that speaks Chat Completions and Embeddings to any OpenAI-compatible upstream (vLLM,
@@ -88,17 +61,66 @@ async function readGeneration(
  * is closed and the caller's abort reason is rethrown unchanged, never a BackendError.
  */
 export function createOpenAICompatibleBackend(options: OpenAICompatibleBackendOptions): Backend {
-  const { context, post, readAnswer, callOnce } = createUpstreamCaller(options);
+  return chatBackendOver(createUpstreamCaller(options), options.name);
+}
+
+/**
+ * The Chat Completions backend over an existing caller (and so its connection pool): the
+ * native Responses backend embeds through it.
+ */
+export function chatBackendOver(caller: UpstreamCaller, name: string): Backend {
+  const { context, post, readAnswer, callOnce, startCall } = caller;
+  // Built and serialised once per request, however often a service retries it.
+  const chatText = {
+    json: memoizeRequestText((request: GenerateRequest) => chatRequestBody(request, false)),
+    sse: memoizeRequestText((request: GenerateRequest) => chatRequestBody(request, true)),
+  };
+  const completionText = {
+    json: memoizeRequestText((request: PromptRequest) => completionRequestBody(request, false)),
+    sse: memoizeRequestText((request: PromptRequest) => completionRequestBody(request, true)),
+  };
+  const embeddingsText = memoizeRequestText(embeddingsRequestBody);
+
+  /**
+   * Where a request goes and how its whole answer reads: the legacy `/completions` for a raw
+   * prompt, `/chat/completions` for everything else.
+   */
+  function endpointOf(request: GenerateRequest, isStream: boolean) {
+    const kind = isStream ? "sse" : "json";
+    if (request.prompt !== undefined) {
+      return {
+        path: "/completions",
+        body: completionText[kind](request as PromptRequest),
+        isLegacy: true,
+      } as const;
+    }
+    return { path: "/chat/completions", body: chatText[kind](request), isLegacy: false } as const;
+  }
+
+  /** The whole answer of `endpoint` as a Generation. */
+  async function readGeneration(
+    endpoint: ReturnType<typeof endpointOf>,
+    response: UpstreamResponse,
+  ): Promise<Generation> {
+    if (endpoint.isLegacy) {
+      return generationOfCompletion(
+        await readAnswer(response, CompletionSchema, NOT_A_TEXT_COMPLETION),
+      );
+    }
+    return generationOfChatCompletion(
+      await readAnswer(response, ChatCompletionSchema, NOT_A_COMPLETION, isPlainChatCompletion),
+    );
+  }
 
   return {
-    name: options.name,
+    name,
 
     generate(request: GenerateRequest, signal: AbortSignal): Promise<Generation> {
       return callOnce(signal, async (combined, onHeaders) => {
         const endpoint = endpointOf(request, false);
         const response = await post(endpoint.path, endpoint.body, JSON_TYPE, combined);
         onHeaders();
-        return readGeneration(endpoint, (schema, what) => readAnswer(response, schema, what));
+        return readGeneration(endpoint, response);
       });
     },
 
@@ -109,60 +131,38 @@ export function createOpenAICompatibleBackend(options: OpenAICompatibleBackendOp
      * 200 s, so a total budget would have to be so large that a stalled upstream would hold its
      * concurrency slot for minutes; silence is what marks a dead upstream. But silence is not
      * all: an upstream that drips a byte (or a keep-alive comment) every few seconds is never
-     * silent, so `deadlineMs` also bounds the whole call, however steady the drip.
+     * silent, so `deadlineMs` also bounds the whole call, however steady the drip (it counts
+     * the time the consumer takes too, since the call holds its HTTP request and concurrency
+     * slot all the while).
      */
     async *streamGenerate(request: GenerateRequest, signal: AbortSignal) {
-      const deadline = createDeadline(context.timeoutMs);
-      // Unlike `deadline`, armed once for the whole call: time the consumer takes counts too,
-      // since the call holds its HTTP request and concurrency slot all the while.
-      const total = createDeadline(context.deadlineMs);
-      total.arm();
-      // Closes the HTTP request when the consumer stops iterating before the end.
-      const stop = new AbortController();
-      let phase: Phase = "connect";
-      deadline.arm();
+      const call = startCall(signal, true);
+      call.deadline.arm();
       try {
-        const combined = AbortSignal.any([signal, deadline.signal, total.signal, stop.signal]);
         const endpoint = endpointOf(request, true);
-        const response = await post(endpoint.path, endpoint.body, SSE_TYPE, combined);
-        deadline.disarm();
-        phase = "body";
+        const response = await post(endpoint.path, endpoint.body, SSE_TYPE, call.signal);
+        call.deadline.disarm();
+        call.gotHeaders();
         if (response.headers.get("content-type")?.includes(JSON_TYPE) === true) {
           // A server that ignores `stream: true` answers with one whole completion.
-          deadline.arm();
-          const generation = await readGeneration(endpoint, (schema, what) =>
-            readAnswer(response, schema, what),
-          );
-          deadline.disarm();
+          call.deadline.arm();
+          const generation = await readGeneration(endpoint, response);
+          call.deadline.disarm();
           yield* eventsOfGeneration(generation);
           return;
         }
-        if (response.body === null) {
-          throw earlyClose(context);
-        }
-        yield* readChatStream(response.body, context, deadline);
+        yield* readChatStream(response.body, context, call.deadline);
       } catch (thrown) {
-        const err = coerceError(thrown);
-        throw toFailure(err, {
-          context,
-          callerSignal: signal,
-          deadline,
-          total,
-          phase,
-          isIdleTimeout: true,
-        });
+        throw call.failure(thrown);
       } finally {
-        deadline.disarm();
-        total.disarm();
-        // A no-op when the body was read to its end.
-        stop.abort();
+        // Closes the HTTP request when the consumer stopped before the end; a no-op otherwise.
+        call.end(true);
       }
     },
 
     embed(request: EmbedRequest, signal: AbortSignal): Promise<EmbedResult> {
       return callOnce(signal, async (combined, onHeaders) => {
-        const body = embeddingsRequestBody(request);
-        const response = await post("/embeddings", body, JSON_TYPE, combined);
+        const response = await post("/embeddings", embeddingsText(request), JSON_TYPE, combined);
         onHeaders();
         const answer = await readAnswer(response, EmbeddingListSchema, NOT_EMBEDDINGS);
         return {
@@ -171,5 +171,9 @@ export function createOpenAICompatibleBackend(options: OpenAICompatibleBackendOp
         };
       });
     },
+
+    close: () => caller.close(),
   };
 }
+
+type PromptRequest = GenerateRequest & { prompt: string };

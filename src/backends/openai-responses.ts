@@ -1,20 +1,14 @@
-import { coerceError } from "../lib/coerce-error.js";
 import type { Backend, EmbedRequest, EmbedResult, GenerateRequest, Generation } from "./backend.js";
 import { eventsOfGeneration } from "./generation-events.js";
-import { createDeadline } from "./openai-compatible/deadline.js";
+import { memoizeRequestText } from "./openai-compatible/request-text.js";
 import { createUpstreamCaller } from "./openai-compatible/upstream-call.js";
-import { toFailure } from "./openai-compatible/upstream-error.js";
-import {
-  createOpenAICompatibleBackend,
-  type OpenAICompatibleBackendOptions,
-} from "./openai-compatible.js";
+import { chatBackendOver, type OpenAICompatibleBackendOptions } from "./openai-compatible.js";
 import { readResponsesStream } from "./openai-responses/read-responses-stream.js";
 import {
   NOT_A_RESPONSE,
   ResponseSchema,
   toGeneration,
 } from "./openai-responses/response-output.js";
-import { streamClosedEarly } from "./openai-responses/responses-events.js";
 import { responsesRequestBody } from "./openai-responses/responses-request.js";
 
 /** The same knobs as the Chat Completions upstream: where it is, its key, its bounds. */
@@ -38,8 +32,13 @@ export function createOpenAIResponsesBackend(options: OpenAIResponsesBackendOpti
   const caller = createUpstreamCaller(options);
   const { context } = caller;
   // Embeddings are not part of the Responses API: an upstream that has one has the other
-  // endpoint as the Chat backend calls it.
-  const embeddings = createOpenAICompatibleBackend(options);
+  // endpoint as the Chat backend calls it, over the same connections.
+  const embeddings = chatBackendOver(caller, options.name);
+  // Built and serialised once per request, however often a service retries it.
+  const requestText = {
+    json: memoizeRequestText((request: GenerateRequest) => responsesRequestBody(request, false)),
+    sse: memoizeRequestText((request: GenerateRequest) => responsesRequestBody(request, true)),
+  };
 
   return {
     name: options.name,
@@ -48,7 +47,7 @@ export function createOpenAIResponsesBackend(options: OpenAIResponsesBackendOpti
     async generate(request: GenerateRequest, signal: AbortSignal): Promise<Generation> {
       // Outside the call's failure mapping: a request the upstream cannot take is a 400 of its
       // own, and a bug here must not pass for an unreachable upstream.
-      const body = responsesRequestBody(request, false);
+      const body = requestText.json(request);
       return caller.callOnce(signal, async (combined, onHeaders) => {
         const response = await caller.post("/responses", body, JSON_TYPE, combined);
         onHeaders();
@@ -63,50 +62,34 @@ export function createOpenAIResponsesBackend(options: OpenAIResponsesBackendOpti
      * upstream); `deadlineMs` bounds the whole call, however steadily the upstream drips.
      */
     async *streamGenerate(request: GenerateRequest, signal: AbortSignal) {
-      const body = responsesRequestBody(request, true);
-      const deadline = createDeadline(context.timeoutMs);
-      const total = createDeadline(context.deadlineMs);
-      total.arm();
-      // Closes the HTTP request when the consumer stops iterating before the end.
-      const stop = new AbortController();
-      let phase: "connect" | "body" = "connect";
-      deadline.arm();
+      const body = requestText.sse(request);
+      const call = caller.startCall(signal, true);
+      call.deadline.arm();
       try {
-        const combined = AbortSignal.any([signal, deadline.signal, total.signal, stop.signal]);
-        const response = await caller.post("/responses", body, SSE_TYPE, combined);
-        deadline.disarm();
-        phase = "body";
+        const response = await caller.post("/responses", body, SSE_TYPE, call.signal);
+        call.deadline.disarm();
+        call.gotHeaders();
         if (response.headers.get("content-type")?.includes(JSON_TYPE) === true) {
           // A server that ignores `stream: true` answers with one whole Response.
-          deadline.arm();
+          call.deadline.arm();
           const answer = await caller.readAnswer(response, ResponseSchema, NOT_A_RESPONSE);
-          deadline.disarm();
+          call.deadline.disarm();
           yield* eventsOfGeneration(toGeneration(answer, context));
           return;
         }
-        if (response.body === null) {
-          throw streamClosedEarly(context);
-        }
-        yield* readResponsesStream(response.body, context, deadline);
+        yield* readResponsesStream(response.body, context, call.deadline);
       } catch (thrown) {
-        throw toFailure(coerceError(thrown), {
-          context,
-          callerSignal: signal,
-          deadline,
-          total,
-          phase,
-          isIdleTimeout: true,
-        });
+        throw call.failure(thrown);
       } finally {
-        deadline.disarm();
-        total.disarm();
-        // A no-op when the body was read to its end.
-        stop.abort();
+        // Closes the HTTP request when the consumer stopped before the end; a no-op otherwise.
+        call.end(true);
       }
     },
 
     embed(request: EmbedRequest, signal: AbortSignal): Promise<EmbedResult> {
       return embeddings.embed(request, signal);
     },
+
+    close: () => caller.close(),
   };
 }

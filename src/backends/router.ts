@@ -23,6 +23,8 @@ export interface BackendRoute {
   readonly advertisedModels?: readonly string[];
   /** Public model name (or "*") -> context window in tokens. */
   readonly contextTokens?: Readonly<Record<string, number>>;
+  /** Closes the backend under the wrappers (its upstream connections); see Backend.close. */
+  readonly close?: () => Promise<void>;
 }
 
 export interface ResolvedModel {
@@ -45,6 +47,8 @@ export interface Router {
   /** The backend named `name` (work queued for it names it), or null if it is not configured. */
   backendByName(name: string): Backend | null;
   routes(): readonly BackendRoute[];
+  /** Closes every route's backend, at shutdown, once no call is running or coming. */
+  close(): Promise<void>;
 }
 
 export function createRouter(routes: readonly BackendRoute[]): Router {
@@ -86,6 +90,9 @@ export function createRouter(routes: readonly BackendRoute[]): Router {
       return routes.find((route) => route.backend.name === name)?.backend ?? null;
     },
     routes: () => routes,
+    async close() {
+      await Promise.all(routes.map((route) => route.close?.()));
+    },
   };
 }
 

@@ -55,10 +55,13 @@ export function createTestContext(
   const db = openDatabase(config.databasePath);
   migrateDatabase(db);
   const logger = options.logger ?? createSilentLogger();
+  const router = (options.router ?? ((configured: Router) => configured))(
+    createBackendRouter(config),
+  );
   const services = createServices({
     config,
     db,
-    router: (options.router ?? ((configured: Router) => configured))(createBackendRouter(config)),
+    router,
     clock: options.clock ?? systemClock,
     logger,
     blobs: options.blobs?.(path.join(dataDir, "files")),
@@ -80,6 +83,7 @@ export function createTestContext(
     get: (path) => Promise.resolve(app.request(path)),
     async close() {
       await services.stop();
+      await router.close();
       db.$client.close();
       rmSync(dataDir, { recursive: true, force: true });
     },

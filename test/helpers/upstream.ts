@@ -65,6 +65,10 @@ export interface FakeUpstream {
   inFlight(): number;
   /** The most requests ever in flight at once. */
   maxInFlight(): number;
+  /** Connections accepted so far (a keep-alive client reuses them). */
+  connectionsAccepted(): number;
+  /** Connections open now. */
+  openConnections(): number;
   /** Resolves once `count` requests have arrived (with their bodies read). */
   waitForRequests(count: number): Promise<void>;
   setHandler(handler: UpstreamHandler): void;
@@ -128,7 +132,9 @@ export async function startFakeUpstream(handler: UpstreamHandler = defaultHandle
       res.end(`fake upstream failed: ${String(thrown)}`);
     });
   });
+  let connectionsAccepted = 0;
   server.on("connection", (socket) => {
+    connectionsAccepted += 1;
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
   });
@@ -140,6 +146,8 @@ export async function startFakeUpstream(handler: UpstreamHandler = defaultHandle
     requests,
     inFlight: () => inFlight,
     maxInFlight: () => maxInFlight,
+    connectionsAccepted: () => connectionsAccepted,
+    openConnections: () => sockets.size,
     waitForRequests(count) {
       if (requests.length >= count) {
         return Promise.resolve();

@@ -1,3 +1,5 @@
+import type { HeaderReader } from "./upstream-call.js";
+
 /**
  * How long an upstream asks us to wait before retrying, read the way the openai SDKs read it:
  * `retry-after-ms` (milliseconds, may be fractional) first, then `retry-after` (seconds, or an
@@ -7,7 +9,7 @@
  * No upper cap here: the executor decides whether a long wait is worth it (the SDKs disagree:
  * node honours any value, python ignores anything over 120 s).
  */
-export function parseRetryAfterMs(headers: Headers, nowMs: number): number | null {
+export function parseRetryAfterMs(headers: HeaderReader, nowMs: number): number | null {
   const milliseconds = parseNumber(headers.get("retry-after-ms"));
   if (milliseconds !== null) {
     return Math.max(0, milliseconds);

@@ -38,7 +38,7 @@ const NOT_A_CHUNK = "an OpenAI chat completion chunk";
  * for the wait for the response headers.
  */
 export async function* readChatStream(
-  body: ReadableStream<Uint8Array>,
+  body: AsyncIterable<Uint8Array>,
   context: UpstreamContext,
   deadline: Deadline,
 ): AsyncGenerator<GenerationEvent> {

@@ -20,11 +20,11 @@ export interface ReadSseDataOptions {
  * every upstream stream reader shares. Every byte counts against max_response_bytes (comments
  * and keep-alives included: what a stream yields is kept whole, so the total must be bounded).
  * The deadline is armed only while waiting on the upstream (an idle timeout). Ends at the end of
- * the body, a last frame without its blank line included; the body is cancelled whenever the
+ * the body, a last frame without its blank line included; the body is destroyed whenever the
  * consumer stops early.
  */
 export async function* readSseData(
-  body: ReadableStream<Uint8Array>,
+  body: AsyncIterable<Uint8Array>,
   context: UpstreamContext,
   deadline: Deadline,
   options: ReadSseDataOptions,
@@ -43,14 +43,14 @@ export async function* readSseData(
     maxBufferSize: options.maxFrameChars,
   });
   const decoder = new TextDecoder();
-  const reader = body.getReader();
+  const chunks = body[Symbol.asyncIterator]();
   let receivedBytes = 0;
   try {
     for (;;) {
-      let chunk: Awaited<ReturnType<typeof reader.read>>;
+      let chunk: IteratorResult<Uint8Array>;
       deadline.arm();
       try {
-        chunk = await reader.read();
+        chunk = await chunks.next();
       } catch (thrown) {
         const err = coerceError(thrown);
         if (options.endsQuietlyOn?.(err) === true) {
@@ -89,6 +89,7 @@ export async function* readSseData(
       }
     }
   } finally {
-    reader.cancel().catch(() => {});
+    // Ends the body (and so the request) unless it was read to its end.
+    chunks.return?.().catch(() => {});
   }
 }

@@ -3,6 +3,7 @@ import { isAbortError } from "../../lib/coerce-error.js";
 import { BackendError, isRetryableStatus } from "../backend.js";
 import type { Deadline } from "./deadline.js";
 import { parseRetryAfterMs } from "./parse-retry-after.js";
+import type { HeaderReader, UpstreamResponse } from "./upstream-call.js";
 
 /**
  * Every way a call to an upstream can fail, as a BackendError, except the caller's own abort,
@@ -71,10 +72,13 @@ export function readErrorFields(json: unknown): UpstreamErrorFields | null {
 
 /** A non-2xx answer as a BackendError carrying the upstream's status, envelope and retry hints. */
 export async function errorFromResponse(
-  response: Response,
+  response: UpstreamResponse,
   context: UpstreamContext,
   nowMs: number,
 ): Promise<BackendError> {
+  if (response.status < 400) {
+    return redirected(response, context);
+  }
   const body = await readBoundedText(response, MAX_ERROR_BODY_BYTES);
   const fields = readErrorFields(parseJsonOrNull(body));
   const quoted = body.trim().slice(0, MAX_QUOTED_CHARS);
@@ -92,8 +96,24 @@ export async function errorFromResponse(
   });
 }
 
+/**
+ * A 3xx: the pool talks to the one origin of base_url and follows no redirect (the fetch API
+ * did). Where the upstream points is ferry's configuration, so it is a 502 (a client must never
+ * see a redirect status from an API call), not retried, naming the place to set base_url to.
+ */
+function redirected(response: UpstreamResponse, context: UpstreamContext): BackendError {
+  response.body.destroy();
+  const location = response.headers.get("location");
+  return new BackendError(
+    `Upstream ${context.name} answered HTTP ${response.status}` +
+      (location === null ? "" : `, a redirect to ${location.slice(0, MAX_QUOTED_CHARS)}`) +
+      `; ferry does not follow redirects: set the backend's base_url to where the upstream answers.`,
+    { status: 502, retryable: false },
+  );
+}
+
 /** `x-should-retry` overrides the status, as in the openai SDKs. */
-function shouldRetry(headers: Headers): boolean | null {
+function shouldRetry(headers: HeaderReader): boolean | null {
   const value = headers.get("x-should-retry")?.trim().toLowerCase();
   return value === "true" ? true : value === "false" ? false : null;
 }
@@ -139,35 +159,31 @@ export function oversizedAnswer(context: UpstreamContext): BackendError {
  * The text of a 2xx body, or oversizedAnswer once it passes max_response_bytes: a body is never
  * held whole beyond the cap, and a Content-Length over it fails before a byte is read.
  */
-export async function readCappedText(response: Response, context: UpstreamContext) {
+export async function readCappedText(
+  response: UpstreamResponse,
+  context: UpstreamContext,
+): Promise<string> {
+  const { body } = response;
   const declared = Number(response.headers.get("content-length") ?? Number.NaN);
-  if (response.body === null) {
-    return "";
-  }
   if (declared > context.maxResponseBytes) {
-    response.body.cancel().catch(() => {});
+    body.destroy();
     throw oversizedAnswer(context);
   }
-  const reader = response.body.getReader();
-  const pieces: Uint8Array[] = [];
+  const pieces: Buffer[] = [];
   let received = 0;
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) {
-        break;
-      }
-      received += value.byteLength;
-      if (received > context.maxResponseBytes) {
-        throw oversizedAnswer(context);
-      }
-      pieces.push(value);
+  // Leaving the loop early (the cap, a failed read) destroys the body.
+  for await (const piece of body as AsyncIterable<Buffer>) {
+    received += piece.byteLength;
+    if (received > context.maxResponseBytes) {
+      throw oversizedAnswer(context);
     }
-  } finally {
-    reader.cancel().catch(() => {});
+    pieces.push(piece);
   }
   // One decode of the whole, not a string grown per chunk.
-  return Buffer.concat(pieces, received).toString("utf8");
+  const [only] = pieces;
+  return (
+    pieces.length === 1 && only !== undefined ? only : Buffer.concat(pieces, received)
+  ).toString("utf8");
 }
 
 /** The body ended before the upstream said it was done. */
@@ -236,10 +252,11 @@ export function toFailure(thrown: Error, scene: FailureScene): unknown {
 }
 
 /**
- * undici reports network failures as `TypeError("fetch failed")` whose `cause` holds the real
- * reason (`connect ECONNREFUSED 127.0.0.1:1234`, `getaddrinfo ENOTFOUND host`), sometimes as an
- * AggregateError with an empty message when several addresses were tried. A body cut short is
- * `TypeError("terminated")` caused by `SocketError("other side closed")`.
+ * A network failure's reason, with its causes: undici's request API throws the socket's error
+ * (`connect ECONNREFUSED 127.0.0.1:1234`, `getaddrinfo ENOTFOUND host`, sometimes an
+ * AggregateError with an empty message when several addresses were tried) or its own
+ * (`SocketError("other side closed")` for a body cut short); the fetch API wraps the same in
+ * `TypeError("fetch failed")` or `TypeError("terminated")` with the reason as `cause`.
  */
 export function describeCause(err: Error): string {
   const parts: string[] = [];
@@ -257,31 +274,28 @@ export function describeCause(err: Error): string {
   return parts.length > 0 ? parts.join(": ") : err.name;
 }
 
-/** At most `maxBytes` of the body as text; the rest is cancelled. Never throws. */
-export async function readBoundedText(response: Response, maxBytes: number): Promise<string> {
-  if (response.body === null) {
-    return "";
-  }
-  const reader = response.body.getReader();
+/** At most `maxBytes` of the body as text; the rest is not read (the body is destroyed). Never throws. */
+export async function readBoundedText(
+  response: UpstreamResponse,
+  maxBytes: number,
+): Promise<string> {
+  const { body } = response;
   const decoder = new TextDecoder();
   let text = "";
   let received = 0;
   try {
-    while (received < maxBytes) {
-      const { done, value } = await reader.read();
-      if (done) {
-        return text + decoder.decode();
+    for await (const piece of body as AsyncIterable<Buffer>) {
+      const kept = piece.subarray(0, maxBytes - received);
+      received += kept.byteLength;
+      text += decoder.decode(kept, { stream: true });
+      if (received >= maxBytes) {
+        break;
       }
-      const piece = value.subarray(0, maxBytes - received);
-      received += piece.byteLength;
-      text += decoder.decode(piece, { stream: true });
     }
     return text + decoder.decode();
   } catch {
     // A body that breaks off still leaves the status to report; the caller checks its abort.
     return text;
-  } finally {
-    reader.cancel().catch(() => {});
   }
 }
 

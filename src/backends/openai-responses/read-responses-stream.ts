@@ -21,7 +21,7 @@ const MAX_FRAME_CHARS = 16 * 1024 * 1024;
  * for the wait for the response headers.
  */
 export async function* readResponsesStream(
-  body: ReadableStream<Uint8Array>,
+  body: AsyncIterable<Uint8Array>,
   context: UpstreamContext,
   deadline: Deadline,
 ): AsyncGenerator<GenerationEvent> {
