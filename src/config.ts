@@ -13,6 +13,15 @@ import {
 import type { LogLevel } from "./lib/logger.js";
 
 /**
+ * Attempts a queued item gets against an overloaded upstream: with backoff doubling to
+ * max_delay_ms (30 s), about ten minutes of 429s before it fails.
+ */
+const DEFAULT_OVERLOAD_ATTEMPTS = 24;
+
+/** The share of a backend's concurrency limit kept free of batch work by default. */
+export const DEFAULT_INTERACTIVE_RESERVE = 0.125;
+
+/**
  * The whole configuration: environment variables plus an optional JSON file (`FERRY_CONFIG`).
  * This is the only module that reads the environment. Nothing is parsed at import time, so tests
  * build configs freely with `loadConfig({...})`.
@@ -57,12 +66,25 @@ const UpstreamBoundsFields = {
   deadline_ms: z.number().int().min(100).max(86_400_000).default(DEFAULT_CALL_DEADLINE_MS),
 };
 
+/**
+ * How many calls a backend gets at once (see backends/limiter.ts and adaptive-limit.ts).
+ * `adaptive_concurrency`: find the upstream's knee within max_concurrency (the ceiling) from
+ * latency and 429/503 answers; unset, on for upstreams and off for the mock.
+ * `interactive_reserve`: the share of the current limit kept free of batch work, so a client
+ * never waits behind a batch (at least one slot when the limit is 2 or more).
+ */
+const ConcurrencyFields = {
+  adaptive_concurrency: z.boolean().optional(),
+  interactive_reserve: z.number().min(0).max(0.9).default(DEFAULT_INTERACTIVE_RESERVE),
+};
+
 const MockBackendSchema = z.strictObject({
   name: z.string().trim().min(1),
   type: z.literal("mock"),
   models: ModelListSchema.default(["*"]),
   aliases: AliasesSchema,
   max_concurrency: z.number().int().min(1).max(100_000).default(256),
+  ...ConcurrencyFields,
   ttft_ms: z.number().int().min(0).max(600_000).optional(),
   tokens_per_second: z.number().min(0).max(1_000_000).optional(),
   ...BoundsFields,
@@ -81,6 +103,7 @@ const OpenAIBackendSchema = z.strictObject({
   models: ModelListSchema,
   aliases: AliasesSchema,
   max_concurrency: z.number().int().min(1).max(100_000).default(8),
+  ...ConcurrencyFields,
   timeout_ms: z.number().int().min(100).max(3_600_000).default(600_000),
   headers: z.record(z.string(), z.string()).default({}),
   ...BoundsFields,
@@ -244,8 +267,19 @@ export const FileConfigSchema = z.strictObject({
       max_attempts: z.number().int().min(1).max(100).default(4),
       base_delay_ms: z.number().int().min(0).max(600_000).default(500),
       max_delay_ms: z.number().int().min(0).max(3_600_000).default(30_000),
+      /**
+       * Attempts in all for queued work whose upstream answers it is overloaded (429, 503, a
+       * refused connection): a busy upstream is not a bad request, and the adaptive limit needs
+       * a few such answers to find the upstream's knee, so they get a budget of their own.
+       */
+      overload_max_attempts: z.number().int().min(1).max(1000).default(DEFAULT_OVERLOAD_ATTEMPTS),
     })
-    .default({ max_attempts: 4, base_delay_ms: 500, max_delay_ms: 30_000 }),
+    .default({
+      max_attempts: 4,
+      base_delay_ms: 500,
+      max_delay_ms: 30_000,
+      overload_max_attempts: DEFAULT_OVERLOAD_ATTEMPTS,
+    }),
   batch_finalize: z
     .strictObject({
       /**
@@ -306,6 +340,7 @@ export interface Config {
     readonly maxAttempts: number;
     readonly baseDelayMs: number;
     readonly maxDelayMs: number;
+    readonly overloadMaxAttempts: number;
   };
   readonly streaming: { readonly writeTimeoutMs: number };
   readonly batches: {
@@ -340,6 +375,10 @@ export type BackendConfig =
       readonly models: readonly string[];
       readonly aliases: Readonly<Record<string, string>>;
       readonly maxConcurrency: number;
+      /** Unset: off for the mock. */
+      readonly adaptiveConcurrency?: boolean;
+      /** Unset: DEFAULT_INTERACTIVE_RESERVE. */
+      readonly interactiveReserve?: number;
       readonly ttftMs: number | null;
       readonly tokensPerSecond: number | null;
       readonly contextTokens?: Readonly<Record<string, number>>;
@@ -355,7 +394,12 @@ export interface UpstreamBackendConfig {
   readonly apiKey: string | null;
   readonly models: readonly string[];
   readonly aliases: Readonly<Record<string, string>>;
+  /** The ceiling of the adaptive limit, or the limit itself when adaptiveConcurrency is off. */
   readonly maxConcurrency: number;
+  /** Unset: on. */
+  readonly adaptiveConcurrency?: boolean;
+  /** Unset: DEFAULT_INTERACTIVE_RESERVE. */
+  readonly interactiveReserve?: number;
   readonly timeoutMs: number;
   readonly headers: Readonly<Record<string, string>>;
   /** Public model name (or "*") -> context window in tokens; unset: DEFAULT_CONTEXT_TOKENS. */
@@ -504,6 +548,7 @@ export function loadConfig(
       maxAttempts: file.retry.max_attempts,
       baseDelayMs: file.retry.base_delay_ms,
       maxDelayMs: file.retry.max_delay_ms,
+      overloadMaxAttempts: file.retry.overload_max_attempts,
       ...retry,
     }),
     streaming: Object.freeze({ writeTimeoutMs: file.streaming.write_timeout_ms, ...streaming }),
@@ -594,6 +639,8 @@ function readBackends(
         models: backend.models,
         aliases: backend.aliases,
         maxConcurrency: backend.max_concurrency,
+        adaptiveConcurrency: backend.adaptive_concurrency ?? false,
+        interactiveReserve: backend.interactive_reserve,
         ttftMs: backend.ttft_ms ?? null,
         tokensPerSecond: backend.tokens_per_second ?? null,
         contextTokens: backend.context_tokens,
@@ -619,6 +666,8 @@ function readBackends(
       models: backend.models,
       aliases: backend.aliases,
       maxConcurrency: backend.max_concurrency,
+      adaptiveConcurrency: backend.adaptive_concurrency ?? true,
+      interactiveReserve: backend.interactive_reserve,
       timeoutMs: backend.timeout_ms,
       headers: backend.headers,
       contextTokens: backend.context_tokens,

@@ -25,6 +25,7 @@ export type {
   ToolChoice,
 } from "./model-contract.js";
 
+import type { Slot } from "./limiter.js";
 import type { GenerateRequest, Generation, GenerationEvent } from "./model-contract.js";
 
 export interface EmbedRequest {
@@ -39,6 +40,16 @@ export interface EmbedResult {
   readonly promptTokens: number;
 }
 
+/** How one backend call is made, beyond its request. */
+export interface BackendCallOptions {
+  /**
+   * A slot already held for this call: the executor takes one when it claims work, so the work's
+   * call uses it instead of queueing for another. Without one, the call waits for a slot of its
+   * own at interactive priority (a client on the line).
+   */
+  readonly slot?: Slot;
+}
+
 export interface Backend {
   readonly name: string;
   /**
@@ -47,10 +58,22 @@ export interface Backend {
    */
   readonly native?: "responses";
   /** Whole answer at once. Rejects with BackendError; aborts when `signal` fires. */
-  generate(request: GenerateRequest, signal: AbortSignal): Promise<Generation>;
+  generate(
+    request: GenerateRequest,
+    signal: AbortSignal,
+    options?: BackendCallOptions,
+  ): Promise<Generation>;
   /** The same answer as deltas, ending with exactly one `done` event. */
-  streamGenerate(request: GenerateRequest, signal: AbortSignal): AsyncIterable<GenerationEvent>;
-  embed(request: EmbedRequest, signal: AbortSignal): Promise<EmbedResult>;
+  streamGenerate(
+    request: GenerateRequest,
+    signal: AbortSignal,
+    options?: BackendCallOptions,
+  ): AsyncIterable<GenerationEvent>;
+  embed(
+    request: EmbedRequest,
+    signal: AbortSignal,
+    options?: BackendCallOptions,
+  ): Promise<EmbedResult>;
   /**
    * Lets go of what the backend holds open (an upstream's pooled connections), at shutdown,
    * once nothing calls it any more; calls still running fail. Optional: wrappers and in-process
@@ -97,6 +120,18 @@ export class BackendError extends Error {
 /** The statuses OpenAI's SDKs retry; a connection error (status null) is retryable too. */
 export function isRetryableStatus(status: number | null): boolean {
   return status === null || status === 408 || status === 409 || status === 429 || status >= 500;
+}
+
+/**
+ * An answer that says the upstream is over its capacity, not that the request is wrong: 429, 503,
+ * or a refused connection. It lowers the adaptive limit and, for queued work, is retried on a
+ * budget of its own (see executor/retry.ts).
+ */
+export function isOverloadError(err: unknown): boolean {
+  return (
+    err instanceof BackendError &&
+    (err.status === 429 || err.status === 503 || err.code === "connection_error")
+  );
 }
 
 function defaultErrorType(status: number | null): string {

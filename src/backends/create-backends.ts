@@ -1,4 +1,6 @@
-import type { BackendConfig, Config } from "../config.js";
+import { type BackendConfig, type Config, DEFAULT_INTERACTIVE_RESERVE } from "../config.js";
+import type { Clock } from "../lib/clock.js";
+import { systemClock } from "../lib/clock.js";
 import type { Backend } from "./backend.js";
 import { limitBackend } from "./limited-backend.js";
 import { createLimiter } from "./limiter.js";
@@ -19,14 +21,22 @@ const DEFAULT_MOCK: BackendConfig = {
   tokensPerSecond: null,
 };
 
-/** The configured backends, each behind its concurrency limiter, in a router. */
-export function createBackendRouter(config: Config): Router {
+/**
+ * The configured backends, each behind its concurrency limiter (adaptive by default for an
+ * upstream, fixed for the mock), in a router.
+ */
+export function createBackendRouter(config: Config, clock: Clock = systemClock): Router {
   const routes = (config.backends ?? [DEFAULT_MOCK]).map((backend): BackendRoute => {
-    const limiter = createLimiter(backend.maxConcurrency);
+    const limiter = createLimiter({
+      max: backend.maxConcurrency,
+      adaptive: backend.adaptiveConcurrency ?? backend.type !== "mock",
+      interactiveReserve: backend.interactiveReserve ?? DEFAULT_INTERACTIVE_RESERVE,
+      clock,
+    });
     const created = createBackend(backend, config);
     const tracked = trackReachability(created);
     return {
-      backend: limitBackend(tracked.backend, limiter),
+      backend: limitBackend(tracked.backend, limiter, clock),
       limiter,
       reachability: tracked.reachability,
       type: backend.type,

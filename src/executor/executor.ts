@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import type { Limiter } from "../backends/limiter.js";
+import type { Limiter, Slot, SlotPriority } from "../backends/limiter.js";
 import type { Clock } from "../lib/clock.js";
 import { coerceError } from "../lib/coerce-error.js";
 import type { Logger } from "../lib/logger.js";
@@ -16,6 +16,15 @@ import { decideRetry, type RetryPolicy } from "./retry.js";
 /**
  * The durable executor: claims queued work per backend (within its free concurrency), runs it
  * through the handler for its kind, and commits results in batched transactions.
+ *
+ * Slots: a claim takes one of the backend limiter's slots per item it claims, at its lane's
+ * priority (batch lanes only up to the limit less the interactive reserve), and the item's
+ * backend call uses that slot (see limited-backend.ts), so claimed work never queues in the
+ * limiter and the executor never claims more than the backend can run. The call gives its slot
+ * back the moment it ends (the executor releases it too when the handler returns, for a handler
+ * that made no call), not when the result is committed; every freed slot (and a grown adaptive
+ * limit) wakes the executor, which claims again on the next turn of the event loop: one claim per
+ * turn however many slots freed in it, and no waiting for the poll tick.
  *
  * States of one claimed item, as this process sees it:
  *   running --handler ok--> pending commit --flush--> succeeded (if the lease is still ours)
@@ -57,7 +66,11 @@ export interface ResultsTransaction {
 export interface WorkHandler {
   /** Runs once per claim batch inside the claim's own follow-up (e.g. mark responses in_progress). */
   onClaimed?(items: readonly ClaimedWork[]): void;
-  run(item: ClaimedWork, signal: AbortSignal): Promise<WorkOutcome>;
+  /**
+   * Runs the item. `slot` is the backend slot the executor took for it: pass it to the backend
+   * call made for the item (its call options), which then holds it instead of acquiring another.
+   */
+  run(item: ClaimedWork, signal: AbortSignal, slot: Slot): Promise<WorkOutcome>;
   /** The outcome of an item that failed for good. */
   onFailure(item: ClaimedWork, err: Error): WorkOutcome;
 }
@@ -87,6 +100,8 @@ export interface ExecutorDeps {
    * Higher-priority lanes weigh more, and every lane with ready work gets its share.
    */
   readonly laneWeights: ReadonlyMap<number, number>;
+  /** The slot priority of each lane's work; a lane not listed (or none given) is "background". */
+  readonly lanePriorities?: ReadonlyMap<number, SlotPriority>;
   readonly clock: Clock;
   readonly logger: Logger;
   readonly options: ExecutorOptions;
@@ -133,6 +148,7 @@ export function createExecutor(deps: ExecutorDeps): Executor {
   let heartbeatTimer: NodeJS.Timeout | null = null;
   let flushScheduled = false;
   let idleWaiters: (() => void)[] = [];
+  const unsubscribers: (() => void)[] = [];
 
   function runOnce(): number {
     if (isStopping) {
@@ -140,10 +156,13 @@ export function createExecutor(deps: ExecutorDeps): Executor {
     }
     let started = 0;
     for (const backend of deps.backends) {
-      const limit = backend.limiter.available();
+      const { limiter } = backend;
+      // Background work may fill the whole limit; batch work stops short of the reserve.
+      const limit = limiter.available("background");
       if (limit <= 0) {
         continue;
       }
+      const batchLimit = limiter.available("batch");
       let fairness = fairnessByBackend.get(backend.name);
       if (fairness === undefined) {
         fairness = { lanes: createLaneShares(deps.laneWeights), rotation: createClaimRotation() };
@@ -157,17 +176,33 @@ export function createExecutor(deps: ExecutorDeps): Executor {
         leaseMs: options.leaseMs,
         lanes: fairness.lanes,
         rotation: fairness.rotation,
+        laneLimit: (lane) => (priorityOf(lane) === "batch" ? batchLimit : limit),
       });
       if (claimed.length === 0) {
         continue;
       }
-      notifyClaimed(claimed);
+      // Synchronous since available() was read, so every item gets its slot; an item that did
+      // not (two batch lanes sharing one cap) goes back to the queue, its attempt not counted.
+      const runnable: { item: ClaimedWork; slot: Slot }[] = [];
       for (const item of claimed) {
-        launch(item);
+        const slot = limiter.tryAcquire(priorityOf(item.lane));
+        if (slot === null) {
+          work.release(item.id, leaseOwner);
+        } else {
+          runnable.push({ item, slot });
+        }
       }
-      started += claimed.length;
+      notifyClaimed(runnable.map((entry) => entry.item));
+      for (const { item, slot } of runnable) {
+        launch(item, slot);
+      }
+      started += runnable.length;
     }
     return started;
+  }
+
+  function priorityOf(lane: number): SlotPriority {
+    return deps.lanePriorities?.get(lane) ?? "background";
   }
 
   function notifyClaimed(claimed: readonly ClaimedWork[]) {
@@ -188,9 +223,9 @@ export function createExecutor(deps: ExecutorDeps): Executor {
     }
   }
 
-  function launch(item: ClaimedWork) {
+  function launch(item: ClaimedWork, slot: Slot) {
     const controller = new AbortController();
-    const promise = execute(item, controller).finally(() => {
+    const promise = execute(item, controller, slot).finally(() => {
       running.delete(item.id);
       wake();
       settleIfIdle();
@@ -198,15 +233,20 @@ export function createExecutor(deps: ExecutorDeps): Executor {
     running.set(item.id, { controller, promise });
   }
 
-  async function execute(item: ClaimedWork, controller: AbortController): Promise<void> {
+  async function execute(
+    item: ClaimedWork,
+    controller: AbortController,
+    slot: Slot,
+  ): Promise<void> {
     const handler = deps.handlers[item.kind];
     if (handler === undefined) {
+      slot.release();
       logger.error({ workItemId: item.id, kind: item.kind }, "no handler for work kind");
       work.finish(item.id, leaseOwner, "failed", clock.nowMs(), `no handler for kind ${item.kind}`);
       return;
     }
     try {
-      const outcome = await handler.run(item, controller.signal);
+      const outcome = await runHolding(handler, item, controller.signal, slot);
       queueCommit({ item, status: "succeeded", error: null, outcome });
     } catch (thrown) {
       const reason: unknown = controller.signal.reason;
@@ -239,6 +279,20 @@ export function createExecutor(deps: ExecutorDeps): Executor {
         error: err.message,
         outcome: handler.onFailure(item, err),
       });
+    }
+  }
+
+  /** The handler's run; its slot is free again once it returns, whether or not a call took it. */
+  async function runHolding(
+    handler: WorkHandler,
+    item: ClaimedWork,
+    signal: AbortSignal,
+    slot: Slot,
+  ): Promise<WorkOutcome> {
+    try {
+      return await handler.run(item, signal, slot);
+    } finally {
+      slot.release();
     }
   }
 
@@ -357,6 +411,9 @@ export function createExecutor(deps: ExecutorDeps): Executor {
         return;
       }
       isStarted = true;
+      for (const backend of deps.backends) {
+        unsubscribers.push(backend.limiter.onFree(wake));
+      }
       // Work left running by a crashed process comes back once its lease expires.
       const requeued = work.requeueExpired(clock.nowMs());
       if (requeued > 0) {
@@ -391,6 +448,9 @@ export function createExecutor(deps: ExecutorDeps): Executor {
     },
     async stop() {
       isStopping = true;
+      for (const unsubscribe of unsubscribers.splice(0)) {
+        unsubscribe();
+      }
       if (pollTimer !== null) {
         clearInterval(pollTimer);
       }

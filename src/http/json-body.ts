@@ -2,6 +2,7 @@ import type { Context } from "hono";
 import type { z } from "zod";
 import { ApiError, apiErrorFromZod } from "../lib/api-error.js";
 import { isValueNestedDeeperThan, MAX_JSON_DEPTH } from "../lib/json-depth.js";
+import type { JsonMemberCache } from "../lib/json-member-cache.js";
 
 const NOT_JSON =
   "We could not parse the JSON body of your request. (HINT: This likely means you aren't using " +
@@ -29,10 +30,15 @@ function isJsonMediaType(mediaType: string): boolean {
  * Reads the request body as JSON and validates it with `schema`. Every failure is a 400 in the
  * envelope: a content type that is not JSON, bytes that are not UTF-8, not JSON, nested deeper
  * than MAX_JSON_DEPTH, not an object, or a field that does not fit (with `param` naming it).
+ *
+ * `members`: large members the route's clients repeat (a Responses request's tools), reused
+ * from an earlier body with the same member text instead of being parsed and validated again
+ * (json-member-cache.ts); the answer, errors included, is the same.
  */
 export async function readJsonBody<S extends z.ZodType>(
   c: Context,
   schema: S,
+  options: { members?: JsonMemberCache } = {},
 ): Promise<z.infer<S>> {
   const mediaType = (c.req.header("content-type") ?? "").split(";")[0]?.trim().toLowerCase() ?? "";
   if (!isJsonMediaType(mediaType)) {
@@ -48,6 +54,18 @@ export async function readJsonBody<S extends z.ZodType>(
       "The request body is not valid UTF-8; send JSON encoded as UTF-8.",
     );
   }
+  const reused = options.members?.split(text) ?? null;
+  if (reused?.rest != null) {
+    const rest = validateBody(schema, parseJsonObject(reused.rest)) as Record<string, unknown>;
+    reused.remember(rest);
+    return reused.assemble(rest) as z.infer<S>;
+  }
+  const body = validateBody(schema, parseJsonObject(text));
+  reused?.remember(body as Record<string, unknown>);
+  return body;
+}
+
+function parseJsonObject(text: string): object {
   let body: unknown;
   try {
     body = JSON.parse(text);
@@ -63,6 +81,10 @@ export async function readJsonBody<S extends z.ZodType>(
       `The request body nests arrays and objects more than ${MAX_JSON_DEPTH} levels deep.`,
     );
   }
+  return body;
+}
+
+function validateBody<S extends z.ZodType>(schema: S, body: object): z.infer<S> {
   const parsed = schema.safeParse(body);
   if (!parsed.success) {
     throw apiErrorFromZod(parsed.error);

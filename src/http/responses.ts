@@ -1,6 +1,7 @@
 import { type Context, Hono } from "hono";
 import { z } from "zod";
 import { CreateResponseRequestSchema } from "../contract/responses-request.js";
+import { createJsonMemberCache } from "../lib/json-member-cache.js";
 import { stringifyReusingTexts } from "../lib/json-text.js";
 import type { Logger } from "../lib/logger.js";
 import type { ResponsesService } from "../services/responses.js";
@@ -33,9 +34,18 @@ export function responsesRoutes(deps: {
   writeTimeoutMs: number;
 }) {
   const { responses, logger, writeTimeoutMs } = deps;
+  // Clients send the same tools and text format with every request: parsed and validated once
+  // per distinct text (json-member-cache.ts), and shared, so everything after the parse (schema
+  // checks, the mock's answers, the Response and the stored row) finds them known.
+  const repeatedMembers = createJsonMemberCache({
+    keys: ["tools", "text"],
+    keyOrder: Object.keys(CreateResponseRequestSchema.shape),
+  });
   return new Hono<AppEnv>()
     .post("/", async (c) => {
-      const request = await readJsonBody(c, CreateResponseRequestSchema);
+      const request = await readJsonBody(c, CreateResponseRequestSchema, {
+        members: repeatedMembers,
+      });
       const prepared = await responses.prepare(c.get("projectId"), request);
       if (prepared.background) {
         const queued = await responses.enqueue(prepared);

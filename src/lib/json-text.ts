@@ -66,32 +66,50 @@ export function jsonTextOf(value: object): string {
   return texts.get(value) ?? JSON.stringify(value);
 }
 
-// What the replacer puts where a known text goes; spliced out afterwards. A string or key in the
-// value that spells it too is caught by the count (and the value is then encoded plainly).
+/**
+ * Makes `value` safe to share between requests and cheap to write out again: deep-frozen, with
+ * its text remembered, and its children's that are objects (a request's `tools` array and each
+ * tool; its `text` and the format inside, which a Response nests one level down in a fresh
+ * `text` object). For values that many requests carry unchanged (json-member-cache.ts).
+ */
+export function shareJsonValue<T extends object>(value: T): T {
+  deepFreeze(value);
+  texts.set(value, JSON.stringify(value));
+  for (const inner of Object.values(value)) {
+    if (typeof inner === "object" && inner !== null && !texts.has(inner)) {
+      texts.set(inner, JSON.stringify(inner));
+    }
+  }
+  return value;
+}
+
+// What goes where a known text goes; spliced out afterwards. A string or key in the value that
+// spells it too is caught by the count (and the value is then encoded plainly).
 const PLACEHOLDER = "\u0000ferry-json-text\u0000";
 const QUOTED_PLACEHOLDER = JSON.stringify(PLACEHOLDER);
 
+// How far down stringifyReusingTexts looks for known texts: a Response's or a stored row's
+// `tools` (one level down) and `text.format` (two). Looking further would cost a walk of the
+// whole value (output items and all) on every call.
+const REUSE_LEVELS = 2;
+
 /**
- * `JSON.stringify(value)`, character for character, but objects inside it whose text is already
- * known (see jsonTextOf) are not encoded again: a request's key or a stored row that holds its
- * tools' schemas pays only for what is around them.
+ * `JSON.stringify(value)`, character for character, but objects in the first two levels of it
+ * whose text is already known (see jsonTextOf, shareJsonValue) are not encoded again: a
+ * Response or a stored row that holds a request's tools pays only for what is around them.
+ * No replacer: one would slow JSON.stringify down on every node of the value.
  */
 export function stringifyReusingTexts(value: unknown): string {
-  const known: string[] = [];
-  const text = JSON.stringify(value, (_key, inner: unknown) => {
-    if (typeof inner === "object" && inner !== null) {
-      const innerText = texts.get(inner);
-      if (innerText !== undefined) {
-        known.push(innerText);
-        return PLACEHOLDER;
-      }
-    }
-    return inner;
-  });
-  if (known.length === 0) {
-    return text;
+  const own = typeof value === "object" && value !== null ? texts.get(value) : undefined;
+  if (own !== undefined) {
+    return own;
   }
-  const around = text.split(QUOTED_PLACEHOLDER);
+  const known: string[] = [];
+  const substituted = substituteKnownTexts(value, known, REUSE_LEVELS);
+  if (known.length === 0) {
+    return JSON.stringify(value);
+  }
+  const around = JSON.stringify(substituted).split(QUOTED_PLACEHOLDER);
   if (around.length !== known.length + 1) {
     return JSON.stringify(value);
   }
@@ -100,4 +118,52 @@ export function stringifyReusingTexts(value: unknown): string {
     result += known[index] + (around[index + 1] ?? "");
   }
   return result;
+}
+
+/**
+ * A shallow copy of `value` with each known object in its first `levels` levels replaced by the
+ * placeholder (their texts pushed onto `known` in the order JSON.stringify writes them), or
+ * `value` itself when nothing is known. Only plain objects are looked into: a copy of anything
+ * else could encode differently (a class's toJSON).
+ */
+function substituteKnownTexts(value: unknown, known: string[], levels: number): unknown {
+  if (levels === 0 || !isPlainObject(value)) {
+    return value;
+  }
+  let copy: Record<string, unknown> | null = null;
+  // for-in, not Object.entries: no array per object on the hot path (a plain object has no
+  // enumerable inherited keys, and for-in lists own keys in JSON.stringify's order).
+  for (const key in value) {
+    const inner = value[key];
+    if (typeof inner !== "object" || inner === null) {
+      continue;
+    }
+    const innerText = texts.get(inner);
+    let replacement: unknown;
+    if (innerText !== undefined) {
+      known.push(innerText);
+      replacement = PLACEHOLDER;
+    } else {
+      replacement = substituteKnownTexts(inner, known, levels - 1);
+      if (replacement === inner) {
+        continue;
+      }
+    }
+    copy ??= { ...value };
+    if (key === "__proto__") {
+      // A JSON "__proto__" key is an own property; assigning it would set the prototype instead.
+      Object.defineProperty(copy, key, { value: replacement, enumerable: true, writable: true });
+    } else {
+      copy[key] = replacement;
+    }
+  }
+  return copy ?? value;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    return false;
+  }
+  const prototype = Object.getPrototypeOf(value);
+  return prototype === Object.prototype || prototype === null;
 }

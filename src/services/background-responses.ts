@@ -97,7 +97,7 @@ export function createResponseWorkHandler(deps: {
       responses.markInProgress(items.map((item) => item.subjectId));
     },
 
-    async run(item, signal): Promise<WorkOutcome> {
+    async run(item, signal, slot): Promise<WorkOutcome> {
       const payload = item.payload as unknown as ResponseWorkPayload;
       const backend = router.backendByName(item.backend);
       if (backend === null) {
@@ -106,7 +106,8 @@ export function createResponseWorkHandler(deps: {
       const row = loadRow(item);
       const state: ResponseState = { ...stateFromRow(row), status: "in_progress" };
       if (!payload.streamed) {
-        const generation = await backend.generate(payload.generateRequest, signal);
+        // The backend call runs in the slot the executor took when it claimed the item.
+        const generation = await backend.generate(payload.generateRequest, signal, { slot });
         const final = finishedState(state, generation, unixSeconds(clock), {
           logprobs: logprobsOutputOf(payload.generateRequest.sampling),
         });
@@ -119,7 +120,7 @@ export function createResponseWorkHandler(deps: {
       // Await the first event before publishing anything: a backend that fails at once is
       // retried cleanly, with no half-told stream for the reader.
       const generation = backend
-        .streamGenerate(payload.generateRequest, signal)
+        .streamGenerate(payload.generateRequest, signal, { slot })
         [Symbol.asyncIterator]();
       const first = await generation.next();
       const channel = channelFor(item.subjectId);

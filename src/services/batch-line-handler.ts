@@ -6,6 +6,7 @@ import { ApiError } from "../lib/api-error.js";
 import { newId } from "../lib/ids.js";
 import type { BatchStore, LineCounts, LineUsage } from "../store/batches.js";
 import type { ClaimedWork } from "../store/work-items.js";
+import type { CallOptions } from "./call-options.js";
 import type { ChatCompletionsService } from "./chat-completions.js";
 import type { CompletionsService } from "./completions.js";
 import { type EmbeddingsService, serializeEmbeddingList } from "./embeddings.js";
@@ -43,7 +44,12 @@ export function createBatchLineHandler(deps: {
   /** Told after a line's result is committed, to finish the batch when it was the last. */
   onLineCommitted(batchId: string): void;
 }): WorkHandler {
-  async function answer(item: ClaimedWork, payload: BatchLinePayload, signal: AbortSignal) {
+  async function answer(
+    item: ClaimedWork,
+    payload: BatchLinePayload,
+    signal: AbortSignal,
+    call: CallOptions,
+  ) {
     // Parsed once, at validation; a second zod parse per line would only make garbage.
     const body = payload.body;
     switch (payload.endpoint) {
@@ -55,26 +61,26 @@ export function createBatchLineHandler(deps: {
           stream: false,
           background: false,
         });
-        return deps.responses.complete(prepared, signal, SINGLE_ATTEMPT);
+        return deps.responses.complete(prepared, signal, call);
       }
       case "/v1/chat/completions":
         return deps.chat.complete(
           item.projectId,
           { ...(body as Parameters<ChatCompletionsService["complete"]>[1]), stream: false },
           signal,
-          SINGLE_ATTEMPT,
+          call,
         );
       case "/v1/completions":
         return deps.completions.complete(
           { ...(body as Parameters<CompletionsService["complete"]>[0]), stream: false },
           signal,
-          SINGLE_ATTEMPT,
+          call,
         );
       case "/v1/embeddings":
         return deps.embeddings.create(
           body as Parameters<EmbeddingsService["create"]>[0],
           signal,
-          SINGLE_ATTEMPT,
+          call,
         );
     }
   }
@@ -88,11 +94,12 @@ export function createBatchLineHandler(deps: {
   async function embeddingsLine(
     payload: BatchLinePayload,
     signal: AbortSignal,
+    call: CallOptions,
   ): Promise<{ text: string; usage: LineUsage | null }> {
     const answered = await deps.embeddings.answer(
       payload.body as Parameters<EmbeddingsService["answer"]>[0],
       signal,
-      SINGLE_ATTEMPT,
+      call,
     );
     const parts = [
       `{"id":${JSON.stringify(newId("batchRequest"))},"custom_id":${JSON.stringify(payload.customId)},` +
@@ -138,13 +145,18 @@ export function createBatchLineHandler(deps: {
   }
 
   return {
-    async run(item, signal) {
+    async run(item, signal, slot) {
       const payload = item.payload as unknown as BatchLinePayload;
+      // The slot the executor took at claim: the line's backend call runs in it.
+      const call: CallOptions = { retry: SINGLE_ATTEMPT, slot };
       if (payload.endpoint === "/v1/embeddings") {
-        const { text, usage } = await embeddingsLine(payload, signal);
+        const { text, usage } = await embeddingsLine(payload, signal, call);
         return outcome(item, text, true, usage);
       }
-      const body = (await answer(item, payload, signal)) as unknown as Record<string, unknown>;
+      const body = (await answer(item, payload, signal, call)) as unknown as Record<
+        string,
+        unknown
+      >;
       const line = {
         id: newId("batchRequest"),
         custom_id: payload.customId,

@@ -12,6 +12,7 @@ import { newId } from "../lib/ids.js";
 import { startOneTurnEach } from "../lib/one-turn-each.js";
 import { chatMessagesToModel } from "../translate/chat-messages-to-model.js";
 import { chatModelOptions, usesLegacyFunctions } from "../translate/chat-request-to-model.js";
+import type { CallOptions } from "./call-options.js";
 import {
   type ChatChoiceMessage,
   type ChatChunkDelta,
@@ -138,11 +139,12 @@ export function createChatCompletionsService(deps: {
       projectId: string,
       request: CreateChatCompletionRequest,
       signal: AbortSignal,
-      retry: RetryPolicy = deps.retry,
+      options: CallOptions = {},
     ): Promise<ChatCompletionObject> {
       const { backend, choiceRequests, header, output } = await prepare(projectId, request);
+      const retry = options.retry ?? deps.retry;
       const generations: Generation[] = await startOneTurnEach(choiceRequests, (choiceRequest) =>
-        withRetries(() => backend.generate(choiceRequest, signal), retry, signal),
+        withRetries(() => backend.generate(choiceRequest, signal, options), retry, signal),
       );
       return {
         ...header,

@@ -20,6 +20,7 @@ import { ApiError } from "../lib/api-error.js";
 import { type Clock, unixSeconds } from "../lib/clock.js";
 import { newId } from "../lib/ids.js";
 import { startOneTurnEach } from "../lib/one-turn-each.js";
+import type { CallOptions } from "./call-options.js";
 import { type CompletionLogprobs, completionLogprobsOf } from "./completion-logprobs.js";
 import { assertFitsContext } from "./context-limit.js";
 import { resolveModel } from "./models.js";
@@ -170,11 +171,12 @@ export function createCompletionsService(deps: {
     async complete(
       request: CreateCompletionRequest,
       signal: AbortSignal,
-      retry: RetryPolicy = deps.retry,
+      options: CallOptions = {},
     ): Promise<TextCompletion> {
       const { backend, calls, topLogprobs, header } = prepare(request);
+      const retry = options.retry ?? deps.retry;
       const generations = await startOneTurnEach(calls, (call) =>
-        withRetries(() => backend.generate(call.request, signal), retry, signal),
+        withRetries(() => backend.generate(call.request, signal, options), retry, signal),
       );
       return {
         ...header,

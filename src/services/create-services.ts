@@ -1,4 +1,5 @@
 import path from "node:path";
+import type { SlotPriority } from "../backends/limiter.js";
 import type { Router } from "../backends/router.js";
 import type { Config } from "../config.js";
 import { createExecutor, type Executor } from "../executor/executor.js";
@@ -54,6 +55,16 @@ export const LANE_WEIGHTS: ReadonlyMap<number, number> = new Map([
   [BACKGROUND_RESPONSE_LANE, 4],
   [DEFERRED_RESPONSE_LANE, 3],
   [BATCH_LINE_LANE, 2],
+]);
+
+/**
+ * Each lane's priority for backend slots: batch lines are kept out of the interactive reserve
+ * and granted after everything else; background and stream responses are not.
+ */
+export const LANE_PRIORITIES: ReadonlyMap<number, SlotPriority> = new Map([
+  [BACKGROUND_RESPONSE_LANE, "background"],
+  [DEFERRED_RESPONSE_LANE, "background"],
+  [BATCH_LINE_LANE, "batch"],
 ]);
 
 export interface ServicesDeps {
@@ -189,6 +200,7 @@ export function createServices(deps: ServicesDeps) {
       }),
     },
     laneWeights: LANE_WEIGHTS,
+    lanePriorities: LANE_PRIORITIES,
     clock,
     logger,
     options: { ...config.executor, retry },

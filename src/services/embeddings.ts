@@ -2,6 +2,7 @@ import type { Router } from "../backends/router.js";
 import type { CreateEmbeddingRequest } from "../contract/embeddings-request.js";
 import type { RetryPolicy } from "../executor/retry.js";
 import { yieldToEventLoop } from "../lib/yield-to-event-loop.js";
+import type { CallOptions } from "./call-options.js";
 import { assertEmbeddingLimits } from "./embedding-limits.js";
 import { resolveModel } from "./models.js";
 import { withRetries } from "./with-retries.js";
@@ -37,7 +38,7 @@ export function createEmbeddingsService(deps: { router: Router; retry: RetryPoli
   async function answer(
     request: CreateEmbeddingRequest,
     signal: AbortSignal,
-    retry: RetryPolicy = deps.retry,
+    options: CallOptions = {},
   ): Promise<EmbeddingAnswer> {
     const resolved = resolveModel(deps.router, request.model);
     const inputs = normalizeEmbeddingInput(request.input);
@@ -47,8 +48,9 @@ export function createEmbeddingsService(deps: { router: Router; retry: RetryPoli
         resolved.backend.embed(
           { model: resolved.upstreamModel, inputs, dimensions: request.dimensions ?? null },
           signal,
+          options,
         ),
-      retry,
+      options.retry ?? deps.retry,
       signal,
     );
     return {
@@ -66,9 +68,9 @@ export function createEmbeddingsService(deps: { router: Router; retry: RetryPoli
     async create(
       request: CreateEmbeddingRequest,
       signal: AbortSignal,
-      retry: RetryPolicy = deps.retry,
+      options: CallOptions = {},
     ): Promise<EmbeddingList> {
-      const answered = await answer(request, signal, retry);
+      const answered = await answer(request, signal, options);
       const encode = encoderFor(answered.encodingFormat);
       const data: EmbeddingObject[] = [];
       for (const [index, vector] of answered.vectors.entries()) {

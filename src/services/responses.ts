@@ -1,4 +1,5 @@
 import type { Backend, GenerateRequest, ModelMessage } from "../backends/backend.js";
+import type { FunctionTool } from "../backends/model-contract.js";
 import type { Router } from "../backends/router.js";
 import type { ResponseObject, ResponseStreamEvent } from "../contract/response-object.js";
 import type { CreateResponseRequest } from "../contract/responses-request.js";
@@ -18,6 +19,7 @@ import {
   RESPONSE_WORK_KIND,
   type ResponseWorkPayload,
 } from "./background-responses.js";
+import type { CallOptions } from "./call-options.js";
 import {
   assertFitsContext,
   contextLengthExceeded,
@@ -458,7 +460,7 @@ export function createResponsesService(deps: ResponsesServiceDeps) {
         generateRequest: {
           model: resolved.upstreamModel,
           messages,
-          tools: options.tools,
+          tools: sharedModelTools(request.tools, options.tools),
           toolChoice: options.toolChoice,
           parallelToolCalls: options.parallelToolCalls,
           outputFormat: options.outputFormat,
@@ -477,11 +479,11 @@ export function createResponsesService(deps: ResponsesServiceDeps) {
     async complete(
       prepared: PreparedResponse,
       signal: AbortSignal,
-      retry: RetryPolicy = deps.retry,
+      options: CallOptions = {},
     ): Promise<ResponseObject> {
       const generation = await withRetries(
-        () => prepared.backend.generate(prepared.generateRequest, signal),
-        retry,
+        () => prepared.backend.generate(prepared.generateRequest, signal, options),
+        options.retry ?? deps.retry,
         signal,
       );
       const state = finishedState(
@@ -681,6 +683,29 @@ export function createResponsesService(deps: ResponsesServiceDeps) {
       return paginateById(row.inputItems as StoredItem[], query, "input item");
     },
   };
+}
+
+// The model tools of each shared tools array (json-member-cache.ts: the same frozen array for
+// every request that repeats it), built once and frozen, so a backend can key on them by
+// identity (the mock's answer cache does).
+const modelToolsOfShared = new WeakMap<object, readonly FunctionTool[]>();
+
+function sharedModelTools(
+  requestTools: CreateResponseRequest["tools"],
+  built: readonly FunctionTool[],
+): readonly FunctionTool[] {
+  if (requestTools === undefined || !Object.isFrozen(requestTools)) {
+    return built;
+  }
+  const known = modelToolsOfShared.get(requestTools);
+  if (known !== undefined) {
+    return known;
+  }
+  for (const tool of built) {
+    Object.freeze(tool);
+  }
+  modelToolsOfShared.set(requestTools, Object.freeze(built));
+  return built;
 }
 
 /**

@@ -57,13 +57,6 @@ export function assertUsableSchema(schema: unknown, options: SchemaRuleOptions):
   if (typeof schema !== "object" || schema === null || Array.isArray(schema)) {
     throw fail("schema must be a JSON object.");
   }
-  // First: the walks below recurse (and the cache key encodes the schema), and would overflow
-  // the stack on a deep enough schema.
-  try {
-    assertSchemaDepth(schema);
-  } catch (error) {
-    throw fail(`${error instanceof Error ? error.message : String(error)}.`);
-  }
   const problem = cachedSchemaProblem(schema, options.strict);
   if (problem !== null) {
     throw fail(problem);
@@ -78,16 +71,34 @@ const VERDICTS_CACHED = 500;
 const verdicts = createLruCache<string, string | null>(VERDICTS_CACHED);
 
 function cachedSchemaProblem(schema: object, strict: boolean): string | null {
-  // An interned schema (see json-text.ts) is keyed by its id: no long key to build and hash.
+  // An interned schema (see json-text.ts) is keyed by its id: no long key to build and hash,
+  // and its depth is checked once, with the rest of its verdict. Any other is encoded for its
+  // key, so its depth comes first: JSON.stringify would overflow the stack on a deep enough one.
   const id = internIdOf(schema);
+  if (id === undefined) {
+    const tooDeep = depthProblem(schema);
+    if (tooDeep !== null) {
+      return tooDeep;
+    }
+  }
   const key = `${strict ? "s" : "n"}${id === undefined ? jsonTextOf(schema) : `#${id}`}`;
   const cached = verdicts.get(key);
   if (cached !== undefined) {
     return cached;
   }
-  const problem = schemaProblem(schema, strict);
+  // The walks below recurse, and would overflow the stack on a deep enough schema.
+  const problem = (id === undefined ? null : depthProblem(schema)) ?? schemaProblem(schema, strict);
   verdicts.set(key, problem);
   return problem;
+}
+
+function depthProblem(schema: object): string | null {
+  try {
+    assertSchemaDepth(schema);
+    return null;
+  } catch (error) {
+    return `${error instanceof Error ? error.message : String(error)}.`;
+  }
 }
 
 /** What is wrong with the schema (the message after "Invalid schema for ..."), or null. */

@@ -73,6 +73,13 @@ export function createBatchStore(db: Db): BatchStore {
          reasoning_tokens = reasoning_tokens + @reasoningTokens
      WHERE id = @id`,
   );
+  // Prepared once: the supervisor reads a batch after every results transaction of its lines,
+  // and building the drizzle query each time cost more than running it.
+  const findByIdStatement = db
+    .select()
+    .from(batches)
+    .where(eq(batches.id, sql.placeholder("id")))
+    .prepare();
   return {
     insert(row) {
       db.insert(batches).values(row).run();
@@ -85,7 +92,7 @@ export function createBatchStore(db: Db): BatchStore {
         .get();
     },
     findById(id) {
-      return db.select().from(batches).where(eq(batches.id, id)).get();
+      return findByIdStatement.get({ id });
     },
     list(projectId, after, limit) {
       const cursor =

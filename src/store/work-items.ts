@@ -51,6 +51,11 @@ export interface ClaimRequest {
   readonly lanes: LaneShares;
   /** This backend's round-robin memory, kept by the caller from one claim to the next. */
   readonly rotation: ClaimRotation;
+  /**
+   * At most this many rows of `lane` in this claim (the executor keeps batch lanes within the
+   * backend's limit less its interactive reserve); unset: `limit` bounds every lane.
+   */
+  readonly laneLimit?: (lane: number) => number;
 }
 
 /** How a claim's slots are split between lanes; the store only asks and reports. */
@@ -60,7 +65,7 @@ export interface LaneShares {
    * priority order (lowest number first).
    */
   share(lanes: readonly number[], slots: number): ReadonlyMap<number, number>;
-  /** `lane` claimed fewer rows than its share (it had no more ready rows). */
+  /** `lane` claimed fewer rows than its share (it had no more ready rows, or no more room). */
   shortfall(lane: number, unused: number): void;
 }
 
@@ -331,7 +336,19 @@ export function createWorkStore(db: Db): WorkStore {
       return served;
     };
 
-    let lanes = (lanesWithWork.all({ backend }) as { lane: number }[]).map((row) => row.lane);
+    // Room per lane: a lane at its laneLimit hands the rest of its share back, as one that ran dry.
+    const laneRoom = new Map<number, number>();
+    const roomOfLane = (lane: number) => {
+      let laneLeft = laneRoom.get(lane);
+      if (laneLeft === undefined) {
+        laneLeft = request.laneLimit?.(lane) ?? request.limit;
+        laneRoom.set(lane, laneLeft);
+      }
+      return laneLeft;
+    };
+    let lanes = (lanesWithWork.all({ backend }) as { lane: number }[])
+      .map((row) => row.lane)
+      .filter((lane) => roomOfLane(lane) > 0);
     let room = request.limit;
     while (room > 0 && lanes.length > 0) {
       const shares = request.lanes.share(lanes, room);
@@ -341,8 +358,9 @@ export function createWorkStore(db: Db): WorkStore {
         if (share === 0) {
           continue;
         }
-        const served = claimLane(lane, share);
+        const served = claimLane(lane, Math.min(share, roomOfLane(lane)));
         room -= served;
+        laneRoom.set(lane, roomOfLane(lane) - served);
         if (served < share) {
           request.lanes.shortfall(lane, share - served);
           short.add(lane);

@@ -1201,6 +1201,8 @@ describe("config", () => {
         models: ["gpt-5"],
         aliases: { "gpt-5-public": "gpt-5" },
         maxConcurrency: 3,
+        adaptiveConcurrency: true,
+        interactiveReserve: 0.125,
         timeoutMs: 4000,
         headers: { "openai-organization": "org-1" },
         contextTokens: {},

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { createLimiter } from "../../src/backends/limiter.js";
 import { createExecutor, type Executor } from "../../src/executor/executor.js";
 import type { Clock } from "../../src/lib/clock.js";
+import { systemClock } from "../../src/lib/clock.js";
 import { createSilentLogger } from "../../src/lib/logger.js";
 import { BATCH_LINE_LANE } from "../../src/services/batch-line-handler.js";
 import { LANE_WEIGHTS } from "../../src/services/create-services.js";
@@ -41,7 +42,17 @@ function createWorld(slots: number) {
   executor = createExecutor({
     work,
     transaction: (fn) => db.$client.transaction(fn)(),
-    backends: [{ name: "mock", limiter: createLimiter(slots) }],
+    backends: [
+      {
+        name: "mock",
+        limiter: createLimiter({
+          max: slots,
+          adaptive: false,
+          interactiveReserve: 0,
+          clock: systemClock,
+        }),
+      },
+    ],
     handlers: { job: recordingHandler, batch_line: recordingHandler },
     laneWeights: LANE_WEIGHTS,
     clock,

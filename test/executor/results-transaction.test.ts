@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createLimiter } from "../../src/backends/limiter.js";
 import { createExecutor, type Executor } from "../../src/executor/executor.js";
 import type { Clock } from "../../src/lib/clock.js";
+import { systemClock } from "../../src/lib/clock.js";
 import { createSilentLogger } from "../../src/lib/logger.js";
 import {
   BATCH_LINE_LANE,
@@ -77,7 +78,17 @@ beforeEach(() => {
           throw new Error("disk I/O error");
         }
       })(),
-    backends: [{ name: "mock", limiter: createLimiter(100) }],
+    backends: [
+      {
+        name: "mock",
+        limiter: createLimiter({
+          max: 100,
+          adaptive: false,
+          interactiveReserve: 0,
+          clock: systemClock,
+        }),
+      },
+    ],
     laneWeights: new Map(),
     handlers: {
       [BATCH_LINE_WORK_KIND]: createBatchLineHandler({

@@ -52,3 +52,20 @@ describe("stringifyReusingTexts", () => {
     expect(stringifyReusingTexts(value)).toBe(JSON.stringify(value));
   });
 });
+
+describe("stringifyReusingTexts two levels down", () => {
+  it("splices known texts under a __proto__ key and beside class instances exactly", () => {
+    const parameters = internJsonObject({ type: "object", title: "proto" });
+    const value = JSON.parse('{"__proto__":{"x":1},"text":{"format":null},"at":null}');
+    // JSON.parse made "__proto__" an own key: its value, not the prototype.
+    const ownProto = Object.getOwnPropertyDescriptor(value, "__proto__")?.value as Record<
+      string,
+      unknown
+    >;
+    ownProto.schema = parameters;
+    value.text.format = parameters;
+    value.at = new Date(0);
+    expect(stringifyReusingTexts(value)).toBe(JSON.stringify(value));
+    expect(Object.getPrototypeOf(value)).toBe(Object.prototype);
+  });
+});

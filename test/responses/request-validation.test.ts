@@ -471,3 +471,55 @@ describe("images by file_id", () => {
     ).rejects.toMatchObject({ status: 400, options: { param: "messages[0].content[0]" } });
   });
 });
+
+describe("POST /v1/responses with tools repeated from an earlier request", () => {
+  // Large enough for the repeated-member cache (json-member-cache.ts) to remember them.
+  const tools = ["get_weather", "get_time", "get_news", "get_stock"].map((name) => ({
+    strict: true,
+    parameters: {
+      type: "object",
+      properties: { city: { type: "string", description: `The city ${name} is for` } },
+      required: ["city"],
+      additionalProperties: false,
+    },
+    name,
+    type: "function",
+  }));
+  const text = {
+    format: { type: "json_schema", name: "answer", strict: true, schema: tools[0]?.parameters },
+  };
+
+  it("answers and stores exactly what the first request got, the body parsed whole", async () => {
+    const first = await createOk({ tools, text, input: "Weather in Oslo?" });
+    const again = await createOk({ tools, text, input: "Weather in Oslo?" });
+    const withoutIds = (response: Record<string, unknown>) =>
+      JSON.stringify({ ...response, id: null, created_at: null, completed_at: null, output: null });
+    expect(withoutIds(again)).toBe(withoutIds(first));
+    expect(again.output.map((item) => item.type)).toEqual(first.output.map((item) => item.type));
+    // Echoed in OpenAI's field order (the parse's), not the request's.
+    expect(Object.keys((again as unknown as { tools: object[] }).tools[0] ?? {})).toEqual([
+      "type",
+      "name",
+      "parameters",
+      "strict",
+    ]);
+    const stored = await t.get(`/v1/responses/${again.id}`);
+    expect(withoutIds((await stored.json()) as Record<string, unknown>)).toBe(withoutIds(again));
+  });
+
+  it("still refuses what is wrong around them, and what is wrong with them", async () => {
+    await createOk({ tools, text });
+    await expect400({ tools, text, temperature: 3 }, "temperature");
+    await expect400(
+      { tools, text, tool_choice: { type: "function", name: "nope" } },
+      "tool_choice",
+    );
+    await expect400({ tools, text, unknown_field: 1 }, "unknown_field", /Unknown parameter/);
+    await expect400({ tools: [...tools, tools[0]], text }, "tools[4].name", /Duplicate tool name/);
+    const res = await t.post(
+      "/v1/responses",
+      `{"model":"${MODEL}","tools":${JSON.stringify(tools)},"text":${JSON.stringify(text)},}`,
+    );
+    expect(res.status).toBe(400);
+  });
+});

@@ -2,6 +2,7 @@ import { assertSchemaDepth } from "../../lib/json-schema-validator.js";
 import { internIdOf } from "../../lib/json-text.js";
 import { BackendError } from "../backend.js";
 import type {
+  FunctionTool,
   GenerateRequest,
   ModelMessage,
   OutputItemStart,
@@ -83,9 +84,7 @@ export function answerKey(request: GenerateRequest, knobs: MockKnobs): string {
     request.model,
     request.choiceIndex ?? 0,
     request.messages,
-    request.tools.map((tool) =>
-      tool.parameters === null ? tool : { ...tool, parameters: schemaKey(tool.parameters) },
-    ),
+    toolsKey(request.tools),
     request.toolChoice,
     request.parallelToolCalls,
     format.type === "json_schema" ? { ...format, schema: schemaKey(format.schema) } : format,
@@ -98,6 +97,34 @@ export function answerKey(request: GenerateRequest, knobs: MockKnobs): string {
     knobs.refusal,
     knobs.reasoning,
   ]);
+}
+
+// Ids of tools arrays that cannot change (frozen, each tool frozen, each schema interned): the
+// service hands the backend one such array for each tools array clients repeat, so the key
+// does not spell out five tools' names and descriptions (nor the cache hash them) every time.
+const sharedToolsIds = new WeakMap<readonly FunctionTool[], number>();
+let lastSharedToolsId = 0;
+
+/** A shared tools array's id (a number), else the tools with their schemas' keys: never equal. */
+function toolsKey(tools: readonly FunctionTool[]): number | readonly unknown[] {
+  const known = sharedToolsIds.get(tools);
+  if (known !== undefined) {
+    return known;
+  }
+  const isShared =
+    Object.isFrozen(tools) &&
+    tools.every(
+      (tool) =>
+        Object.isFrozen(tool) &&
+        (tool.parameters === null || internIdOf(tool.parameters) !== undefined),
+    );
+  if (isShared) {
+    sharedToolsIds.set(tools, ++lastSharedToolsId);
+    return lastSharedToolsId;
+  }
+  return tools.map((tool) =>
+    tool.parameters === null ? tool : { ...tool, parameters: schemaKey(tool.parameters) },
+  );
 }
 
 /** An interned schema's id (a number), else the schema itself (an object): never equal. */
