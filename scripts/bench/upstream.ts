@@ -239,7 +239,7 @@ interface ThroughputRound {
   readonly stats: FakeUpstreamStats;
   readonly upstreamCpuPercent: number;
   /** Where an adaptive limit settled during the batch; null without one. */
-  readonly limit: { settled: number; min: number; max: number } | null;
+  readonly limit: ReturnType<typeof settledLimit>;
 }
 
 async function measureThroughput(options: {
@@ -375,6 +375,11 @@ function throughputRows(rounds: readonly ThroughputRound[], ideal: number | null
             label: "adaptive limit settled (/health)",
             values: pick((r) => r.limit?.settled ?? Number.NaN),
           },
+          {
+            // Slots kept free of batch work: the batch's own ideal is (limit - reserve) / latency.
+            label: "interactive reserve, slots (/health)",
+            values: pick((r) => r.limit?.reserve ?? Number.NaN),
+          },
         ]
       : []),
   ];
@@ -400,7 +405,7 @@ interface ConcurrencyRun {
   readonly batch: SdkBatchRun;
   readonly stats: FakeUpstreamStats;
   readonly probe: Percentiles & { readonly count: number; readonly errors: number };
-  readonly limit: { settled: number; min: number; max: number } | null;
+  readonly limit: ReturnType<typeof settledLimit>;
 }
 
 interface ConcurrencyResult {
@@ -453,7 +458,13 @@ function settledLimit(samples: readonly HealthSample[]) {
     return null;
   }
   const late = limits.slice(Math.floor(limits.length / 2));
-  return { settled: median(late), min: Math.min(...late), max: Math.max(...late) };
+  const reserves = samples.flatMap((sample) => (sample.reserve === null ? [] : [sample.reserve]));
+  return {
+    settled: median(late),
+    min: Math.min(...late),
+    max: Math.max(...late),
+    reserve: reserves.length === 0 ? null : median(reserves),
+  };
 }
 
 async function measureConcurrency(

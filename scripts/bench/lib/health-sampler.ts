@@ -12,6 +12,8 @@ export interface HealthSample {
   readonly inFlight: number;
   /** null: this build's /health has no adaptive limit for the backend. */
   readonly limit: number | null;
+  /** Slots of the limit kept free of batch work (`interactive_reserve`); null: none reported. */
+  readonly reserve: number | null;
 }
 
 export interface HealthSampler {
@@ -42,6 +44,8 @@ export function startHealthSampler(
             atMs: performance.now() - startedAt,
             inFlight: typeof entry.in_flight === "number" ? entry.in_flight : 0,
             limit: typeof entry.concurrency_limit === "number" ? entry.concurrency_limit : null,
+            reserve:
+              typeof entry.interactive_reserve === "number" ? entry.interactive_reserve : null,
           });
         }
       } catch {
