@@ -6,6 +6,7 @@ import type { Benchmark } from "./lib/benchmark.js";
 import { longPoll } from "./long-poll.js";
 import { syncResponses } from "./sync-responses.js";
 import { syncResponsesTools } from "./sync-responses-tools.js";
+import { upstream } from "./upstream.js";
 
 /**
  * `npm run bench` runs every benchmark in order; `npm run bench -- <name> [...]` runs only those.
@@ -21,6 +22,7 @@ const BENCHMARKS: readonly Benchmark[] = [
   longPoll,
   fairness,
   claimScan,
+  upstream,
 ];
 
 const DEFAULT_TIME_LIMIT_MS = 15 * 60_000;

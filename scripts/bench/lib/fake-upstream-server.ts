@@ -33,9 +33,22 @@ export interface FakeUpstreamStats {
   readonly prefixSwitches: number;
   readonly prefixHits: number;
   readonly prefixMisses: number;
+  /** Distinct prefixes seen. */
+  readonly distinctPrefixes: number;
   /** Service time (arrival to answer) of answered calls, milliseconds. */
   readonly p50Ms: number;
   readonly p99Ms: number;
+  /**
+   * From the first arrival to the last answer since the reset, milliseconds (0 before any):
+   * the window in which the upstream had work, measured where the work is done, so a client's
+   * polling granularity does not blur it.
+   */
+  readonly activeMs: number;
+  /**
+   * Calls in flight averaged over activeMs (time-weighted): how full the upstream's slots were
+   * kept. A client that keeps 128 slots busy gets close to 128.
+   */
+  readonly meanInFlight: number;
 }
 
 const latencyMs = Number(process.env.LATENCY_MS ?? 0);
@@ -84,6 +97,12 @@ let prefixSwitches = 0;
 let prefixHits = 0;
 let prefixMisses = 0;
 let lastPrefix: string | null = null;
+const seenPrefixes = new Set<string>();
+let firstArrivalAt: number | null = null;
+let lastAnswerAt: number | null = null;
+/** The integral of inFlight over time since the first arrival, in call-milliseconds. */
+let inFlightArea = 0;
+let inFlightChangedAt = 0;
 let recentPrefixes: string[] = [];
 let serviceTimes: number[] = [];
 
@@ -96,6 +115,7 @@ function prefixOf(body: { model?: unknown; messages?: unknown }): string {
 
 /** Notes the call's prefix; true when the cache had it. */
 function seePrefix(prefix: string): boolean {
+  seenPrefixes.add(prefix);
   if (lastPrefix !== null && prefix !== lastPrefix) {
     prefixSwitches++;
   }
@@ -123,8 +143,18 @@ function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
 }
 
+/** Called just before inFlight changes: adds the time spent at the current level. */
+function accountInFlight(now: number) {
+  if (firstArrivalAt !== null) {
+    inFlightArea += inFlight * (now - inFlightChangedAt);
+  }
+  inFlightChangedAt = now;
+}
+
 function stats(): FakeUpstreamStats {
   const sorted = [...serviceTimes].sort((a, b) => a - b);
+  const activeMs =
+    firstArrivalAt === null || lastAnswerAt === null ? 0 : lastAnswerAt - firstArrivalAt;
   return {
     completed,
     rejected,
@@ -132,8 +162,11 @@ function stats(): FakeUpstreamStats {
     prefixSwitches,
     prefixHits,
     prefixMisses,
+    distinctPrefixes: seenPrefixes.size,
     p50Ms: percentile(sorted, 50),
     p99Ms: percentile(sorted, 99),
+    activeMs,
+    meanInFlight: activeMs > 0 ? inFlightArea / activeMs : 0,
   };
 }
 
@@ -145,8 +178,12 @@ function reset() {
   prefixHits = 0;
   prefixMisses = 0;
   lastPrefix = null;
+  seenPrefixes.clear();
   recentPrefixes = [];
   serviceTimes = [];
+  firstArrivalAt = null;
+  lastAnswerAt = null;
+  inFlightArea = 0;
 }
 
 function answerJson(res: http.ServerResponse, status: number, text: string) {
@@ -171,6 +208,8 @@ function chatCompletion(res: http.ServerResponse, text: string) {
     return;
   }
   const arrivedAt = performance.now();
+  firstArrivalAt ??= arrivedAt;
+  accountInFlight(arrivedAt);
   inFlight++;
   maxInFlight = Math.max(maxInFlight, inFlight);
   const isHit = seePrefix(prefixOf(body));
@@ -180,6 +219,7 @@ function chatCompletion(res: http.ServerResponse, text: string) {
   const finish = () => {
     if (!isDone) {
       isDone = true;
+      accountInFlight(performance.now());
       inFlight--;
     }
   };
@@ -189,7 +229,8 @@ function chatCompletion(res: http.ServerResponse, text: string) {
       return;
     }
     completed++;
-    serviceTimes.push(performance.now() - arrivedAt);
+    lastAnswerAt = performance.now();
+    serviceTimes.push(lastAnswerAt - arrivedAt);
     if (body.stream === true) {
       res.writeHead(200, { "content-type": "text/event-stream" });
       res.end(STREAM);
