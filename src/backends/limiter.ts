@@ -27,7 +27,12 @@ export interface Slot {
  * A per-backend concurrency limit. Its limit is the backend's max_concurrency, or, when adaptive,
  * what adaptive-limit.ts finds within it. A share of the limit (the interactive reserve) is kept
  * from batch work: batch slots are at most limit − reserve, while interactive and background calls
- * may fill the whole limit; a freed slot goes to the waiting interactive calls first, then
+ * may fill the whole limit. The reserve follows the demand: it is the configured share at most,
+ * but only as many slots as the most interactive and background calls in flight or waiting at
+ * once in the last DEMAND_WINDOW_MS or two, plus one (so at least one, for the first call to
+ * come). A backend that only runs a batch then lends it all slots but one; once clients call, the
+ * reserve grows to what they use, and a call beyond it waits for the next freed slot, since
+ * freed slots go to waiting clients first: one call's time at most; a freed slot goes to the waiting interactive calls first, then
  * background, then batch (each FIFO). The executor takes its slots with `tryAcquire` when it
  * claims work, so a claimed item never waits in here; clients wait in `acquire`.
  */
@@ -69,6 +74,9 @@ export interface LimiterOptions {
   readonly adaptiveLimit?: AdaptiveLimit;
 }
 
+/** How long a peak of interactive and background demand holds up the reserve (two windows). */
+const DEMAND_WINDOW_MS = 5_000;
+
 interface Waiter {
   readonly priority: SlotPriority;
   grant(slot: Slot): void;
@@ -82,9 +90,32 @@ export function createLimiter(options: LimiterOptions): Limiter {
   let inFlight = 0;
   const waiters: Record<SlotPriority, Waiter[]> = { interactive: [], background: [], batch: [] };
   const freeListeners = new Set<() => void>();
+  // Interactive and background calls in flight, and the most of them (with their waiters) seen
+  // in this window and the one before it.
+  let clientInFlight = 0;
+  let windowStartedAtMs = clock.nowMs();
+  let windowPeak = 0;
+  let previousWindowPeak = 0;
 
+  const rollWindow = () => {
+    const nowMs = clock.nowMs();
+    if (nowMs - windowStartedAtMs >= DEMAND_WINDOW_MS) {
+      previousWindowPeak = nowMs - windowStartedAtMs >= 2 * DEMAND_WINDOW_MS ? 0 : windowPeak;
+      windowPeak = 0;
+      windowStartedAtMs = nowMs;
+    }
+  };
+  const noteDemand = () => {
+    rollWindow();
+    const demand = clientInFlight + waiters.interactive.length + waiters.background.length;
+    windowPeak = Math.max(windowPeak, demand);
+  };
   const limit = () => Math.min(max, adaptive?.current() ?? max);
-  const reserve = () => reserveOf(limit(), options.interactiveReserve);
+  const reserve = () => {
+    rollWindow();
+    const demanded = Math.max(windowPeak, previousWindowPeak) + 1;
+    return Math.min(reserveOf(limit(), options.interactiveReserve), demanded);
+  };
   const capOf = (priority: SlotPriority) => (priority === "batch" ? limit() - reserve() : limit());
   const waitingAhead = (priority: SlotPriority) => {
     let ahead = 0;
@@ -101,6 +132,11 @@ export function createLimiter(options: LimiterOptions): Limiter {
 
   function newSlot(priority: SlotPriority): Slot {
     inFlight++;
+    const isClient = priority !== "batch";
+    if (isClient) {
+      clientInFlight++;
+      noteDemand();
+    }
     let isReleased = false;
     let isAdopted = false;
     return {
@@ -109,6 +145,9 @@ export function createLimiter(options: LimiterOptions): Limiter {
         if (!isReleased) {
           isReleased = true;
           inFlight--;
+          if (isClient) {
+            clientInFlight--;
+          }
           grantWaiters();
           tellFree();
         }
@@ -183,6 +222,9 @@ export function createLimiter(options: LimiterOptions): Limiter {
         };
         signal.addEventListener("abort", onAbort, { once: true });
         queue.push(waiter);
+        if (priority !== "batch") {
+          noteDemand();
+        }
       });
     },
     record(sample) {

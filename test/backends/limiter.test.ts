@@ -1,17 +1,27 @@
 import { describe, expect, it } from "vitest";
 import type { AdaptiveLimit } from "../../src/backends/adaptive-limit.js";
 import { createLimiter, reserveOf, type Slot } from "../../src/backends/limiter.js";
-import { systemClock } from "../../src/lib/clock.js";
+import { type Clock, systemClock } from "../../src/lib/clock.js";
 
-function fixed(max: number, interactiveReserve = 0.25) {
-  return createLimiter({ max, adaptive: false, interactiveReserve, clock: systemClock });
+function fixed(max: number, interactiveReserve = 0.25, clock: Clock = systemClock) {
+  return createLimiter({ max, adaptive: false, interactiveReserve, clock });
+}
+
+/** A limiter whose clients have called already, so its reserve is the configured share. */
+function fixedWithClients(max: number, interactiveReserve = 0.25) {
+  const limiter = fixed(max, interactiveReserve);
+  const clients = [limiter.tryAcquire("interactive"), limiter.tryAcquire("interactive")];
+  for (const slot of clients) {
+    slot?.release();
+  }
+  return limiter;
 }
 
 const never = new AbortController().signal;
 
 describe("the backend limiter", () => {
   it("keeps the interactive reserve free of batch work, and lets the rest use the whole limit", () => {
-    const limiter = fixed(8);
+    const limiter = fixedWithClients(8);
     expect(limiter.reserve()).toBe(2);
     expect(limiter.available("batch")).toBe(6);
     const batch: Slot[] = [];
@@ -27,6 +37,29 @@ describe("the backend limiter", () => {
     batch[0]?.release();
     batch[0]?.release(); // twice: the second does nothing
     expect(limiter.inFlight()).toBe(7);
+  });
+
+  it("reserves what clients used lately, up to the configured share, and one slot at least", () => {
+    let nowMs = 0;
+    const clock: Clock = { nowMs: () => nowMs };
+    const limiter = fixed(16, 0.25, clock);
+    // No client has called: batch work may have every slot but one, kept for the first to come.
+    expect(limiter.reserve()).toBe(1);
+    expect(limiter.available("batch")).toBe(15);
+    const clients = [limiter.tryAcquire("interactive"), limiter.tryAcquire("background")];
+    expect(limiter.reserve()).toBe(3); // two calls at once, and one more
+    for (const slot of clients) {
+      slot?.release();
+    }
+    nowMs += 6_000;
+    expect(limiter.reserve()).toBe(3); // the peak holds through the next window
+    const many = Array.from({ length: 8 }, () => limiter.tryAcquire("interactive"));
+    expect(limiter.reserve()).toBe(4); // never past the configured share (a quarter of 16)
+    for (const slot of many) {
+      slot?.release();
+    }
+    nowMs += 20_000;
+    expect(limiter.reserve()).toBe(1); // quiet for two windows: back to one slot
   });
 
   it("grants a freed slot to interactive waiters first, then background, then batch", async () => {

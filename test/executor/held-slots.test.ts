@@ -148,6 +148,8 @@ async function until(condition: () => boolean, timeoutMs = 10_000) {
 describe("held slots", () => {
   it("claims batch work only up to the limit less the reserve, and the rest for other lanes", async () => {
     const world = createWorld({ max: 8, delayMs: null });
+    // A client called a moment ago, so the reserve is the configured share (a quarter of 8).
+    world.limiter.tryAcquire("interactive")?.release();
     enqueue(world.work, BATCH_LINE_LANE, 50);
     executor.runOnce();
     // 8 less a reserve of 2; every claimed line holds its slot, and its call takes no other.
