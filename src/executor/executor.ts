@@ -155,63 +155,147 @@ export function createExecutor(deps: ExecutorDeps): Executor {
   let idleWaiters: (() => void)[] = [];
   const unsubscribers: (() => void)[] = [];
 
+  /**
+   * Batch items claimed ahead of free slots, per backend, oldest claim first: a fast upstream
+   * frees a slot or two per event-loop turn, and a claim (one IMMEDIATE transaction, its key
+   * scans and updates) per freed slot cost more than the call. Claiming a few more than the free
+   * slots and starting them from here as slots free makes one claim serve many calls. They are
+   * ours (running, leased, heartbeated) from the claim on; a stop gives them back uncounted, a
+   * cancel drops them. Only batch lanes are claimed ahead: other work takes free slots only.
+   */
+  const claimedAhead = new Map<string, ClaimedWork[]>();
+  /** Backends whose last claim ahead found fewer batch items than it had room for. */
+  const aheadDrained = new Set<string>();
+  /** Backends a wake() asked to claim for (new work may be in any lane): claim before the queue. */
+  const wokenBackends = new Set<string>();
+
+  /** How many batch items a backend keeps claimed ahead: a quarter of its limit, 4 to 32. */
+  function aheadTarget(limiter: Limiter): number {
+    return Math.min(32, Math.max(4, Math.ceil(limiter.limit() / 4)));
+  }
+
+  function startClaimedAhead(backend: ExecutorBackend): number {
+    const queue = claimedAhead.get(backend.name);
+    let started = 0;
+    while (queue !== undefined && queue.length > 0) {
+      const slot = backend.limiter.tryAcquire("batch");
+      if (slot === null) {
+        break;
+      }
+      const item = queue.shift() as ClaimedWork;
+      launch(item, slot);
+      started++;
+    }
+    return started;
+  }
+
   function runOnce(): number {
     if (isStopping) {
       return 0;
     }
     let started = 0;
     for (const backend of deps.backends) {
-      if (drained.has(backend.name)) {
+      let queue = claimedAhead.get(backend.name);
+      if (queue === undefined) {
+        queue = [];
+        claimedAhead.set(backend.name, queue);
+      }
+      const isWoken = wokenBackends.delete(backend.name);
+      if (!isWoken) {
+        // Nothing new announced: the items claimed ahead go first, and the queue is read only
+        // once they run low.
+        started += startClaimedAhead(backend);
+      }
+      const target = aheadTarget(backend.limiter);
+      if (drained.has(backend.name) || (!isWoken && queue.length > target / 2)) {
         continue;
       }
-      const { limiter } = backend;
-      // Background work may fill the whole limit; batch work stops short of the reserve.
-      const limit = limiter.available("background");
-      if (limit <= 0) {
-        continue;
+      started += claimFor(backend, queue);
+      started += startClaimedAhead(backend);
+      if (queue.length <= target / 2 && !drained.has(backend.name)) {
+        claimAhead(backend, queue, target - queue.length);
       }
-      const batchLimit = limiter.available("batch");
-      let fairness = fairnessByBackend.get(backend.name);
-      if (fairness === undefined) {
-        fairness = { lanes: createLaneShares(deps.laneWeights), rotation: createClaimRotation() };
-        fairnessByBackend.set(backend.name, fairness);
-      }
-      const claimed = work.claim({
-        backend: backend.name,
-        leaseOwner,
-        limit,
-        nowMs: clock.nowMs(),
-        leaseMs: options.leaseMs,
-        lanes: fairness.lanes,
-        rotation: fairness.rotation,
-        laneLimit: (lane) => (priorityOf(lane) === "batch" ? batchLimit : limit),
-      });
-      if (claimed.length === 0) {
-        // Only a claim that every lane could take from found the queue empty; with the batch
-        // lanes held at the reserve, batch work may still be waiting for a slot.
-        if (batchLimit > 0) {
-          drained.add(backend.name);
-        }
-        continue;
-      }
-      // Synchronous since available() was read, so every item gets its slot; an item that did
-      // not (two batch lanes sharing one cap) goes back to the queue, its attempt not counted.
-      const runnable: { item: ClaimedWork; slot: Slot }[] = [];
-      for (const item of claimed) {
-        const slot = limiter.tryAcquire(priorityOf(item.lane));
-        if (slot === null) {
-          work.release(item.id, leaseOwner);
-        } else {
-          runnable.push({ item, slot });
-        }
-      }
-      notifyClaimed(runnable.map((entry) => entry.item));
-      for (const { item, slot } of runnable) {
-        launch(item, slot);
-      }
-      started += runnable.length;
     }
     return started;
+  }
+
+  function fairnessOf(backend: ExecutorBackend) {
+    let fairness = fairnessByBackend.get(backend.name);
+    if (fairness === undefined) {
+      fairness = { lanes: createLaneShares(deps.laneWeights), rotation: createClaimRotation() };
+      fairnessByBackend.set(backend.name, fairness);
+    }
+    return fairness;
+  }
+
+  /** One claim of `backend`'s free slots, each lane within its cap; starts what it claimed. */
+  function claimFor(backend: ExecutorBackend, queue: readonly ClaimedWork[]): number {
+    const { limiter } = backend;
+    // Background work may fill the whole limit; batch work stops short of the reserve, and
+    // leaves the slots it may have to the items already claimed ahead.
+    const limit = limiter.available("background");
+    if (limit <= 0) {
+      return 0;
+    }
+    const batchLimit = Math.max(0, limiter.available("batch") - queue.length);
+    const fairness = fairnessOf(backend);
+    const claimed = work.claim({
+      backend: backend.name,
+      leaseOwner,
+      limit,
+      nowMs: clock.nowMs(),
+      leaseMs: options.leaseMs,
+      lanes: fairness.lanes,
+      rotation: fairness.rotation,
+      laneLimit: (lane) => (priorityOf(lane) === "batch" ? batchLimit : limit),
+    });
+    if (claimed.length === 0) {
+      // Only a claim that every lane could take from found the queue empty; with the batch
+      // lanes held at the reserve, batch work may still be waiting for a slot.
+      if (batchLimit > 0) {
+        drained.add(backend.name);
+      }
+      return 0;
+    }
+    // Synchronous since available() was read, so every item gets its slot; an item that did
+    // not (two batch lanes sharing one cap) goes back to the queue, its attempt not counted.
+    const runnable: { item: ClaimedWork; slot: Slot }[] = [];
+    for (const item of claimed) {
+      const slot = limiter.tryAcquire(priorityOf(item.lane));
+      if (slot === null) {
+        work.release(item.id, leaseOwner);
+      } else {
+        runnable.push({ item, slot });
+      }
+    }
+    notifyClaimed(runnable.map((entry) => entry.item));
+    for (const { item, slot } of runnable) {
+      launch(item, slot);
+    }
+    return runnable.length;
+  }
+
+  /** Claims up to `room` batch items ahead of free slots (batch lanes only), into `queue`. */
+  function claimAhead(backend: ExecutorBackend, queue: ClaimedWork[], room: number) {
+    if (room <= 0 || deps.lanePriorities === undefined || aheadDrained.has(backend.name)) {
+      return;
+    }
+    const fairness = fairnessOf(backend);
+    const claimed = work.claim({
+      backend: backend.name,
+      leaseOwner,
+      limit: room,
+      nowMs: clock.nowMs(),
+      leaseMs: options.leaseMs,
+      lanes: fairness.lanes,
+      rotation: fairness.rotation,
+      laneLimit: (lane) => (priorityOf(lane) === "batch" ? room : 0),
+    });
+    if (claimed.length < room) {
+      aheadDrained.add(backend.name); // no more ready batch work: not again until a wake()
+    }
+    notifyClaimed(claimed);
+    queue.push(...claimed);
   }
 
   function priorityOf(lane: number): SlotPriority {
@@ -396,6 +480,10 @@ export function createExecutor(deps: ExecutorDeps): Executor {
   /** Work may have come: claim for every backend on the next turn. */
   function wake() {
     drained.clear();
+    aheadDrained.clear();
+    for (const backend of deps.backends) {
+      wokenBackends.add(backend.name);
+    }
     refill();
   }
 
@@ -415,7 +503,8 @@ export function createExecutor(deps: ExecutorDeps): Executor {
   }
 
   function settleIfIdle() {
-    if (running.size === 0 && pending.length === 0) {
+    const isAheadEmpty = [...claimedAhead.values()].every((queue) => queue.length === 0);
+    if (running.size === 0 && pending.length === 0 && isAheadEmpty) {
       const waiters = idleWaiters;
       idleWaiters = [];
       for (const resolve of waiters) {
@@ -452,8 +541,13 @@ export function createExecutor(deps: ExecutorDeps): Executor {
       // still running or about to commit.
       heartbeatTimer = setInterval(
         () => {
-          if (running.size > 0 || pending.length > 0) {
-            const ids = [...running.keys(), ...pending.map((entry) => entry.item.id)];
+          const ahead = [...claimedAhead.values()].flat();
+          if (running.size > 0 || pending.length > 0 || ahead.length > 0) {
+            const ids = [
+              ...running.keys(),
+              ...pending.map((entry) => entry.item.id),
+              ...ahead.map((item) => item.id),
+            ];
             try {
               work.heartbeat(leaseOwner, ids, clock.nowMs() + options.leaseMs);
             } catch (thrown) {
@@ -480,6 +574,20 @@ export function createExecutor(deps: ExecutorDeps): Executor {
       for (const { controller } of running.values()) {
         controller.abort(STOPPING);
       }
+      // Claimed ahead, never started: back to the queue, the attempt not counted.
+      for (const queue of claimedAhead.values()) {
+        for (const item of queue.splice(0)) {
+          try {
+            work.release(item.id, leaseOwner);
+          } catch (thrown) {
+            // Its lease runs out and it is re-queued then: delayed, not lost.
+            logger.error(
+              { err: coerceError(thrown), workItemId: item.id },
+              "releasing work failed",
+            );
+          }
+        }
+      }
       await Promise.allSettled([...running.values()].map((entry) => entry.promise));
       while (pending.length > 0) {
         flush();
@@ -488,13 +596,26 @@ export function createExecutor(deps: ExecutorDeps): Executor {
     wake,
     abort(workItemId) {
       running.get(workItemId)?.controller.abort(CANCELLED);
+      // Claimed ahead and not started: the cancel already wrote its outcome; it just never runs.
+      for (const queue of claimedAhead.values()) {
+        const index = queue.findIndex((item) => item.id === workItemId);
+        if (index !== -1) {
+          queue.splice(index, 1);
+          settleIfIdle();
+        }
+      }
     },
     runOnce() {
       drained.clear();
+      aheadDrained.clear();
+      for (const backend of deps.backends) {
+        wokenBackends.add(backend.name);
+      }
       return runOnce();
     },
     drain() {
-      if (running.size === 0 && pending.length === 0) {
+      const isAheadEmpty = [...claimedAhead.values()].every((queue) => queue.length === 0);
+      if (running.size === 0 && pending.length === 0 && isAheadEmpty) {
         return Promise.resolve();
       }
       return new Promise((resolve) => idleWaiters.push(resolve));

@@ -52,7 +52,13 @@ function controllableBackend(delayMs: number | null) {
       finish();
     }
   };
-  return { backend, finishAll };
+  /** Ends the oldest open call; false when none is open. */
+  const finishOne = () => {
+    const finish = open.shift();
+    finish?.();
+    return finish !== undefined;
+  };
+  return { backend, finishAll, finishOne };
 }
 
 function createWorld(options: {
@@ -82,10 +88,12 @@ function createWorld(options: {
   const backend = limitBackend(fake.backend, limiter, systemClock);
   let maxInFlight = 0;
   let calls = 0;
+  const ran: string[] = [];
   let finished = 0;
   const handler: WorkHandler = {
-    async run(_item, signal, slot) {
+    async run(item, signal, slot) {
       calls++;
+      ran.push(item.subjectId);
       maxInFlight = Math.max(maxInFlight, limiter.inFlight());
       await backend.generate({} as never, signal, { slot });
       await options.afterCall?.();
@@ -116,7 +124,8 @@ function createWorld(options: {
     limiter,
     backend,
     finishAll: fake.finishAll,
-    stats: () => ({ maxInFlight, calls, finished, claims }),
+    finishOne: fake.finishOne,
+    stats: () => ({ maxInFlight, calls, finished, claims, ran }),
   };
 }
 
@@ -212,5 +221,57 @@ describe("held slots", () => {
     enqueue(world.work, BATCH_LINE_LANE, 5);
     executor.wake();
     await until(() => world.stats().finished === 5);
+  });
+
+  it("claims batch work ahead of free slots, so one claim serves many calls", async () => {
+    const world = createWorld({ max: 64, delayMs: null });
+    enqueue(world.work, BATCH_LINE_LANE, 300);
+    executor.start();
+    await until(() => world.stats().calls === 63); // 64 less a reserve of 1
+    const before = world.stats().claims;
+    // Calls end one at a time, as they do at a busy upstream: each frees one slot.
+    while (world.stats().finished < 200) {
+      world.finishOne();
+      await new Promise((resolve) => setImmediate(resolve));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    // A claim per freed slot would be 200; claimed ahead, each claim serves a group of them.
+    expect(world.stats().claims - before).toBeLessThan(200 / 3);
+    expect(world.stats().maxInFlight).toBeLessThanOrEqual(64);
+    world.finishAll();
+  });
+
+  it("gives work claimed ahead back at a stop, its attempt not counted", async () => {
+    const world = createWorld({ max: 4, delayMs: null });
+    enqueue(world.work, BATCH_LINE_LANE, 20);
+    executor.runOnce();
+    await until(() => world.stats().calls === 3); // 4 less a reserve of 1
+    const running = db.$client
+      .prepare("SELECT COUNT(*) AS n FROM work_items WHERE status = 'running'")
+      .get() as { n: number };
+    expect(running.n).toBeGreaterThan(3); // the calls, and the items claimed ahead of them
+    await executor.stop();
+    const rows = db.$client.prepare("SELECT status, attempts FROM work_items").all() as {
+      status: string;
+      attempts: number;
+    }[];
+    expect(rows.every((row) => row.status === "queued" && row.attempts === 0)).toBe(true);
+  });
+
+  it("never runs an item claimed ahead once its cancel aborted it", async () => {
+    const world = createWorld({ max: 2, delayMs: 1 });
+    enqueue(world.work, BATCH_LINE_LANE, 10);
+    executor.start();
+    executor.runOnce(); // before start's own claim, which is a turn away
+    const ahead = db.$client
+      .prepare("SELECT id, subject_id FROM work_items WHERE status = 'running' ORDER BY id DESC")
+      .get() as { id: number; subject_id: string };
+    expect(world.stats().ran).not.toContain(ahead.subject_id);
+    world.work.cancelSubject(ahead.subject_id, Date.now());
+    executor.abort(ahead.id);
+    executor.wake();
+    await until(() => world.stats().finished === 9);
+    await executor.drain();
+    expect(world.stats().ran).not.toContain(ahead.subject_id);
   });
 });
