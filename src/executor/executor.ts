@@ -169,9 +169,13 @@ export function createExecutor(deps: ExecutorDeps): Executor {
   /** Backends a wake() asked to claim for (new work may be in any lane): claim before the queue. */
   const wokenBackends = new Set<string>();
 
-  /** How many batch items a backend keeps claimed ahead: a quarter of its limit, 4 to 32. */
+  /**
+   * How many batch items a backend keeps claimed ahead: a quarter of its ceiling, 4 to 32. Of the
+   * ceiling, not the adaptive limit: a limit that came down (a fast upstream, ferry's own CPU the
+   * bound) frees slots as often as before, and small claims would only cost more per call.
+   */
   function aheadTarget(limiter: Limiter): number {
-    return Math.min(32, Math.max(4, Math.ceil(limiter.limit() / 4)));
+    return Math.min(32, Math.max(4, Math.ceil(limiter.max / 4)));
   }
 
   function startClaimedAhead(backend: ExecutorBackend): number {
