@@ -216,7 +216,9 @@ export function createExecutor(deps: ExecutorDeps): Executor {
       }
       started += claimFor(backend, queue);
       started += startClaimedAhead(backend);
-      if (queue.length <= target / 2 && !drained.has(backend.name)) {
+      // Only a started executor claims ahead: it is what starts them as slots free (a test that
+      // drives runOnce() by hand would leave them claimed and never run).
+      if (isStarted && queue.length <= target / 2 && !drained.has(backend.name)) {
         claimAhead(backend, queue, target - queue.length);
       }
     }

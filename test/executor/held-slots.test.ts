@@ -244,7 +244,7 @@ describe("held slots", () => {
   it("gives work claimed ahead back at a stop, its attempt not counted", async () => {
     const world = createWorld({ max: 4, delayMs: null });
     enqueue(world.work, BATCH_LINE_LANE, 20);
-    executor.runOnce();
+    executor.start();
     await until(() => world.stats().calls === 3); // 4 less a reserve of 1
     const running = db.$client
       .prepare("SELECT COUNT(*) AS n FROM work_items WHERE status = 'running'")
