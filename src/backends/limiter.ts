@@ -25,16 +25,17 @@ export interface Slot {
 
 /**
  * A per-backend concurrency limit. Its limit is the backend's max_concurrency, or, when adaptive,
- * what adaptive-limit.ts finds within it. A share of the limit (the interactive reserve) is kept
- * from batch work: batch slots are at most limit − reserve, while interactive and background calls
- * may fill the whole limit. The reserve follows the demand: it is the configured share at most,
- * but only as many slots as the most interactive and background calls in flight or waiting at
- * once in the last DEMAND_WINDOW_MS or two, plus one (so at least one, for the first call to
- * come). A backend that only runs a batch then lends it all slots but one; once clients call, the
- * reserve grows to what they use, and a call beyond it waits for the next freed slot, since
- * freed slots go to waiting clients first: one call's time at most; a freed slot goes to the waiting interactive calls first, then
- * background, then batch (each FIFO). The executor takes its slots with `tryAcquire` when it
+ * what adaptive-limit.ts finds within it. A freed slot goes to the waiting interactive calls first,
+ * then background, then batch (each FIFO). The executor takes its slots with `tryAcquire` when it
  * claims work, so a claimed item never waits in here; clients wait in `acquire`.
+ *
+ * A share of the limit (the interactive reserve) is kept from batch work: batch slots are at most
+ * limit − reserve, while interactive and background calls may fill the whole limit. The reserve
+ * follows demand: the configured share at most, but only as many slots as the most interactive
+ * and background calls in flight or waiting at once in the last one or two DEMAND_WINDOW_MS, plus
+ * one (so one at least, for the first call to come). A backend that only runs a batch lends it
+ * every slot but one; once clients call, the reserve grows to what they use, and a call beyond it
+ * waits for the next freed slot (freed slots go to waiting clients first): one call's time at most.
  */
 export interface Limiter {
   /** The ceiling: the backend's max_concurrency. */
