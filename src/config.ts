@@ -18,7 +18,7 @@ import type { LogLevel } from "./lib/logger.js";
  */
 const DEFAULT_OVERLOAD_ATTEMPTS = 24;
 
-/** The share of a backend's concurrency limit kept free of batch work by default. */
+/** The most of a backend's concurrency limit kept free of batch work, by default. */
 export const DEFAULT_INTERACTIVE_RESERVE = 0.125;
 
 /**
@@ -70,8 +70,9 @@ const UpstreamBoundsFields = {
  * How many calls a backend gets at once (see backends/limiter.ts and adaptive-limit.ts).
  * `adaptive_concurrency`: find the upstream's knee within max_concurrency (the ceiling) from
  * latency and 429/503 answers; unset, on for upstreams and off for the mock.
- * `interactive_reserve`: the share of the current limit kept free of batch work, so a client
- * never waits behind a batch (at least one slot when the limit is 2 or more).
+ * `interactive_reserve`: the most of the current limit kept free of batch work, so a client
+ * never waits behind a batch; within it the reserve follows what clients used lately, one slot
+ * at least (see backends/limiter.ts).
  */
 const ConcurrencyFields = {
   adaptive_concurrency: z.boolean().optional(),

@@ -94,6 +94,8 @@ export class BackendError extends Error {
   readonly type: string;
   readonly code: string | null;
   readonly param: string | null;
+  /** The upstream refused the connection (nothing listens, or its backlog is full). */
+  readonly isRefused: boolean;
 
   constructor(
     message: string,
@@ -104,6 +106,7 @@ export class BackendError extends Error {
       type?: string;
       code?: string | null;
       param?: string | null;
+      isRefused?: boolean;
     },
   ) {
     super(message);
@@ -114,6 +117,7 @@ export class BackendError extends Error {
     this.type = options.type ?? defaultErrorType(options.status);
     this.code = options.code ?? null;
     this.param = options.param ?? null;
+    this.isRefused = options.isRefused ?? false;
   }
 }
 
@@ -124,14 +128,12 @@ export function isRetryableStatus(status: number | null): boolean {
 
 /**
  * An answer that says the upstream is over its capacity, not that the request is wrong: 429, 503,
- * or a refused connection. It lowers the adaptive limit and, for queued work, is retried on a
+ * or a refused connection (not any connection error: a bad host name, a certificate or a reset
+ * keep-alive socket says nothing about load). It lowers the adaptive limit and, for queued work, is retried on a
  * budget of its own (see executor/retry.ts).
  */
 export function isOverloadError(err: unknown): boolean {
-  return (
-    err instanceof BackendError &&
-    (err.status === 429 || err.status === 503 || err.code === "connection_error")
-  );
+  return err instanceof BackendError && (err.status === 429 || err.status === 503 || err.isRefused);
 }
 
 function defaultErrorType(status: number | null): string {

@@ -36,21 +36,30 @@ export function limitBackend(backend: Backend, limiter: Limiter, clock: Clock): 
     limiter.record(sample);
   }
 
+  /** A whole-answer call in its slot, its latency (to the answer) and outcome recorded. */
+  async function inSlot<T>(
+    signal: AbortSignal,
+    options: BackendCallOptions | undefined,
+    run: () => Promise<T>,
+  ): Promise<T> {
+    const call = await hold(signal, options);
+    try {
+      const answer = await run();
+      record(call, signal);
+      return answer;
+    } catch (thrown) {
+      record(call, signal, thrown);
+      throw thrown;
+    } finally {
+      call.slot.release();
+    }
+  }
+
   return {
     name: backend.name,
     ...(backend.native === undefined ? {} : { native: backend.native }),
-    async generate(request, signal, options) {
-      const call = await hold(signal, options);
-      try {
-        const generation = await backend.generate(request, signal);
-        record(call, signal);
-        return generation;
-      } catch (thrown) {
-        record(call, signal, thrown);
-        throw thrown;
-      } finally {
-        call.slot.release();
-      }
+    generate(request, signal, options) {
+      return inSlot(signal, options, () => backend.generate(request, signal));
     },
     async *streamGenerate(request, signal, options) {
       const call = await hold(signal, options);
@@ -73,18 +82,8 @@ export function limitBackend(backend: Backend, limiter: Limiter, clock: Clock): 
         call.slot.release();
       }
     },
-    async embed(request, signal, options) {
-      const call = await hold(signal, options);
-      try {
-        const result = await backend.embed(request, signal);
-        record(call, signal);
-        return result;
-      } catch (thrown) {
-        record(call, signal, thrown);
-        throw thrown;
-      } finally {
-        call.slot.release();
-      }
+    embed(request, signal, options) {
+      return inSlot(signal, options, () => backend.embed(request, signal));
     },
   };
 }

@@ -115,9 +115,11 @@ export function chatBackendOver(caller: UpstreamCaller, name: string): Backend {
   return {
     name,
 
-    generate(request: GenerateRequest, signal: AbortSignal): Promise<Generation> {
+    async generate(request: GenerateRequest, signal: AbortSignal): Promise<Generation> {
+      // Built before the call: a request that cannot be written is not an upstream failure (it
+      // must not count as a refused connection, nor be retried).
+      const endpoint = endpointOf(request, false);
       return callOnce(signal, async (combined, onHeaders) => {
-        const endpoint = endpointOf(request, false);
         const response = await post(endpoint.path, endpoint.body, JSON_TYPE, combined);
         onHeaders();
         return readGeneration(endpoint, response);
@@ -136,10 +138,10 @@ export function chatBackendOver(caller: UpstreamCaller, name: string): Backend {
      * slot all the while).
      */
     async *streamGenerate(request: GenerateRequest, signal: AbortSignal) {
+      const endpoint = endpointOf(request, true);
       const call = startCall(signal, true);
       call.deadline.arm();
       try {
-        const endpoint = endpointOf(request, true);
         const response = await post(endpoint.path, endpoint.body, SSE_TYPE, call.signal);
         call.deadline.disarm();
         call.gotHeaders();

@@ -485,12 +485,17 @@ export function createExecutor(deps: ExecutorDeps): Executor {
 
   /** Work may have come: claim for every backend on the next turn. */
   function wake() {
+    forgetDrained();
+    refill();
+  }
+
+  /** Every backend may have ready work again: its next claim runs, before its claimed-ahead. */
+  function forgetDrained() {
     drained.clear();
     aheadDrained.clear();
     for (const backend of deps.backends) {
       wokenBackends.add(backend.name);
     }
-    refill();
   }
 
   /** Slots freed: claim on the next turn, for the backends that had work at their last claim. */
@@ -508,9 +513,17 @@ export function createExecutor(deps: ExecutorDeps): Executor {
     setTimeout(wake, delayMs + 1).unref();
   }
 
+  /** Nothing running, waiting to commit, or claimed ahead. */
+  function isIdle() {
+    return (
+      running.size === 0 &&
+      pending.length === 0 &&
+      [...claimedAhead.values()].every((queue) => queue.length === 0)
+    );
+  }
+
   function settleIfIdle() {
-    const isAheadEmpty = [...claimedAhead.values()].every((queue) => queue.length === 0);
-    if (running.size === 0 && pending.length === 0 && isAheadEmpty) {
+    if (isIdle()) {
       const waiters = idleWaiters;
       idleWaiters = [];
       for (const resolve of waiters) {
@@ -612,16 +625,11 @@ export function createExecutor(deps: ExecutorDeps): Executor {
       }
     },
     runOnce() {
-      drained.clear();
-      aheadDrained.clear();
-      for (const backend of deps.backends) {
-        wokenBackends.add(backend.name);
-      }
+      forgetDrained();
       return runOnce();
     },
     drain() {
-      const isAheadEmpty = [...claimedAhead.values()].every((queue) => queue.length === 0);
-      if (running.size === 0 && pending.length === 0 && isAheadEmpty) {
+      if (isIdle()) {
         return Promise.resolve();
       }
       return new Promise((resolve) => idleWaiters.push(resolve));

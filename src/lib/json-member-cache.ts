@@ -43,17 +43,22 @@ export interface JsonMemberCache {
   split(text: string): ReusedMembers | null;
 }
 
-// Below these a member parses about as fast as it is looked up.
+// Below these a member parses about as fast as it is looked up. Above MAX_BODY_CHARS the body is
+// mostly input (a long document), which the top-level scan would walk for nothing.
 const MIN_BODY_CHARS = 512;
+const MAX_BODY_CHARS = 1024 * 1024;
 const MIN_MEMBER_CHARS = 256;
 // A client can send a different 5 MB of tools with every request: not kept (see json-text.ts).
-const MAX_MEMBER_CHARS = 64 * 1024;
+// A typical member (5 tools, a 30-property schema) is ~4 kB.
+const MAX_MEMBER_CHARS = 16 * 1024;
 // A remembered text is found by its first characters (a short key to hash: hashing the whole
 // text costs ~5 ns a character, about as much as parsing it), then compared whole, in place.
 // Texts sharing a start (the same first tools, then others) are kept a few per start.
 const PREFIX_CHARS = 128;
-// At most 64 starts × 4 texts × 64 kB = 16 MB per key, worst case; a client's few tool sets
-// in practice.
+// At most 64 starts × 4 texts per key, each kept as its text, its parsed value and the JSON
+// text of the value and of each of its children (json-text.ts): about 4 × 16 kB of characters
+// (8 bytes each when not Latin-1) plus the objects, so some 25 to 50 MB per key worst case, and
+// a client's few tool sets in practice. A client that fills it only costs others their hits.
 const TEXTS_PER_PREFIX = 4;
 const PREFIXES_PER_KEY = 64;
 
@@ -73,7 +78,11 @@ export function createJsonMemberCache(options: JsonMemberCacheOptions): JsonMemb
 
   return {
     split(text) {
-      if (text.length < MIN_BODY_CHARS || !quotedKeys.some((key) => text.includes(key))) {
+      if (
+        text.length < MIN_BODY_CHARS ||
+        text.length > MAX_BODY_CHARS ||
+        !quotedKeys.some((key) => text.includes(key))
+      ) {
         return null;
       }
       const reused = new Map<string, object>();

@@ -75,6 +75,9 @@ const refused: Record<string, unknown> = {
     usage: { prompt_tokens_details: { cached_tokens: "4" } },
   },
   "an error envelope": { error: { message: "overloaded" } },
+  "token counts past a double (JSON's 1e400 parses as Infinity)": JSON.parse(
+    '{"choices":[{"message":{"content":"x"}}],"usage":{"prompt_tokens":1e400}}',
+  ),
   "an array": [plain],
 };
 

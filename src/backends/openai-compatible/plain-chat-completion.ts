@@ -61,12 +61,12 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-/** `value` is of `type`, null or absent: zod's `.nullish()`. NaN is not a number to zod. */
+/** `value` is of `type`, null or absent: zod's `.nullish()`. Infinity (JSON's 1e400) is not a number to zod. */
 function isNullish(value: unknown, type: "string" | "number"): boolean {
   if (value === undefined || value === null) {
     return true;
   }
   return type === "number"
-    ? typeof value === "number" && !Number.isNaN(value)
+    ? typeof value === "number" && Number.isFinite(value)
     : typeof value === type;
 }

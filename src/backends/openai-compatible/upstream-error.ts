@@ -248,7 +248,25 @@ export function toFailure(thrown: Error, scene: FailureScene): unknown {
     status: null,
     retryable: true,
     code: scene.phase === "connect" ? "connection_error" : null,
+    isRefused: scene.phase === "connect" && hasErrorCode(thrown, "ECONNREFUSED"),
   });
+}
+
+/** Whether `err`, one of its causes or an error it aggregates has this system error code. */
+function hasErrorCode(err: unknown, code: string, depth = 0): boolean {
+  if (!(err instanceof Error) || depth > 5) {
+    return false;
+  }
+  if ((err as NodeJS.ErrnoException).code === code) {
+    return true;
+  }
+  if (
+    err instanceof AggregateError &&
+    err.errors.some((inner) => hasErrorCode(inner, code, depth + 1))
+  ) {
+    return true;
+  }
+  return hasErrorCode(err.cause, code, depth + 1);
 }
 
 /**
