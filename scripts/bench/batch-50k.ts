@@ -9,6 +9,7 @@ import { buildFerry, type FerryServer, startFerry } from "./lib/ferry-server.js"
 import { finishBenchmark } from "./lib/finish.js";
 import { PROFILES_DIR } from "./lib/paths.js";
 import { readMemoryBytes, startRssSampler, toMegabytes } from "./lib/process-stats.js";
+import { TOPICS } from "./lib/questions.js";
 import { type Check, describeMachine, fixed, formatMachine, formatTable } from "./lib/report.js";
 import { sleep } from "./lib/sleep.js";
 import { createTempDir } from "./lib/temp-dir.js";
@@ -48,17 +49,6 @@ const BIG_FILE_BYTES = 199 * 1024 * 1024;
 const BIG_LINE_CONTENT_CHARS = 3_900;
 
 const TERMINAL_BATCH_STATUSES = new Set(["completed", "failed", "expired", "cancelled"]);
-
-const TOPICS = [
-  "the capital of France",
-  "reversing a list in Python",
-  "HTTP keep-alive",
-  "clear commit messages",
-  "why the sky is blue",
-  "what a database index speeds up",
-  "a name for a small ferry company",
-  "how long to boil an egg",
-];
 
 interface BatchRunResult {
   readonly inputBytes: number;

@@ -17,6 +17,7 @@ import { type HealthSample, startHealthSampler } from "./lib/health-sampler.js";
 import { createLatencyRecorder, type Percentiles, percentilesOf } from "./lib/latency-recorder.js";
 import { PROFILES_DIR } from "./lib/paths.js";
 import { readCpuSeconds } from "./lib/process-stats.js";
+import { TOPICS } from "./lib/questions.js";
 import { type Check, describeMachine, fixed, formatMachine, formatTable } from "./lib/report.js";
 import { createSdkClient, runSdkBatch, type SdkBatchRun } from "./lib/sdk-batch.js";
 import { sleep } from "./lib/sleep.js";
@@ -102,17 +103,6 @@ const PREFIX = {
   lines: IS_QUICK ? 600 : 1_500,
   rounds: IS_QUICK ? 1 : 2,
 };
-
-const TOPICS = [
-  "the capital of France",
-  "reversing a list in Python",
-  "HTTP keep-alive",
-  "clear commit messages",
-  "why the sky is blue",
-  "what a database index speeds up",
-  "a name for a small ferry company",
-  "how long to boil an egg",
-];
 
 interface ChatBody {
   readonly model: string;

@@ -9,3 +9,15 @@ export const QUESTIONS: readonly string[] = [
   "Suggest a name for a small ferry company.",
   "How long should I boil an egg?",
 ];
+
+/** Topics for a batch line's "In one sentence: <topic>? (#n)", so no two lines are the same. */
+export const TOPICS: readonly string[] = [
+  "the capital of France",
+  "reversing a list in Python",
+  "HTTP keep-alive",
+  "clear commit messages",
+  "why the sky is blue",
+  "what a database index speeds up",
+  "a name for a small ferry company",
+  "how long to boil an egg",
+];
