@@ -2,7 +2,7 @@ import { createHash, randomFillSync } from "node:crypto";
 
 /**
  * Every id ferry hands out, in one place. Prefixes follow OpenAI's conventions so that ids look
- * familiar in logs and SDK objects: resp_, msg_, chatcmpl-, cmpl-, file-, batch_, req_.
+ * familiar in logs and SDK objects: resp_, msg_, chatcmpl-, cmpl-, file-, batch_, req_, whe_, evt_, wh_.
  */
 const PREFIXES = {
   response: "resp_",
@@ -18,6 +18,10 @@ const PREFIXES = {
   functionCallOutput: "fco_",
   reasoning: "rs_",
   call: "call_",
+  webhookEndpoint: "whe_",
+  event: "evt_",
+  /** A webhook delivery: its `webhook-id` header, the same on every attempt. */
+  webhookDelivery: "wh_",
 } as const;
 
 export type IdKind = keyof typeof PREFIXES;

@@ -298,3 +298,149 @@ export const apiKeys = sqliteTable(
 );
 
 export type ApiKeyRow = typeof apiKeys.$inferSelect;
+
+/**
+ * Webhook endpoints (`/v1/webhook_endpoints`, `ferry webhooks`, or the config file), per project.
+ * The signing secret is needed in the clear to sign, so it is stored sealed with the secrets key
+ * (webhooks/secret-box.ts), which lives outside the database: a copy of ferry.db alone does not
+ * let anyone sign a delivery. After a rotation that keeps the old secret, both sign until
+ * `previous_secret_expires_at`.
+ */
+export const webhookEndpoints = sqliteTable(
+  "webhook_endpoints",
+  {
+    id: text("id").primaryKey(),
+    projectId: text("project_id").notNull(),
+    name: text("name").notNull(),
+    url: text("url").notNull(),
+    eventTypes: text("event_types", { mode: "json" }).notNull().$type<string[]>(),
+    secretSealed: text("secret_sealed").notNull(),
+    /** The masked secret shown in listings (`whsec_abcd…wxyz`). */
+    secretHint: text("secret_hint").notNull(),
+    previousSecretSealed: text("previous_secret_sealed"),
+    previousSecretExpiresAt: integer("previous_secret_expires_at"),
+    /** "api" (created by a client or the CLI) or "config" (bootstrapped from the config file). */
+    source: text("source").notNull().default("api"),
+    createdAt: integer("created_at").notNull(),
+    updatedAt: integer("updated_at").notNull(),
+    /** Deliveries that ended failed in a row; reset by a delivered one. */
+    consecutiveFailures: integer("consecutive_failures").notNull().default(0),
+    /** When the current run of failures began (unix seconds); null while it delivers. */
+    failingSince: integer("failing_since"),
+    lastDeliveredAt: integer("last_delivered_at"),
+    /** Set when ferry stopped sending to it (it kept failing); new events skip it. */
+    disabledAt: integer("disabled_at"),
+    disabledReason: text("disabled_reason"),
+  },
+  (table) => [index("webhook_endpoints_project_created").on(table.projectId, table.createdAt)],
+);
+
+export type WebhookEndpointRow = typeof webhookEndpoints.$inferSelect;
+export type NewWebhookEndpointRow = typeof webhookEndpoints.$inferInsert;
+
+/**
+ * Events, in OpenAI's shape: `body` is the exact JSON every endpoint delivery sends. Written in
+ * the same transaction as the state change that causes it (the outbox), with its deliveries.
+ */
+export const webhookEvents = sqliteTable(
+  "webhook_events",
+  {
+    id: text("id").primaryKey(),
+    projectId: text("project_id").notNull(),
+    type: text("type").notNull(),
+    /** The object the event is about (a response, batch or stream id). */
+    subjectId: text("subject_id").notNull(),
+    createdAt: integer("created_at").notNull(),
+    body: text("body").notNull(),
+  },
+  (table) => [
+    index("webhook_events_project_created").on(table.projectId, table.createdAt),
+    index("webhook_events_subject").on(table.subjectId),
+  ],
+);
+
+export type WebhookEventRow = typeof webhookEvents.$inferSelect;
+
+/**
+ * One row per event and destination: an endpoint subscribed to the event's type, or the
+ * per-request callback of its subject. `id` is the `webhook-id` header, the same on every
+ * attempt, so a receiver can drop duplicates. States:
+ *   pending (next_attempt_at_ms; leased while an attempt runs) -> delivered | failed (gave up)
+ *   pending -> cancelled (its endpoint was deleted)
+ */
+export const webhookDeliveries = sqliteTable(
+  "webhook_deliveries",
+  {
+    id: text("id").primaryKey(),
+    eventId: text("event_id").notNull(),
+    projectId: text("project_id").notNull(),
+    /** The endpoint it goes to; null for a per-request callback. */
+    endpointId: text("endpoint_id"),
+    /** The subject whose callback it goes to (request_callbacks.subject_id); null for an endpoint. */
+    callbackSubjectId: text("callback_subject_id"),
+    url: text("url").notNull(),
+    /** What a callback sends (the finished object); null: the event's body. */
+    body: text("body"),
+    status: text("status").notNull(),
+    attempts: integer("attempts").notNull().default(0),
+    nextAttemptAtMs: integer("next_attempt_at_ms").notNull(),
+    /** Past this, a failed attempt is the last: the delivery ends failed. */
+    giveUpAtMs: integer("give_up_at_ms").notNull(),
+    leaseOwner: text("lease_owner"),
+    leaseExpiresAtMs: integer("lease_expires_at_ms"),
+    lastStatusCode: integer("last_status_code"),
+    lastError: text("last_error"),
+    createdAtMs: integer("created_at_ms").notNull(),
+    deliveredAtMs: integer("delivered_at_ms"),
+  },
+  (table) => [
+    // The delivery lane's claim: due pending rows in time order.
+    index("webhook_deliveries_due").on(table.status, table.nextAttemptAtMs),
+    index("webhook_deliveries_endpoint").on(table.endpointId, table.createdAtMs),
+    index("webhook_deliveries_event").on(table.eventId),
+    index("webhook_deliveries_project_created").on(table.projectId, table.createdAtMs),
+  ],
+);
+
+export type WebhookDeliveryRow = typeof webhookDeliveries.$inferSelect;
+export type NewWebhookDeliveryRow = typeof webhookDeliveries.$inferInsert;
+
+/** Every attempt of every delivery: what the receiver answered, how fast, or why it failed. */
+export const webhookDeliveryAttempts = sqliteTable(
+  "webhook_delivery_attempts",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    deliveryId: text("delivery_id").notNull(),
+    attempt: integer("attempt").notNull(),
+    startedAtMs: integer("started_at_ms").notNull(),
+    latencyMs: integer("latency_ms").notNull(),
+    /** The receiver's HTTP status; null when no answer came (refused, timed out, blocked). */
+    statusCode: integer("status_code"),
+    error: text("error"),
+  },
+  (table) => [index("webhook_delivery_attempts_delivery").on(table.deliveryId, table.attempt)],
+);
+
+export type WebhookDeliveryAttemptRow = typeof webhookDeliveryAttempts.$inferSelect;
+
+/**
+ * A per-request callback (the Scale Launch model: `callback_url` and `callback_auth` on a
+ * background response or a batch). The auth (basic username and password, or an mTLS client
+ * certificate and key) and an optional signing secret are stored sealed, like endpoint secrets.
+ */
+export const requestCallbacks = sqliteTable(
+  "request_callbacks",
+  {
+    subjectId: text("subject_id").primaryKey(),
+    projectId: text("project_id").notNull(),
+    url: text("url").notNull(),
+    /** "basic", "mtls" or null (none). */
+    authKind: text("auth_kind"),
+    authSealed: text("auth_sealed"),
+    secretSealed: text("secret_sealed"),
+    createdAt: integer("created_at").notNull(),
+  },
+  (table) => [index("request_callbacks_project_created").on(table.projectId, table.createdAt)],
+);
+
+export type RequestCallbackRow = typeof requestCallbacks.$inferSelect;
