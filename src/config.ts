@@ -43,6 +43,8 @@ export const EnvSchema = z.object({
   FERRY_HEAP_GROWING_PERCENT: z.coerce.number().int().min(0).max(400).default(50),
   /** Overrides the config file's queue.max_queued_per_project. */
   FERRY_MAX_QUEUED_PER_PROJECT: z.coerce.number().int().min(0).max(1_000_000_000).optional(),
+  /** The key webhook secrets and callback credentials are sealed with (webhooks/secret-box.ts). */
+  FERRY_SECRETS_KEY: z.string().trim().min(1).optional(),
 });
 
 const ModelListSchema = z
@@ -143,6 +145,61 @@ const RetentionSecondsSchema = z
   .min(0)
   .max(10 * 365 * 86_400)
   .nullable();
+
+/** An endpoint the config file creates (or updates) at start, so a deployment needs no API call. */
+const ConfiguredWebhookEndpointSchema = z.strictObject({
+  project: z.string().regex(PROJECT_ID_PATTERN, "a project name: letters, digits, '_', '.', '-'"),
+  name: z.string().trim().min(1).max(256),
+  url: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }),
+  event_types: z.array(z.string().min(1)).min(1),
+  /** The signing secret (`whsec_…`); better, `secret_env`, the variable that holds it. */
+  secret: z.string().min(1).optional(),
+  secret_env: z.string().min(1).optional(),
+});
+
+/** Webhook and callback delivery (webhooks/delivery-lane.ts). */
+const WebhooksSchema = z.strictObject({
+  endpoints: z.array(ConfiguredWebhookEndpointSchema).default([]),
+  /** Deliveries in flight at once, over all endpoints: the delivery lane's own concurrency. */
+  max_concurrency: z.number().int().min(1).max(10_000).default(64),
+  /** Deliveries in flight at once to any one destination URL's host. */
+  max_concurrency_per_host: z.number().int().min(1).max(10_000).default(16),
+  /** One attempt's deadline: connect, send, and the receiver's answer. */
+  timeout_ms: z.number().int().min(100).max(600_000).default(10_000),
+  /** How long a delivery is retried before it ends failed (OpenAI: up to 72 hours). */
+  retry_for_seconds: z
+    .number()
+    .int()
+    .min(1)
+    .max(30 * 86_400)
+    .default(72 * 3600),
+  /** The first retry's delay; each further one doubles (with jitter) up to retry_max_delay_ms. */
+  retry_base_delay_ms: z.number().int().min(1).max(3_600_000).default(5_000),
+  retry_max_delay_ms: z.number().int().min(1).max(86_400_000).default(3_600_000),
+  /** An endpoint whose deliveries have all failed for this long is disabled (and reported). */
+  disable_after_seconds: z
+    .number()
+    .int()
+    .min(1)
+    .max(30 * 86_400)
+    .default(72 * 3600),
+  /** Most of a receiver's answer body read (and kept with the attempt, trimmed). */
+  max_response_bytes: z
+    .number()
+    .int()
+    .min(0)
+    .max(1024 * 1024)
+    .default(64 * 1024),
+});
+
+/** Where webhooks and callbacks may go (webhooks/outbound-url.ts). */
+const OutboundSchema = z.strictObject({
+  /**
+   * Private, loopback or link-local networks (CIDR) deliveries may still go to, e.g.
+   * ["127.0.0.1/32"] for a receiver on the same machine. Empty: none.
+   */
+  allow_networks: z.array(z.string().min(1)).default([]),
+});
 
 /** The optional JSON file. snake_case like the API; unknown keys are errors so typos surface. */
 export const FileConfigSchema = z.strictObject({
@@ -305,6 +362,8 @@ export const FileConfigSchema = z.strictObject({
       write_timeout_ms: z.number().int().min(10).max(3_600_000).default(30_000),
     })
     .default({ write_timeout_ms: 30_000 }),
+  webhooks: WebhooksSchema.default(WebhooksSchema.parse({})),
+  outbound: OutboundSchema.default({ allow_networks: [] }),
 });
 
 export type FileConfig = z.infer<typeof FileConfigSchema>;
@@ -361,6 +420,10 @@ export interface Config {
   };
   /** 0: no cap. */
   readonly queue: { readonly maxQueuedPerProject: number };
+  readonly webhooks: WebhooksConfig;
+  readonly outbound: { readonly allowNetworks: readonly string[] };
+  /** FERRY_SECRETS_KEY; null: `<dataDir>/secrets.key`, made on first use. */
+  readonly secretsKey: string | null;
   /** null: kept forever. Files follow their own expires_at whatever this says. */
   readonly retention: {
     readonly responsesSeconds: number | null;
@@ -411,6 +474,28 @@ export interface UpstreamBackendConfig {
   readonly deadlineMs?: number;
 }
 
+export interface WebhooksConfig {
+  readonly endpoints: readonly ConfiguredWebhookEndpoint[];
+  readonly maxConcurrency: number;
+  readonly maxConcurrencyPerHost: number;
+  readonly timeoutMs: number;
+  readonly retryForMs: number;
+  readonly retryBaseDelayMs: number;
+  readonly retryMaxDelayMs: number;
+  readonly disableAfterSeconds: number;
+  readonly maxResponseBytes: number;
+}
+
+/** A webhooks.endpoints entry, its secret read from the variable it names. */
+export interface ConfiguredWebhookEndpoint {
+  readonly projectId: string;
+  readonly name: string;
+  readonly url: string;
+  readonly eventTypes: readonly string[];
+  /** null: ferry makes one (kept in the database, sealed) the first time. */
+  readonly secret: string | null;
+}
+
 /** One FERRY_API_KEYS entry. The key itself is not kept, only its hash. */
 export interface ConfiguredApiKey {
   readonly keyHash: string;
@@ -445,8 +530,12 @@ export type ConfigOverrides = Partial<
     | "batchFinalize"
     | "streaming"
     | "queue"
+    | "webhooks"
+    | "outbound"
   >
 > & {
+  webhooks?: Partial<WebhooksConfig>;
+  outbound?: Partial<Config["outbound"]>;
   streaming?: Partial<Config["streaming"]>;
   queue?: Partial<Config["queue"]>;
   batches?: Partial<Config["batches"]>;
@@ -489,6 +578,8 @@ export function loadConfig(
     batchFinalize,
     streaming,
     queue,
+    webhooks,
+    outbound,
     ...plain
   } = overrides;
   const dataDir = path.resolve(plain.dataDir ?? vars.FERRY_DATA_DIR);
@@ -553,6 +644,48 @@ export function loadConfig(
       ...retry,
     }),
     streaming: Object.freeze({ writeTimeoutMs: file.streaming.write_timeout_ms, ...streaming }),
+    webhooks: Object.freeze({
+      endpoints: readWebhookEndpoints(file, env),
+      maxConcurrency: file.webhooks.max_concurrency,
+      maxConcurrencyPerHost: file.webhooks.max_concurrency_per_host,
+      timeoutMs: file.webhooks.timeout_ms,
+      retryForMs: file.webhooks.retry_for_seconds * 1000,
+      retryBaseDelayMs: file.webhooks.retry_base_delay_ms,
+      retryMaxDelayMs: file.webhooks.retry_max_delay_ms,
+      disableAfterSeconds: file.webhooks.disable_after_seconds,
+      maxResponseBytes: file.webhooks.max_response_bytes,
+      ...webhooks,
+    }),
+    outbound: Object.freeze({ allowNetworks: file.outbound.allow_networks, ...outbound }),
+    secretsKey: plain.secretsKey ?? vars.FERRY_SECRETS_KEY ?? null,
+  });
+}
+
+/** webhooks.endpoints, with secrets read from the variables they name. */
+function readWebhookEndpoints(
+  file: FileConfig,
+  env: Record<string, string | undefined>,
+): ConfiguredWebhookEndpoint[] {
+  return file.webhooks.endpoints.map((endpoint, index) => {
+    let secret = endpoint.secret ?? null;
+    if (endpoint.secret_env !== undefined) {
+      secret = env[endpoint.secret_env] ?? null;
+      if (secret === null || secret === "") {
+        throw new ConfigError([
+          {
+            variable: `FERRY_CONFIG:webhooks.endpoints.${index}.secret_env`,
+            message: `the environment variable ${endpoint.secret_env} is not set`,
+          },
+        ]);
+      }
+    }
+    return Object.freeze({
+      projectId: endpoint.project,
+      name: endpoint.name,
+      url: endpoint.url,
+      eventTypes: Object.freeze([...endpoint.event_types]),
+      secret,
+    });
   });
 }
 
