@@ -51,6 +51,11 @@ export interface DeliveryLaneDeps {
   readonly commitSoon: (write: () => void) => Promise<void>;
   /** The lease owner's name; random by default (one per process, or per lane in tests). */
   readonly owner?: string;
+  /**
+   * How long a claim holds before another lane may take it; by default the attempt timeout and
+   * a margin. Crash tests shorten it so a killed lane's deliveries come back quickly.
+   */
+  readonly leaseMs?: number;
   /** [0, 1): the backoff's jitter (tests may fix it). */
   readonly random?: () => number;
 }
@@ -81,7 +86,7 @@ export function createDeliveryLane(deps: DeliveryLaneDeps): DeliveryLane {
   const { store, directory, sender, clock, logger, config, policy, commitSoon } = deps;
   const owner = deps.owner ?? `lane_${randomBytes(8).toString("hex")}`;
   const random = deps.random ?? Math.random;
-  const leaseMs = config.timeoutMs + LEASE_MARGIN_MS;
+  const leaseMs = deps.leaseMs ?? config.timeoutMs + LEASE_MARGIN_MS;
   // Claims are writes: wait until a few slots are free rather than claim for every one.
   const claimThreshold = Math.max(1, Math.min(8, Math.floor(config.maxConcurrency / 4)));
 
