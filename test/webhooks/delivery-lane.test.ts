@@ -366,7 +366,7 @@ describe("the delivery lane", () => {
     const world = createWorld();
     const endpoint = world.directory.addEndpoint({ projectId: "proj_a", url: receiver.url });
     world.lane({ retryBaseDelayMs: 10, retryMaxDelayMs: 50 }).start();
-    world.emit([completed("resp_1")], 300);
+    world.emit([completed("resp_1")], 1_500);
     await waitFor("the delivery to fail", () => world.statuses().failed === 1);
     const [row] = world.rows();
     expect(row?.attempts).toBeGreaterThanOrEqual(2);
