@@ -12,6 +12,7 @@ import { filesRoutes } from "./http/files.js";
 import { healthRoutes } from "./http/health.js";
 import { createLongPollLimiter } from "./http/long-poll-limit.js";
 import { modelsRoutes } from "./http/models.js";
+import { futuresRoutes } from "./http/octoai/futures.js";
 import { createRateLimiter } from "./http/rate-limit.js";
 import { requestId } from "./http/request-id.js";
 import { responsesRoutes } from "./http/responses.js";
@@ -66,10 +67,15 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   );
   v1.use(limitBody(config.limits.maxBodyBytes));
   const sse = { logger, writeTimeoutMs: config.streaming.writeTimeoutMs };
-  v1.route("/responses", responsesRoutes({ responses: services.responses, ...sse }));
-  v1.route("/chat/completions", chatCompletionsRoutes({ chat: services.chat, ...sse }));
-  v1.route("/completions", completionsRoutes({ completions: services.completions, ...sse }));
-  v1.route("/embeddings", embeddingsRoutes({ embeddings: services.embeddings }));
+  const { futures } = services;
+  v1.route("/responses", responsesRoutes({ responses: services.responses, futures, ...sse }));
+  v1.route("/chat/completions", chatCompletionsRoutes({ chat: services.chat, futures, ...sse }));
+  v1.route(
+    "/completions",
+    completionsRoutes({ completions: services.completions, futures, ...sse }),
+  );
+  v1.route("/embeddings", embeddingsRoutes({ embeddings: services.embeddings, futures }));
+  v1.route("/futures", futuresRoutes({ futures }));
   v1.route("/models", modelsRoutes({ models: services.models }));
   v1.route(
     "/streams",

@@ -4,10 +4,12 @@ import { CreateResponseRequestSchema } from "../contract/responses-request.js";
 import { createJsonMemberCache } from "../lib/json-member-cache.js";
 import { stringifyReusingTexts } from "../lib/json-text.js";
 import type { Logger } from "../lib/logger.js";
+import type { FuturesService } from "../services/futures.js";
 import type { ResponsesService } from "../services/responses.js";
 import type { AppEnv } from "./app-env.js";
 import { abortOnClientGone, whileClientConnected } from "./client-gone.js";
 import { readJsonBody, readQuery } from "./json-body.js";
+import { answerAsFuture } from "./octoai/futures.js";
 import { listQuerySchema } from "./pagination.js";
 import { writeSse } from "./sse.js";
 
@@ -30,6 +32,7 @@ const RetrieveQuerySchema = z.looseObject({
 
 export function responsesRoutes(deps: {
   responses: ResponsesService;
+  futures: FuturesService;
   logger: Logger;
   writeTimeoutMs: number;
 }) {
@@ -46,6 +49,10 @@ export function responsesRoutes(deps: {
       const request = await readJsonBody(c, CreateResponseRequestSchema, {
         members: repeatedMembers,
       });
+      const future = await answerAsFuture(c, deps.futures, "/v1/responses", request);
+      if (future !== null) {
+        return future;
+      }
       const prepared = await responses.prepare(c.get("projectId"), request);
       if (prepared.background) {
         const queued = await responses.enqueue(prepared);

@@ -11,6 +11,7 @@ import { createBatchStore } from "../store/batches.js";
 import type { Db } from "../store/db.js";
 import { createFileBlobStore, type FileBlobStore } from "../store/file-blobs.js";
 import { createFileStore } from "../store/files.js";
+import { createFutureStore } from "../store/futures.js";
 import { createGroupCommit } from "../store/group-commit.js";
 import { createProjectWorkCounts } from "../store/project-work-counts.js";
 import { createResponseEventStore } from "../store/response-events.js";
@@ -32,6 +33,8 @@ import { createChatCompletionsService } from "./chat-completions.js";
 import { createCompletionsService } from "./completions.js";
 import { createEmbeddingsService } from "./embeddings.js";
 import { createFilesService } from "./files.js";
+import { createFutureWorkHandler, FUTURE_WORK_KIND } from "./future-work-handler.js";
+import { createFuturesService } from "./futures.js";
 import { createHealthService } from "./health.js";
 import { createModelsService } from "./models.js";
 import { createQueueCap } from "./queue-cap.js";
@@ -148,6 +151,17 @@ export function createServices(deps: ServicesDeps) {
   const chat = createChatCompletionsService({ router, clock, retry, files });
   const completions = createCompletionsService({ router, clock, retry });
   const embeddings = createEmbeddingsService({ router, retry });
+  const endpoints = { responses, chat, completions, embeddings };
+  const futureStore = createFutureStore(db);
+  const futures = createFuturesService({
+    store: futureStore,
+    work,
+    endpoints,
+    queueCap,
+    transaction,
+    executor: executorView,
+    clock,
+  });
   const batchStore = createBatchStore(db);
   const batchLines = createBatchLineStore(db);
   const supervisor = createBatchSupervisor({
@@ -192,12 +206,10 @@ export function createServices(deps: ServicesDeps) {
       }),
       [BATCH_LINE_WORK_KIND]: createBatchLineHandler({
         batches: batchStore,
-        responses,
-        chat,
-        completions,
-        embeddings,
+        ...endpoints,
         onLineCommitted: (batchId) => supervisor.nudge(batchId),
       }),
+      [FUTURE_WORK_KIND]: createFutureWorkHandler({ store: futureStore, endpoints, clock }),
     },
     laneWeights: LANE_WEIGHTS,
     lanePriorities: LANE_PRIORITIES,
@@ -253,6 +265,7 @@ export function createServices(deps: ServicesDeps) {
     chat,
     completions,
     embeddings,
+    futures,
     files,
     batches: createBatchesService({
       batches: batchStore,

@@ -17,6 +17,8 @@ import type { RetentionStore } from "../store/retention.js";
  *   default, or the batch's output_expires_after); an input file ferry made for it (inline
  *   `requests`, a JSONL body) has no expires_at of its own and goes with the batch.
  * - Every file is deleted at its expires_at, row and bytes.
+ * - A finished OctoAI future is deleted at its expires_at (24 h after it was created, as OctoAI
+ *   keeps them), with its answer and its work item, whatever the policy says.
  * - Queued and running work is never deleted. `store: false` responses are never written.
  *
  * Deleted things are simply gone: every route answers 404 for them.
@@ -35,6 +37,7 @@ export interface SweepCounts {
   batches: number;
   batchLines: number;
   files: number;
+  futures: number;
   orphanWorkItems: number;
   orphanBlobs: number;
 }
@@ -167,6 +170,17 @@ export function createRetentionSweeper(deps: RetentionSweeperDeps) {
     }
   }
 
+  async function sweepFutures(counts: SweepCounts): Promise<void> {
+    for (;;) {
+      const deleted = store.deleteExpiredFutures(unixSeconds(clock), STEP_ROWS);
+      counts.futures += deleted;
+      if (deleted < STEP_ROWS) {
+        return;
+      }
+      await yieldToServer();
+    }
+  }
+
   /**
    * Work items whose subject is gone (a response deleted through the API, lines of a batch
    * whose deletion a crash cut short). Each sweep walks a bounded slice of the queue, resuming
@@ -227,6 +241,7 @@ export function createRetentionSweeper(deps: RetentionSweeperDeps) {
       batches: 0,
       batchLines: 0,
       files: 0,
+      futures: 0,
       orphanWorkItems: 0,
       orphanBlobs: 0,
     };
@@ -239,6 +254,7 @@ export function createRetentionSweeper(deps: RetentionSweeperDeps) {
         await sweepBatches(counts, policy.batchesSeconds);
       }
       await sweepFiles(counts);
+      await sweepFutures(counts);
       await sweepOrphanWork(counts);
       await sweepOrphanBlobs(counts);
     } catch (thrown) {
