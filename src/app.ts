@@ -53,6 +53,8 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   v1.route("/auth", authRoutes());
   // Uploads stream to disk under the files service's own limits (512 MB), so the files routes
   // come before the JSON body limit below, which applies only to routes mounted after it.
+  // One allowance per key, shared by every route that long-polls (wait_ms).
+  const longPolls = createLongPollLimiter({ maxPerKey: config.limits.maxConcurrentLongPolls });
   v1.route("/files", filesRoutes({ files: services.files, logger }));
   // A JSONL body posted straight to /v1/batches streams to a file like an upload.
   v1.route(
@@ -62,11 +64,12 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       maxJsonBodyBytes: config.limits.maxBodyBytes,
       maxJsonlBodyBytes: config.batches.maxInputBytes,
       logger,
+      longPolls,
     }),
   );
   v1.use(limitBody(config.limits.maxBodyBytes));
   const sse = { logger, writeTimeoutMs: config.streaming.writeTimeoutMs };
-  v1.route("/responses", responsesRoutes({ responses: services.responses, ...sse }));
+  v1.route("/responses", responsesRoutes({ responses: services.responses, longPolls, ...sse }));
   v1.route("/chat/completions", chatCompletionsRoutes({ chat: services.chat, ...sse }));
   v1.route("/completions", completionsRoutes({ completions: services.completions, ...sse }));
   v1.route("/embeddings", embeddingsRoutes({ embeddings: services.embeddings }));
@@ -75,7 +78,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     "/streams",
     streamsRoutes({
       streams: services.streams,
-      longPolls: createLongPollLimiter({ maxPerKey: config.limits.maxConcurrentLongPolls }),
+      longPolls,
     }),
   );
   app.route("/v1", v1);
