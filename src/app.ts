@@ -54,6 +54,8 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   v1.route("/auth", authRoutes());
   // Uploads stream to disk under the files service's own limits (512 MB), so the files routes
   // come before the JSON body limit below, which applies only to routes mounted after it.
+  // One allowance per key, shared by every route that long-polls (wait_ms).
+  const longPolls = createLongPollLimiter({ maxPerKey: config.limits.maxConcurrentLongPolls });
   v1.route("/files", filesRoutes({ files: services.files, logger }));
   // A JSONL body posted straight to /v1/batches streams to a file like an upload.
   v1.route(
@@ -63,12 +65,16 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       maxJsonBodyBytes: config.limits.maxBodyBytes,
       maxJsonlBodyBytes: config.batches.maxInputBytes,
       logger,
+      longPolls,
     }),
   );
   v1.use(limitBody(config.limits.maxBodyBytes));
   const sse = { logger, writeTimeoutMs: config.streaming.writeTimeoutMs };
   const { futures } = services;
-  v1.route("/responses", responsesRoutes({ responses: services.responses, futures, ...sse }));
+  v1.route(
+    "/responses",
+    responsesRoutes({ responses: services.responses, futures, longPolls, ...sse }),
+  );
   v1.route("/chat/completions", chatCompletionsRoutes({ chat: services.chat, futures, ...sse }));
   v1.route(
     "/completions",
@@ -81,7 +87,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     "/streams",
     streamsRoutes({
       streams: services.streams,
-      longPolls: createLongPollLimiter({ maxPerKey: config.limits.maxConcurrentLongPolls }),
+      longPolls,
     }),
   );
   app.route("/v1", v1);

@@ -9,9 +9,11 @@ import type { ResponsesService } from "../services/responses.js";
 import type { AppEnv } from "./app-env.js";
 import { abortOnClientGone, whileClientConnected } from "./client-gone.js";
 import { readJsonBody, readQuery } from "./json-body.js";
+import type { LongPollLimiter } from "./long-poll-limit.js";
 import { answerAsFuture } from "./octoai/futures.js";
 import { listQuerySchema } from "./pagination.js";
 import { writeSse } from "./sse.js";
+import { answerAfterWait, WaitMsSchema } from "./wait-for-object.js";
 
 const InputItemsQuerySchema = listQuerySchema({
   maxLimit: 100,
@@ -28,6 +30,8 @@ const ListQuerySchema = z.looseObject({
 const RetrieveQuerySchema = z.looseObject({
   stream: z.enum(["true", "false"]).optional(),
   starting_after: z.coerce.number().int().min(0).optional(),
+  // Ignored with stream=true: the stream itself waits for the end.
+  wait_ms: WaitMsSchema,
 });
 
 export function responsesRoutes(deps: {
@@ -35,8 +39,10 @@ export function responsesRoutes(deps: {
   futures: FuturesService;
   logger: Logger;
   writeTimeoutMs: number;
+  /** Caps the long-polls (wait_ms) each key holds open; omitted, no cap. */
+  longPolls?: LongPollLimiter;
 }) {
-  const { responses, logger, writeTimeoutMs } = deps;
+  const { responses, logger, writeTimeoutMs, longPolls } = deps;
   // Clients send the same tools and text format with every request: parsed and validated once
   // per distinct text (json-member-cache.ts), and shared, so everything after the parse (schema
   // checks, the mock's answers, the Response and the stored row) finds them known.
@@ -84,10 +90,23 @@ export function responsesRoutes(deps: {
         }),
       );
     })
-    .get("/:id", (c) => {
+    .get("/:id", async (c) => {
       const query = readQuery(c, RetrieveQuerySchema);
       if (query.stream !== "true") {
-        return c.json(responses.retrieve(c.get("projectId"), c.req.param("id")));
+        const projectId = c.get("projectId");
+        const id = c.req.param("id");
+        // A response that has ended answers at once; only an active one takes a slot.
+        const current = responses.retrieve(projectId, id);
+        const isActive = current.status === "queued" || current.status === "in_progress";
+        return c.json(
+          await answerAfterWait(
+            c,
+            longPolls,
+            isActive ? query.wait_ms : 0,
+            () => current,
+            (signal) => responses.retrieveWhenEnded(projectId, id, query.wait_ms, signal),
+          ),
+        );
       }
       const controller = new AbortController();
       const events = responses.events(

@@ -36,6 +36,7 @@ import { createFilesService } from "./files.js";
 import { createFutureWorkHandler, FUTURE_WORK_KIND } from "./future-work-handler.js";
 import { createFuturesService } from "./futures.js";
 import { createHealthService } from "./health.js";
+import { createKeyedNotifier } from "./keyed-notifier.js";
 import { createModelsService } from "./models.js";
 import { createQueueCap } from "./queue-cap.js";
 import { createResponseEventHub } from "./response-event-hub.js";
@@ -96,6 +97,9 @@ export function createServices(deps: ServicesDeps) {
   const commitSoon = createGroupCommit<() => void>(db.$client, (write) => write());
   const streamStore = createStreamStore(db);
   const notifier = createStreamNotifier();
+  // Wake GET ?wait_ms= on a response or batch after the commit that ends it.
+  const responseWaits = createKeyedNotifier();
+  const batchWaits = createKeyedNotifier();
   const streamItems = createStreamItems({ streams: streamStore, notifier, clock });
 
   // The executor runs handlers built from the services, and the services wake the executor:
@@ -139,6 +143,7 @@ export function createServices(deps: ServicesDeps) {
     commitSoon: (write) => commitSoon.add(write),
     queueCap,
     files,
+    responseWaits,
   });
   const streams = createStreamsService({
     streams: streamStore,
@@ -174,6 +179,7 @@ export function createServices(deps: ServicesDeps) {
     clock,
     logger,
     pollMs: config.executor.pollMs,
+    batchWaits,
     inputLimits: config.batches,
     prefixScheduling: config.batches.prefixScheduling,
     retryBaseMs: config.batchFinalize.retryBaseMs,
@@ -203,6 +209,7 @@ export function createServices(deps: ServicesDeps) {
         router,
         clock,
         streamItems,
+        responseWaits,
       }),
       [BATCH_LINE_WORK_KIND]: createBatchLineHandler({
         batches: batchStore,
@@ -276,6 +283,7 @@ export function createServices(deps: ServicesDeps) {
       clock,
       windowSecondsOverride: config.batches.windowSecondsOverride,
       inputLimits: config.batches,
+      batchWaits,
     }),
     models: createModelsService(router),
     apiKeys: createApiKeysService({
