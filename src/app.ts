@@ -12,6 +12,7 @@ import { filesRoutes } from "./http/files.js";
 import { healthRoutes } from "./http/health.js";
 import { createLongPollLimiter } from "./http/long-poll-limit.js";
 import { modelsRoutes } from "./http/models.js";
+import { futuresRoutes } from "./http/octoai/futures.js";
 import { createRateLimiter } from "./http/rate-limit.js";
 import { requestId } from "./http/request-id.js";
 import { responsesRoutes } from "./http/responses.js";
@@ -54,6 +55,8 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   v1.route("/auth", authRoutes());
   // Uploads stream to disk under the files service's own limits (512 MB), so the files routes
   // come before the JSON body limit below, which applies only to routes mounted after it.
+  // One allowance per key, shared by every route that long-polls (wait_ms).
+  const longPolls = createLongPollLimiter({ maxPerKey: config.limits.maxConcurrentLongPolls });
   v1.route("/files", filesRoutes({ files: services.files, logger }));
   // A JSONL body posted straight to /v1/batches streams to a file like an upload.
   v1.route(
@@ -63,20 +66,29 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       maxJsonBodyBytes: config.limits.maxBodyBytes,
       maxJsonlBodyBytes: config.batches.maxInputBytes,
       logger,
+      longPolls,
     }),
   );
   v1.use(limitBody(config.limits.maxBodyBytes));
   const sse = { logger, writeTimeoutMs: config.streaming.writeTimeoutMs };
-  v1.route("/responses", responsesRoutes({ responses: services.responses, ...sse }));
-  v1.route("/chat/completions", chatCompletionsRoutes({ chat: services.chat, ...sse }));
-  v1.route("/completions", completionsRoutes({ completions: services.completions, ...sse }));
-  v1.route("/embeddings", embeddingsRoutes({ embeddings: services.embeddings }));
+  const { futures } = services;
+  v1.route(
+    "/responses",
+    responsesRoutes({ responses: services.responses, futures, longPolls, ...sse }),
+  );
+  v1.route("/chat/completions", chatCompletionsRoutes({ chat: services.chat, futures, ...sse }));
+  v1.route(
+    "/completions",
+    completionsRoutes({ completions: services.completions, futures, ...sse }),
+  );
+  v1.route("/embeddings", embeddingsRoutes({ embeddings: services.embeddings, futures }));
+  v1.route("/futures", futuresRoutes({ futures }));
   v1.route("/models", modelsRoutes({ models: services.models }));
   v1.route(
     "/streams",
     streamsRoutes({
       streams: services.streams,
-      longPolls: createLongPollLimiter({ maxPerKey: config.limits.maxConcurrentLongPolls }),
+      longPolls,
     }),
   );
   v1.route(

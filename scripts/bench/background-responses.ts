@@ -1,19 +1,14 @@
 import { rm } from "node:fs/promises";
 import path from "node:path";
+import { BENCH_MODEL, inputFor, submitBackground, waitUntilIdle } from "./lib/background-load.js";
 import type { Benchmark } from "./lib/benchmark.js";
 import { startFakeUpstream } from "./lib/fake-upstream.js";
 import { buildFerry, type FerryServer, startFerry } from "./lib/ferry-server.js";
 import { finishBenchmark } from "./lib/finish.js";
 import { createHttpClient, type HttpClient } from "./lib/http-client.js";
-import {
-  createLatencyRecorder,
-  type LatencyRecorder,
-  type Percentiles,
-  percentilesOf,
-} from "./lib/latency-recorder.js";
+import { createLatencyRecorder, type Percentiles, percentilesOf } from "./lib/latency-recorder.js";
 import { PROFILES_DIR } from "./lib/paths.js";
 import { readCpuSeconds } from "./lib/process-stats.js";
-import { QUESTIONS } from "./lib/questions.js";
 import { type Check, describeMachine, fixed, formatMachine, formatTable } from "./lib/report.js";
 import { sleep } from "./lib/sleep.js";
 
@@ -43,7 +38,7 @@ import { sleep } from "./lib/sleep.js";
  */
 
 const NAME = "background-responses";
-const MODEL = "gpt-4o-mini";
+const MODEL = BENCH_MODEL;
 const TOTAL = 5_000;
 const CLIENTS = 32;
 /** Submitted, run and discarded before the measured run (JIT, SQLite page cache, connections). */
@@ -62,10 +57,6 @@ const SAMPLE_TIMEOUT_MS = 10_000;
 
 const TERMINAL_STATUSES = new Set(["completed", "failed", "cancelled", "incomplete"]);
 
-function inputFor(index: number): string {
-  return `${QUESTIONS[index % QUESTIONS.length]} (#${index})`;
-}
-
 interface ResponseBody {
   readonly id: string;
   readonly status: string;
@@ -76,19 +67,6 @@ interface ResponsePage {
   readonly data: readonly ResponseBody[];
   readonly has_more: boolean;
   readonly last_id?: string | null;
-}
-
-interface HealthBody {
-  readonly backends: readonly { queued: number; in_flight: number }[];
-}
-
-interface SubmitRun {
-  /** In the order their answers arrived. */
-  readonly ids: string[];
-  readonly latencies: LatencyRecorder;
-  readonly errors: string[];
-  readonly startedAt: number;
-  readonly endedAt: number;
 }
 
 interface ThroughputResult {
@@ -263,16 +241,20 @@ async function measureThroughput(ferry: FerryServer): Promise<ThroughputResult> 
   const client = createHttpClient(ferry.url, { maxSockets: CLIENTS + 8 });
   try {
     await probe(client);
-    const warmup = await submitAll(client, WARMUP_RESPONSES, TOTAL);
+    const warmup = await submitBackground(client, {
+      count: WARMUP_RESPONSES,
+      offset: TOTAL,
+      clients: CLIENTS,
+    });
     if (warmup.errors.length > 0) {
       throw new Error(`warm-up submits failed, e.g. ${warmup.errors[0]}`);
     }
-    await waitUntilIdle(client, performance.now() + SETTLE_TIMEOUT_MS);
+    await waitUntilIdle(client, SETTLE_TIMEOUT_MS);
 
     const cpuBefore = readCpuSeconds(ferry.pid);
     const benchCpuBefore = process.cpuUsage();
-    const run = await submitAll(client, TOTAL, 0);
-    const idle = await waitUntilIdle(client, performance.now() + SETTLE_TIMEOUT_MS);
+    const run = await submitBackground(client, { count: TOTAL, offset: 0, clients: CLIENTS });
+    const idle = await waitUntilIdle(client, SETTLE_TIMEOUT_MS);
     const ferryCpuSeconds = readCpuSeconds(ferry.pid) - cpuBefore;
     const benchCpu = process.cpuUsage(benchCpuBefore);
     const wallSeconds = (idle.at - run.startedAt) / 1000;
@@ -323,55 +305,6 @@ async function submitOne(client: HttpClient, input: string): Promise<ResponseBod
   return client.json<ResponseBody>("POST", "/v1/responses", {
     body: { model: MODEL, input, background: true },
   });
-}
-
-/** `count` background submits from CLIENTS concurrent clients, each sending its next at once. */
-async function submitAll(client: HttpClient, count: number, offset: number): Promise<SubmitRun> {
-  const ids: string[] = [];
-  const errors: string[] = [];
-  const latencies = createLatencyRecorder(count);
-  let next = 0;
-  const startedAt = performance.now();
-  await Promise.all(
-    Array.from({ length: CLIENTS }, async () => {
-      for (let index = next++; index < count; index = next++) {
-        const reply = await client.request("POST", "/v1/responses", {
-          body: { model: MODEL, input: inputFor(offset + index), background: true },
-        });
-        latencies.record(reply.elapsedMs);
-        if (reply.status !== 200) {
-          errors.push(`${reply.status} ${reply.text.slice(0, 300)}`);
-          continue;
-        }
-        const body = JSON.parse(reply.text) as ResponseBody;
-        if (body.status !== "queued") {
-          errors.push(`submit answered status '${body.status}', expected 'queued'`);
-        }
-        ids.push(body.id);
-      }
-    }),
-  );
-  return { ids, latencies, errors, startedAt, endedAt: performance.now() };
-}
-
-/** Polls /health until no backend has work queued or in flight; returns when that was first seen. */
-async function waitUntilIdle(
-  client: HttpClient,
-  deadline: number,
-): Promise<{ at: number; polls: number }> {
-  let polls = 0;
-  for (;;) {
-    const health = await client.json<HealthBody>("GET", "/health");
-    polls += 1;
-    const busy = health.backends.reduce((sum, b) => sum + b.queued + b.in_flight, 0);
-    if (busy === 0) {
-      return { at: performance.now(), polls };
-    }
-    if (performance.now() > deadline) {
-      throw new Error(`work still queued or in flight (${busy}) after ${SETTLE_TIMEOUT_MS} ms`);
-    }
-    await sleep(HEALTH_POLL_MS);
-  }
 }
 
 /**

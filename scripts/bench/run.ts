@@ -7,6 +7,7 @@ import { longPoll } from "./long-poll.js";
 import { syncResponses } from "./sync-responses.js";
 import { syncResponsesTools } from "./sync-responses-tools.js";
 import { upstream } from "./upstream.js";
+import { webhooks } from "./webhooks.js";
 
 /**
  * `npm run bench` runs every benchmark in order; `npm run bench -- <name> [...]` runs only those.
@@ -23,6 +24,7 @@ const BENCHMARKS: readonly Benchmark[] = [
   fairness,
   claimScan,
   upstream,
+  webhooks,
 ];
 
 const DEFAULT_TIME_LIMIT_MS = 15 * 60_000;

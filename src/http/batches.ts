@@ -11,8 +11,10 @@ import { type BatchesService, jsonlBodyTooLarge } from "../services/batches.js";
 import type { AppEnv } from "./app-env.js";
 import { limitBody } from "./body-limit.js";
 import { readJsonBody, readQuery } from "./json-body.js";
+import type { LongPollLimiter } from "./long-poll-limit.js";
 import { listQuerySchema } from "./pagination.js";
 import { whileReadingBody } from "./streamed-body.js";
+import { answerAfterWait, WaitMsSchema } from "./wait-for-object.js";
 
 const ListQuerySchema = listQuerySchema({ maxLimit: 100, defaultLimit: 20, defaultOrder: "desc" });
 
@@ -22,6 +24,10 @@ const JsonlQuerySchema = z.looseObject({
   completion_window: CompletionWindowSchema.optional(),
   window: CompletionWindowSchema.optional(),
 });
+
+const RetrieveQuerySchema = z.looseObject({ wait_ms: WaitMsSchema });
+
+const ENDED_BATCH_STATUSES = new Set(["completed", "failed", "expired", "cancelled"]);
 
 const JSONL_TYPES = [
   "application/x-ndjson",
@@ -68,8 +74,10 @@ export function batchesRoutes(deps: {
   maxJsonBodyBytes: number;
   maxJsonlBodyBytes: number;
   logger: Logger;
+  /** Caps the long-polls (wait_ms) each key holds open; omitted, no cap. */
+  longPolls?: LongPollLimiter;
 }) {
-  const { batches } = deps;
+  const { batches, longPolls } = deps;
   return new Hono<AppEnv>()
     .post("/", limitBatchBodies(deps), async (c) => {
       const contentType = contentTypeOf(c.req.header("content-type"));
@@ -92,7 +100,22 @@ export function batchesRoutes(deps: {
       const query = readQuery(c, ListQuerySchema);
       return c.json(batches.list(c.get("projectId"), query));
     })
-    .get("/:id", (c) => c.json(batches.retrieve(c.get("projectId"), c.req.param("id"))))
+    .get("/:id", async (c) => {
+      const query = readQuery(c, RetrieveQuerySchema);
+      const projectId = c.get("projectId");
+      const id = c.req.param("id");
+      // A batch that has ended answers at once; only a running one takes a slot.
+      const current = batches.retrieve(projectId, id);
+      return c.json(
+        await answerAfterWait(
+          c,
+          longPolls,
+          ENDED_BATCH_STATUSES.has(current.status) ? 0 : query.wait_ms,
+          () => current,
+          (signal) => batches.retrieveWhenEnded(projectId, id, query.wait_ms, signal),
+        ),
+      );
+    })
     .post("/:id/cancel", (c) => c.json(batches.cancel(c.get("projectId"), c.req.param("id"))))
     .get("/:id/results", (c) => {
       const origin = new URL(c.req.url).origin;

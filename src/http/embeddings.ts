@@ -1,13 +1,19 @@
 import { Hono } from "hono";
 import { CreateEmbeddingRequestSchema } from "../contract/embeddings-request.js";
 import { type EmbeddingsService, serializeEmbeddingList } from "../services/embeddings.js";
+import type { FuturesService } from "../services/futures.js";
 import type { AppEnv } from "./app-env.js";
 import { whileClientConnected } from "./client-gone.js";
 import { readJsonBody } from "./json-body.js";
+import { answerAsFuture } from "./octoai/futures.js";
 
-export function embeddingsRoutes(deps: { embeddings: EmbeddingsService }) {
+export function embeddingsRoutes(deps: { embeddings: EmbeddingsService; futures: FuturesService }) {
   return new Hono<AppEnv>().post("/", async (c) => {
     const request = await readJsonBody(c, CreateEmbeddingRequestSchema);
+    const future = await answerAsFuture(c, deps.futures, "/v1/embeddings", request);
+    if (future !== null) {
+      return future;
+    }
     const answer = await whileClientConnected(c, (signal) =>
       deps.embeddings.answer(request, signal),
     );

@@ -4,12 +4,16 @@ import { CreateResponseRequestSchema } from "../contract/responses-request.js";
 import { createJsonMemberCache } from "../lib/json-member-cache.js";
 import { stringifyReusingTexts } from "../lib/json-text.js";
 import type { Logger } from "../lib/logger.js";
+import type { FuturesService } from "../services/futures.js";
 import type { ResponsesService } from "../services/responses.js";
 import type { AppEnv } from "./app-env.js";
 import { abortOnClientGone, whileClientConnected } from "./client-gone.js";
 import { readJsonBody, readQuery } from "./json-body.js";
+import type { LongPollLimiter } from "./long-poll-limit.js";
+import { answerAsFuture } from "./octoai/futures.js";
 import { listQuerySchema } from "./pagination.js";
 import { writeSse } from "./sse.js";
+import { answerAfterWait, WaitMsSchema } from "./wait-for-object.js";
 
 const InputItemsQuerySchema = listQuerySchema({
   maxLimit: 100,
@@ -26,14 +30,19 @@ const ListQuerySchema = z.looseObject({
 const RetrieveQuerySchema = z.looseObject({
   stream: z.enum(["true", "false"]).optional(),
   starting_after: z.coerce.number().int().min(0).optional(),
+  // Ignored with stream=true: the stream itself waits for the end.
+  wait_ms: WaitMsSchema,
 });
 
 export function responsesRoutes(deps: {
   responses: ResponsesService;
+  futures: FuturesService;
   logger: Logger;
   writeTimeoutMs: number;
+  /** Caps the long-polls (wait_ms) each key holds open; omitted, no cap. */
+  longPolls?: LongPollLimiter;
 }) {
-  const { responses, logger, writeTimeoutMs } = deps;
+  const { responses, logger, writeTimeoutMs, longPolls } = deps;
   // Clients send the same tools and text format with every request: parsed and validated once
   // per distinct text (json-member-cache.ts), and shared, so everything after the parse (schema
   // checks, the mock's answers, the Response and the stored row) finds them known.
@@ -46,6 +55,10 @@ export function responsesRoutes(deps: {
       const request = await readJsonBody(c, CreateResponseRequestSchema, {
         members: repeatedMembers,
       });
+      const future = await answerAsFuture(c, deps.futures, "/v1/responses", request);
+      if (future !== null) {
+        return future;
+      }
       const prepared = await responses.prepare(c.get("projectId"), request);
       if (prepared.background) {
         const queued = await responses.enqueue(prepared);
@@ -77,10 +90,23 @@ export function responsesRoutes(deps: {
         }),
       );
     })
-    .get("/:id", (c) => {
+    .get("/:id", async (c) => {
       const query = readQuery(c, RetrieveQuerySchema);
       if (query.stream !== "true") {
-        return c.json(responses.retrieve(c.get("projectId"), c.req.param("id")));
+        const projectId = c.get("projectId");
+        const id = c.req.param("id");
+        // A response that has ended answers at once; only an active one takes a slot.
+        const current = responses.retrieve(projectId, id);
+        const isActive = current.status === "queued" || current.status === "in_progress";
+        return c.json(
+          await answerAfterWait(
+            c,
+            longPolls,
+            isActive ? query.wait_ms : 0,
+            () => current,
+            (signal) => responses.retrieveWhenEnded(projectId, id, query.wait_ms, signal),
+          ),
+        );
       }
       const controller = new AbortController();
       const events = responses.events(

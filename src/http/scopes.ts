@@ -22,6 +22,9 @@ const ROUTE_ACCESS = new Map<string, AccessRule>([
   ["POST /v1/chat/completions", "responses:write"],
   ["POST /v1/completions", "responses:write"],
   ["POST /v1/embeddings", "responses:write"],
+  // OctoAI futures (X-OctoAI-Async: 1 on the POSTs above): polled and read like a response.
+  ["GET /v1/futures/:id", "responses:read"],
+  ["GET /v1/futures/:id/result", "responses:read"],
 
   ["POST /v1/files", "files:write"],
   ["GET /v1/files", "files:read"],

@@ -18,6 +18,7 @@ const PREFIXES = {
   functionCallOutput: "fco_",
   reasoning: "rs_",
   call: "call_",
+  future: "fut_",
   webhookEndpoint: "whe_",
   event: "evt_",
   /** A webhook delivery: its `webhook-id` header, the same on every attempt. */

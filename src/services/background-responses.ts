@@ -7,6 +7,7 @@ import type { ResponseEventStore } from "../store/response-events.js";
 import type { ResponseOutcome, ResponseStore } from "../store/responses.js";
 import type { ResponseRow } from "../store/schema.js";
 import type { ClaimedWork } from "../store/work-items.js";
+import type { KeyedNotifier } from "./keyed-notifier.js";
 import type { ResponseEventHub } from "./response-event-hub.js";
 import {
   failedState,
@@ -59,8 +60,14 @@ export function createResponseWorkHandler(deps: {
   router: Router;
   clock: Clock;
   streamItems: StreamItems;
+  /** Woken by response id after the commit that ends a response (GET ?wait_ms=). */
+  responseWaits: KeyedNotifier;
 }): WorkHandler {
-  const { responses, events, hub, router, clock, streamItems } = deps;
+  const { responses, events, hub, router, clock, streamItems, responseWaits } = deps;
+  const afterEnded = (row: ResponseRow) => {
+    streamItems.notify(row.streamId);
+    responseWaits.notify(row.id);
+  };
 
   function loadRow(item: ClaimedWork): ResponseRow {
     const row = responses.find(item.projectId, item.subjectId);
@@ -113,7 +120,7 @@ export function createResponseWorkHandler(deps: {
         });
         return {
           commit: () => record(row, final),
-          afterCommit: () => streamItems.notify(row.streamId),
+          afterCommit: () => afterEnded(row),
         };
       }
 
@@ -173,7 +180,7 @@ export function createResponseWorkHandler(deps: {
             hub.publish(item.subjectId, last);
           }
           hub.close(item.subjectId);
-          streamItems.notify(row.streamId);
+          afterEnded(row);
         },
       };
     },
@@ -190,7 +197,7 @@ export function createResponseWorkHandler(deps: {
       if (!payload.streamed) {
         return {
           commit: () => record(row, state),
-          afterCommit: () => streamItems.notify(row.streamId),
+          afterCommit: () => afterEnded(row),
         };
       }
       const event: ResponseStreamEvent = {
@@ -206,7 +213,7 @@ export function createResponseWorkHandler(deps: {
         afterCommit: () => {
           hub.publish(item.subjectId, event);
           hub.close(item.subjectId);
-          streamItems.notify(row.streamId);
+          afterEnded(row);
         },
       };
     },

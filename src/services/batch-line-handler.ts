@@ -1,8 +1,5 @@
-import { BackendError } from "../backends/backend.js";
 import type { BatchEndpoint } from "../contract/batches-request.js";
 import type { WorkHandler, WorkOutcome } from "../executor/executor.js";
-import type { RetryPolicy } from "../executor/retry.js";
-import { ApiError } from "../lib/api-error.js";
 import { newId } from "../lib/ids.js";
 import type { BatchStore, LineCounts, LineUsage } from "../store/batches.js";
 import type { ClaimedWork } from "../store/work-items.js";
@@ -10,6 +7,7 @@ import type { CallOptions } from "./call-options.js";
 import type { ChatCompletionsService } from "./chat-completions.js";
 import type { CompletionsService } from "./completions.js";
 import { type EmbeddingsService, serializeEmbeddingList } from "./embeddings.js";
+import { answerQueuedRequest, errorAnswerOf, SINGLE_ATTEMPT } from "./endpoint-requests.js";
 import type { ResponsesService } from "./responses.js";
 
 export const BATCH_LINE_WORK_KIND = "batch_line";
@@ -23,10 +21,6 @@ export interface BatchLinePayload {
   /** The body as its endpoint's schema parsed it when the batch was validated. */
   readonly body: Record<string, unknown>;
 }
-
-// One attempt per run: the executor owns retries for queued work, with backoff that frees the
-// slot instead of sleeping in it.
-const SINGLE_ATTEMPT: RetryPolicy = { maxAttempts: 1, baseDelayMs: 0, maxDelayMs: 0 };
 
 /**
  * Runs batch lines: the line's body goes through the same service as a live request to its
@@ -44,47 +38,6 @@ export function createBatchLineHandler(deps: {
   /** Told after a line's result is committed, to finish the batch when it was the last. */
   onLineCommitted(batchId: string): void;
 }): WorkHandler {
-  async function answer(
-    item: ClaimedWork,
-    payload: BatchLinePayload,
-    signal: AbortSignal,
-    call: CallOptions,
-  ) {
-    // Parsed once, at validation; a second zod parse per line would only make garbage.
-    const body = payload.body;
-    switch (payload.endpoint) {
-      case "/v1/responses": {
-        const request = body as Parameters<ResponsesService["prepare"]>[1];
-        const prepared = await deps.responses.prepare(item.projectId, {
-          ...request,
-          store: false,
-          stream: false,
-          background: false,
-        });
-        return deps.responses.complete(prepared, signal, call);
-      }
-      case "/v1/chat/completions":
-        return deps.chat.complete(
-          item.projectId,
-          { ...(body as Parameters<ChatCompletionsService["complete"]>[1]), stream: false },
-          signal,
-          call,
-        );
-      case "/v1/completions":
-        return deps.completions.complete(
-          { ...(body as Parameters<CompletionsService["complete"]>[0]), stream: false },
-          signal,
-          call,
-        );
-      case "/v1/embeddings":
-        return deps.embeddings.create(
-          body as Parameters<EmbeddingsService["create"]>[0],
-          signal,
-          call,
-        );
-    }
-  }
-
   /**
    * An embeddings line's answer can be 135 MB of JSON (2,048 vectors of 3,072 floats). Its text
    * is made here, a slice at a time with yields between (serializeEmbeddingList), straight from
@@ -153,10 +106,14 @@ export function createBatchLineHandler(deps: {
         const { text, usage } = await embeddingsLine(payload, signal, call);
         return outcome(item, text, true, usage);
       }
-      const body = (await answer(item, payload, signal, call)) as unknown as Record<
-        string,
-        unknown
-      >;
+      const body = (await answerQueuedRequest(
+        deps,
+        item.projectId,
+        payload.endpoint,
+        payload.body,
+        signal,
+        call,
+      )) as Record<string, unknown>;
       const line = {
         id: newId("batchRequest"),
         custom_id: payload.customId,
@@ -179,24 +136,16 @@ export function createBatchLineHandler(deps: {
  */
 export function errorLine(customId: string, err: Error): Record<string, unknown> {
   const base = { id: newId("batchRequest"), custom_id: customId };
-  const apiError =
-    err instanceof ApiError ? err : err instanceof BackendError ? ApiError.fromBackend(err) : null;
-  if (apiError === null) {
+  const answer = errorAnswerOf(err);
+  if (answer === null) {
     return { ...base, response: null, error: { code: "server_error", message: err.message } };
   }
   return {
     ...base,
     response: {
-      status_code: apiError.status,
+      status_code: answer.status,
       request_id: newId("request"),
-      body: {
-        error: {
-          message: apiError.message,
-          type: apiError.options.type ?? "invalid_request_error",
-          param: apiError.options.param ?? null,
-          code: apiError.options.code ?? null,
-        },
-      },
+      body: { error: answer.error },
     },
     error: null,
   };

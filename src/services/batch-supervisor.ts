@@ -9,6 +9,7 @@ import type { BatchStore } from "../store/batches.js";
 import type { BatchRow, FileRow } from "../store/schema.js";
 import { type BatchInputLimits, validateBatchInput } from "./batch-validation.js";
 import type { FilesService } from "./files.js";
+import type { KeyedNotifier } from "./keyed-notifier.js";
 
 /** Output files are kept 30 days unless the batch says otherwise (OpenAI's default). */
 const DEFAULT_OUTPUT_TTL_SECONDS = 30 * 24 * 3600;
@@ -33,6 +34,8 @@ export interface BatchSupervisorDeps {
   readonly retryMaxMs: number;
   /** Test-only fault injection: awaited after the files are written, before the final commit. */
   readonly beforeFinalizeCommit?: (batchId: string) => Promise<void>;
+  /** Woken by batch id after the commit that ends a batch (GET ?wait_ms=). */
+  readonly batchWaits: KeyedNotifier;
 }
 
 export interface BatchSupervisor {
@@ -161,6 +164,9 @@ export function createBatchSupervisor(deps: BatchSupervisorDeps): BatchSuperviso
         lines.deleteAll(batch.id);
       }
     });
+    if (!result.ok) {
+      deps.batchWaits.notify(batch.id);
+    }
     deps.executor.wake();
     const after = batches.findById(batch.id);
     if (after !== undefined && after.status !== "validating") {
@@ -265,6 +271,9 @@ export function createBatchSupervisor(deps: BatchSupervisorDeps): BatchSuperviso
           batches.countUnrun(batchId, unrun);
         }
       });
+      if (isFinished) {
+        deps.batchWaits.notify(batchId);
+      }
     } finally {
       if (!isFinished) {
         // Failed, or someone else ended the batch first: these bytes are nobody's.
@@ -319,7 +328,8 @@ export function createBatchSupervisor(deps: BatchSupervisorDeps): BatchSuperviso
   };
 }
 
-function isEnded(status: BatchRow["status"]): boolean {
+/** Completed, failed, cancelled or expired: nothing about the batch changes any more. */
+export function isEnded(status: BatchRow["status"]): boolean {
   return (
     status === "completed" || status === "failed" || status === "cancelled" || status === "expired"
   );

@@ -16,8 +16,10 @@ import type { BatchRow } from "../store/schema.js";
 import { type BatchObject, toBatchObject } from "./batch-object.js";
 import { resultsJsonChunks, resultsJsonlChunks } from "./batch-results.js";
 import type { BatchSupervisor } from "./batch-supervisor.js";
+import { isEnded } from "./batch-supervisor.js";
 import type { BatchInputLimits } from "./batch-validation.js";
 import type { FilesService } from "./files.js";
+import { type KeyedNotifier, waitUntil } from "./keyed-notifier.js";
 import { type Page, toPage } from "./paginate.js";
 import type { QueueCap } from "./queue-cap.js";
 
@@ -34,6 +36,8 @@ export interface BatchesServiceDeps {
   readonly windowSecondsOverride: number | null;
   /** Bounds a JSONL body as a batch input file is bounded. */
   readonly inputLimits: BatchInputLimits;
+  /** Woken by batch id after the commit that ends a batch (GET ?wait_ms=). */
+  readonly batchWaits: KeyedNotifier;
 }
 
 /** The 413 for a JSONL body past the batch input limit, declared or counted. */
@@ -360,6 +364,27 @@ export function createBatchesService(deps: BatchesServiceDeps) {
 
     retrieve(projectId: string, id: string): BatchObject {
       return toBatchObject(findOrThrow(projectId, id));
+    },
+
+    /**
+     * The batch once it has ended, or as it is after `waitMs`. In-process commits wake the wait
+     * at once; another process's commit is seen within CROSS_PROCESS_RECHECK_MS.
+     */
+    retrieveWhenEnded(
+      projectId: string,
+      id: string,
+      waitMs: number,
+      signal: AbortSignal,
+    ): Promise<BatchObject> {
+      return waitUntil({
+        notifier: deps.batchWaits,
+        key: id,
+        waitMs,
+        signal,
+        nowMs: () => clock.nowMs(),
+        read: () => findOrThrow(projectId, id),
+        isDone: (row) => isEnded(row.status),
+      }).then(toBatchObject);
     },
 
     list(

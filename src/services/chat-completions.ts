@@ -135,6 +135,14 @@ export function createChatCompletionsService(deps: {
   }
 
   return {
+    /**
+     * Runs every check complete() makes before its backend call (a bad request throws its 4xx
+     * here) and names the backend that would answer: for work queued now and run later.
+     */
+    async backendFor(projectId: string, request: CreateChatCompletionRequest): Promise<string> {
+      return (await prepare(projectId, request)).backend.name;
+    },
+
     async complete(
       projectId: string,
       request: CreateChatCompletionRequest,

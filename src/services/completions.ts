@@ -168,6 +168,14 @@ export function createCompletionsService(deps: {
   }
 
   return {
+    /**
+     * Runs every check complete() makes before its backend call (a bad request throws its 4xx
+     * here) and names the backend that would answer: for work queued now and run later.
+     */
+    backendFor(request: CreateCompletionRequest): string {
+      return prepare(request).backend.name;
+    },
+
     async complete(
       request: CreateCompletionRequest,
       signal: AbortSignal,

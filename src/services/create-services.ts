@@ -11,6 +11,7 @@ import { createBatchStore } from "../store/batches.js";
 import type { Db } from "../store/db.js";
 import { createFileBlobStore, type FileBlobStore } from "../store/file-blobs.js";
 import { createFileStore } from "../store/files.js";
+import { createFutureStore } from "../store/futures.js";
 import { createGroupCommit } from "../store/group-commit.js";
 import { createProjectWorkCounts } from "../store/project-work-counts.js";
 import { createResponseEventStore } from "../store/response-events.js";
@@ -38,7 +39,10 @@ import { createChatCompletionsService } from "./chat-completions.js";
 import { createCompletionsService } from "./completions.js";
 import { createEmbeddingsService } from "./embeddings.js";
 import { createFilesService } from "./files.js";
+import { createFutureWorkHandler, FUTURE_WORK_KIND } from "./future-work-handler.js";
+import { createFuturesService } from "./futures.js";
 import { createHealthService } from "./health.js";
+import { createKeyedNotifier } from "./keyed-notifier.js";
 import { createModelsService } from "./models.js";
 import { createQueueCap } from "./queue-cap.js";
 import { createResponseEventHub } from "./response-event-hub.js";
@@ -106,6 +110,9 @@ export function createServices(deps: ServicesDeps) {
   const commitSoon = createGroupCommit<() => void>(db.$client, (write) => write());
   const streamStore = createStreamStore(db);
   const notifier = createStreamNotifier();
+  // Wake GET ?wait_ms= on a response or batch after the commit that ends it.
+  const responseWaits = createKeyedNotifier();
+  const batchWaits = createKeyedNotifier();
   const streamItems = createStreamItems({ streams: streamStore, notifier, clock });
 
   // The executor runs handlers built from the services, and the services wake the executor:
@@ -149,6 +156,7 @@ export function createServices(deps: ServicesDeps) {
     commitSoon: (write) => commitSoon.add(write),
     queueCap,
     files,
+    responseWaits,
   });
   const streams = createStreamsService({
     streams: streamStore,
@@ -161,6 +169,17 @@ export function createServices(deps: ServicesDeps) {
   const chat = createChatCompletionsService({ router, clock, retry, files });
   const completions = createCompletionsService({ router, clock, retry });
   const embeddings = createEmbeddingsService({ router, retry });
+  const endpoints = { responses, chat, completions, embeddings };
+  const futureStore = createFutureStore(db);
+  const futures = createFuturesService({
+    store: futureStore,
+    work,
+    endpoints,
+    queueCap,
+    transaction,
+    executor: executorView,
+    clock,
+  });
   const batchStore = createBatchStore(db);
   const batchLines = createBatchLineStore(db);
   const supervisor = createBatchSupervisor({
@@ -173,6 +192,7 @@ export function createServices(deps: ServicesDeps) {
     clock,
     logger,
     pollMs: config.executor.pollMs,
+    batchWaits,
     inputLimits: config.batches,
     prefixScheduling: config.batches.prefixScheduling,
     retryBaseMs: config.batchFinalize.retryBaseMs,
@@ -202,15 +222,14 @@ export function createServices(deps: ServicesDeps) {
         router,
         clock,
         streamItems,
+        responseWaits,
       }),
       [BATCH_LINE_WORK_KIND]: createBatchLineHandler({
         batches: batchStore,
-        responses,
-        chat,
-        completions,
-        embeddings,
+        ...endpoints,
         onLineCommitted: (batchId) => supervisor.nudge(batchId),
       }),
+      [FUTURE_WORK_KIND]: createFutureWorkHandler({ store: futureStore, endpoints, clock }),
     },
     laneWeights: LANE_WEIGHTS,
     lanePriorities: LANE_PRIORITIES,
@@ -277,6 +296,7 @@ export function createServices(deps: ServicesDeps) {
     chat,
     completions,
     embeddings,
+    futures,
     files,
     batches: createBatchesService({
       batches: batchStore,
@@ -287,6 +307,7 @@ export function createServices(deps: ServicesDeps) {
       clock,
       windowSecondsOverride: config.batches.windowSecondsOverride,
       inputLimits: config.batches,
+      batchWaits,
     }),
     models: createModelsService(router),
     apiKeys: createApiKeysService({

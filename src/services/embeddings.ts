@@ -34,15 +34,21 @@ export interface EmbeddingAnswer {
 const VECTORS_PER_SLICE = 64;
 
 export function createEmbeddingsService(deps: { router: Router; retry: RetryPolicy }) {
+  /** The model's route and the inputs, once OpenAI's limits are checked. */
+  async function prepare(request: CreateEmbeddingRequest) {
+    const resolved = resolveModel(deps.router, request.model);
+    const inputs = normalizeEmbeddingInput(request.input);
+    await assertEmbeddingLimits(inputs);
+    return { resolved, inputs };
+  }
+
   /** Checks OpenAI's limits, then embeds every input; nothing is encoded yet. */
   async function answer(
     request: CreateEmbeddingRequest,
     signal: AbortSignal,
     options: CallOptions = {},
   ): Promise<EmbeddingAnswer> {
-    const resolved = resolveModel(deps.router, request.model);
-    const inputs = normalizeEmbeddingInput(request.input);
-    await assertEmbeddingLimits(inputs);
+    const { resolved, inputs } = await prepare(request);
     const result = await withRetries(
       () =>
         resolved.backend.embed(
@@ -63,6 +69,14 @@ export function createEmbeddingsService(deps: { router: Router; retry: RetryPoli
 
   return {
     answer,
+
+    /**
+     * Runs every check answer() makes before its backend call (a bad request throws its 4xx
+     * here) and names the backend that would answer: for work queued now and run later.
+     */
+    async backendFor(request: CreateEmbeddingRequest): Promise<string> {
+      return (await prepare(request)).resolved.backend.name;
+    },
 
     /** The whole list as one object (for batch lines); see serializeEmbeddingList for HTTP. */
     async create(

@@ -27,6 +27,7 @@ import {
   leastTokensFor,
 } from "./context-limit.js";
 import { type FileContentReader, resolveFileParts } from "./file-parts.js";
+import { type KeyedNotifier, waitUntil } from "./keyed-notifier.js";
 import { resolveModel } from "./models.js";
 import { type Page, type PageQuery, paginateById, toPage } from "./paginate.js";
 import type { QueueCap } from "./queue-cap.js";
@@ -81,6 +82,8 @@ export interface ResponsesServiceDeps {
   readonly queueCap: QueueCap;
   /** Reads the ferry files an input image or file names by `file_id`. */
   readonly files: FileContentReader;
+  /** Woken by response id after the commit that ends a response (GET ?wait_ms=). */
+  readonly responseWaits: KeyedNotifier;
 }
 
 /** A validated request, resolved to a backend and ready to run. */
@@ -278,6 +281,7 @@ export function createResponsesService(deps: ResponsesServiceDeps) {
     }
     hub.close(row.id);
     deps.streamItems.notify(row.streamId);
+    deps.responseWaits.notify(row.id);
     return changed;
   }
 
@@ -665,6 +669,28 @@ export function createResponsesService(deps: ResponsesServiceDeps) {
 
     retrieve(projectId: string, id: string): ResponseObject {
       return toResponseObject(stateFromRow(findOrThrow(projectId, id)));
+    },
+
+    /**
+     * The Response once it has ended, or as it is after `waitMs`. In-process commits wake the
+     * wait at once; another process's commit is seen within CROSS_PROCESS_RECHECK_MS.
+     */
+    async retrieveWhenEnded(
+      projectId: string,
+      id: string,
+      waitMs: number,
+      signal: AbortSignal,
+    ): Promise<ResponseObject> {
+      const read = () => toResponseObject(stateFromRow(findOrThrow(projectId, id)));
+      return waitUntil({
+        notifier: deps.responseWaits,
+        key: id,
+        waitMs,
+        signal,
+        nowMs: () => clock.nowMs(),
+        read,
+        isDone: (response) => !ACTIVE_STATUSES.has(response.status),
+      });
     },
 
     delete(projectId: string, id: string): { id: string; object: "response"; deleted: true } {

@@ -19,6 +19,8 @@ import type { RetentionStore } from "../store/retention.js";
  * - A finished webhook delivery (delivered, failed, cancelled) goes `responsesSeconds` after its
  *   last attempt, with its attempts, and its event with its last delivery. Pending ones stay.
  * - Every file is deleted at its expires_at, row and bytes.
+ * - A finished OctoAI future is deleted at its expires_at (24 h after it was created, as OctoAI
+ *   keeps them), with its answer and its work item, whatever the policy says.
  * - Queued and running work is never deleted. `store: false` responses are never written.
  *
  * Deleted things are simply gone: every route answers 404 for them.
@@ -37,6 +39,7 @@ export interface SweepCounts {
   batches: number;
   batchLines: number;
   files: number;
+  futures: number;
   orphanWorkItems: number;
   orphanBlobs: number;
   webhookDeliveries: number;
@@ -185,6 +188,17 @@ export function createRetentionSweeper(deps: RetentionSweeperDeps) {
     }
   }
 
+  async function sweepFutures(counts: SweepCounts): Promise<void> {
+    for (;;) {
+      const deleted = store.deleteExpiredFutures(unixSeconds(clock), STEP_ROWS);
+      counts.futures += deleted;
+      if (deleted < STEP_ROWS) {
+        return;
+      }
+      await yieldToServer();
+    }
+  }
+
   /**
    * Work items whose subject is gone (a response deleted through the API, lines of a batch
    * whose deletion a crash cut short). Each sweep walks a bounded slice of the queue, resuming
@@ -245,6 +259,7 @@ export function createRetentionSweeper(deps: RetentionSweeperDeps) {
       batches: 0,
       batchLines: 0,
       files: 0,
+      futures: 0,
       orphanWorkItems: 0,
       orphanBlobs: 0,
       webhookDeliveries: 0,
@@ -259,6 +274,7 @@ export function createRetentionSweeper(deps: RetentionSweeperDeps) {
         await sweepBatches(counts, policy.batchesSeconds);
       }
       await sweepFiles(counts);
+      await sweepFutures(counts);
       await sweepOrphanWork(counts);
       await sweepOrphanBlobs(counts);
     } catch (thrown) {

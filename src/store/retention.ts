@@ -19,6 +19,7 @@ import type { Db } from "./db.js";
 /** The work kinds (services/background-responses.ts, services/batch-line-handler.ts). */
 const RESPONSE_WORK = "response";
 const BATCH_LINE_WORK = "batch_line";
+const FUTURE_WORK = "future"; // services/future-work-handler.ts
 
 export interface ExpiredResponse {
   readonly id: string;
@@ -87,6 +88,11 @@ export interface RetentionStore {
    * many deliveries went.
    */
   deleteFinishedWebhookDeliveries(cutoffMs: number, limit: number): number;
+  /**
+   * Deletes up to `limit` finished futures whose expires_at is at or before `nowSeconds`, with
+   * their work items, in one transaction; returns how many futures went.
+   */
+  deleteExpiredFutures(nowSeconds: number, limit: number): number;
   /** Which of these file ids have a row. */
   findFileIds(ids: readonly string[]): Set<string>;
 }
@@ -271,6 +277,28 @@ export function createRetentionStore(db: Db): RetentionStore {
     return rows.length;
   });
 
+  // futures_expires_at narrows to the expired rows; pending and running ones are kept.
+  const deleteFutureRows = sqlite.prepare(
+    `DELETE FROM futures WHERE id IN (
+       SELECT id FROM futures
+       WHERE expires_at <= ? AND status IN ('completed', 'failed')
+       LIMIT ?
+     )
+     RETURNING id`,
+  );
+  const deleteFutureWork = sqlite.prepare(
+    `DELETE FROM work_items
+     WHERE subject_id IN (SELECT value FROM json_each(?)) AND kind = '${FUTURE_WORK}'
+       AND status IN ('succeeded', 'failed', 'cancelled')`,
+  );
+  const deleteFuturesTransaction = sqlite.transaction((nowSeconds: number, limit: number) => {
+    const ids = (deleteFutureRows.all(nowSeconds, limit) as { id: string }[]).map((row) => row.id);
+    if (ids.length > 0) {
+      deleteFutureWork.run(JSON.stringify(ids));
+    }
+    return ids.length;
+  });
+
   const existingFileIds = sqlite.prepare(
     `SELECT id FROM files WHERE id IN (SELECT value FROM json_each(?))`,
   );
@@ -308,6 +336,9 @@ export function createRetentionStore(db: Db): RetentionStore {
     },
     deleteFinishedWebhookDeliveries(cutoffMs, limit) {
       return deleteDeliveriesTransaction(cutoffMs, limit);
+    },
+    deleteExpiredFutures(nowSeconds, limit) {
+      return deleteFuturesTransaction(nowSeconds, limit);
     },
     findFileIds(ids) {
       if (ids.length === 0) {

@@ -444,3 +444,35 @@ export const requestCallbacks = sqliteTable(
 );
 
 export type RequestCallbackRow = typeof requestCallbacks.$inferSelect;
+
+/**
+ * OctoAI-style futures (`X-OctoAI-Async: 1` on an inference POST): the request as its endpoint's
+ * schema parsed it, and once it ran, the HTTP answer the synchronous call would have given
+ * (status code and JSON body text). Its work item (kind "future", subject_id = future id) is
+ * inserted in the same transaction as the row, and the answer is written in the executor's
+ * results transaction. Deleted at expires_at (24 h after creation) once finished.
+ */
+export const futures = sqliteTable(
+  "futures",
+  {
+    id: text("id").primaryKey(),
+    projectId: text("project_id").notNull(),
+    /** The endpoint it was posted to, e.g. "/v1/chat/completions". */
+    endpoint: text("endpoint").notNull(),
+    /** pending | running | completed | failed */
+    status: text("status").notNull(),
+    request: text("request", { mode: "json" }).notNull().$type<Record<string, unknown>>(),
+    /** The answer's HTTP status: 200 when completed, the error's status when failed. */
+    resultStatusCode: integer("result_status_code"),
+    /** The answer's JSON body, as text (an embeddings answer can be large). */
+    resultBody: text("result_body"),
+    /** OpenAI's error object `{message, type, param, code}` of a failed future. */
+    error: text("error", { mode: "json" }).$type<Record<string, unknown>>(),
+    createdAt: integer("created_at").notNull(),
+    completedAt: integer("completed_at"),
+    expiresAt: integer("expires_at").notNull(),
+  },
+  (table) => [index("futures_expires_at").on(table.expiresAt)],
+);
+
+export type FutureRow = typeof futures.$inferSelect;

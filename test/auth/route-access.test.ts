@@ -25,6 +25,8 @@ const EXPECTED: Record<string, ApiKeyScope | "any-key" | "public"> = {
   "POST /v1/chat/completions": "responses:write",
   "POST /v1/completions": "responses:write",
   "POST /v1/embeddings": "responses:write",
+  "GET /v1/futures/:id": "responses:read",
+  "GET /v1/futures/:id/result": "responses:read",
   "POST /v1/files": "files:write",
   "GET /v1/files": "files:read",
   "GET /v1/files/:id": "files:read",

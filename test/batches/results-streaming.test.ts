@@ -8,6 +8,7 @@ import { systemClock } from "../../src/lib/clock.js";
 import { createSilentLogger } from "../../src/lib/logger.js";
 import { DEFAULT_PROJECT_ID } from "../../src/services/api-keys.js";
 import { createBatchesService } from "../../src/services/batches.js";
+import { createKeyedNotifier } from "../../src/services/keyed-notifier.js";
 import { createQueueCap } from "../../src/services/queue-cap.js";
 import { type BatchLineStore, createBatchLineStore } from "../../src/store/batch-lines.js";
 import { createBatchStore } from "../../src/store/batches.js";
@@ -79,6 +80,7 @@ function countingApp(): { app: Hono<AppEnv>; rowsRead: () => number } {
     clock: systemClock,
     windowSecondsOverride: null,
     inputLimits: t.config.batches,
+    batchWaits: createKeyedNotifier(),
     // No cap: these tests are about reading results back.
     queueCap: createQueueCap({
       counts: createProjectWorkCounts(t.db),
