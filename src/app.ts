@@ -17,6 +17,7 @@ import { createRateLimiter } from "./http/rate-limit.js";
 import { requestId } from "./http/request-id.js";
 import { responsesRoutes } from "./http/responses.js";
 import { streamsRoutes } from "./http/streams.js";
+import { webhookDeliveriesRoutes } from "./http/webhook-deliveries.js";
 import { ApiError } from "./lib/api-error.js";
 import type { Logger } from "./lib/logger.js";
 import type { Services } from "./services/create-services.js";
@@ -89,6 +90,10 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       streams: services.streams,
       longPolls,
     }),
+  );
+  v1.route(
+    "/webhook_deliveries",
+    webhookDeliveriesRoutes({ deliveries: services.webhookDeliveries }),
   );
   app.route("/v1", v1);
   return app;

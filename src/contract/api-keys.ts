@@ -15,6 +15,8 @@ export const API_KEY_SCOPES = [
   "files:write",
   "streams:read",
   "streams:write",
+  "webhooks:read",
+  "webhooks:write",
   "admin",
 ] as const;
 

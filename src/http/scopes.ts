@@ -47,6 +47,10 @@ const ROUTE_ACCESS = new Map<string, AccessRule>([
   ["PATCH /v1/streams/:id", "streams:write"],
   ["GET /v1/streams/:id/events", "streams:read"],
 
+  // What ferry delivered to webhook endpoints and callbacks, and every attempt.
+  ["GET /v1/webhook_deliveries", "webhooks:read"],
+  ["GET /v1/webhook_deliveries/:id", "webhooks:read"],
+
   ["GET /v1/models", "any-key"],
   ["GET /v1/models/:id{.+}", "any-key"],
 

@@ -19,7 +19,13 @@ import { createResponseListStore } from "../store/response-list.js";
 import { createResponseStore } from "../store/responses.js";
 import { createRetentionStore } from "../store/retention.js";
 import { createStreamStore } from "../store/streams.js";
+import { createWebhookDeliveryStore } from "../store/webhook-deliveries.js";
 import { createWorkStore } from "../store/work-items.js";
+import { createOutbox } from "../webhooks/create-outbox.js";
+import { createDeliveryLane, type DeliveryLane } from "../webhooks/delivery-lane.js";
+import { createDeliveryLog } from "../webhooks/delivery-log.js";
+import type { DeliveryDirectory, Outbox } from "../webhooks/outbox.js";
+import { createDeliverySender, type DeliverySender } from "../webhooks/send-delivery.js";
 import { createApiKeysService, isOpenModeAllowed } from "./api-keys.js";
 import { createResponseWorkHandler, RESPONSE_WORK_KIND } from "./background-responses.js";
 import {
@@ -79,6 +85,13 @@ export interface ServicesDeps {
   readonly logger: Logger;
   /** The file bytes; by default on disk under `<dataDir>/files` (tests inject faults here). */
   readonly blobs?: FileBlobStore;
+  /**
+   * Where webhook events go (endpoints and per-request callbacks). Without one there is no
+   * outbox and no delivery lane (services.outbox and services.deliveryLane are null).
+   */
+  readonly directory?: DeliveryDirectory;
+  /** Sends delivery attempts; by default over undici (webhooks/send-delivery.ts). */
+  readonly sender?: DeliverySender;
 }
 
 /**
@@ -225,6 +238,7 @@ export function createServices(deps: ServicesDeps) {
     options: { ...config.executor, retry },
   });
   const runningExecutor = executor;
+  const webhooks = createWebhookDelivery(deps, (write) => commitSoon.add(write));
   let expiryTimer: NodeJS.Timeout | null = null;
   const retention = createRetentionSweeper({
     store: createRetentionStore(db),
@@ -255,6 +269,7 @@ export function createServices(deps: ServicesDeps) {
       }, config.executor.pollMs);
       expiryTimer.unref();
       retention.start();
+      webhooks.lane?.start();
     },
     /** Stops background work and ends live event streams, for shutdown. */
     async stop() {
@@ -262,10 +277,19 @@ export function createServices(deps: ServicesDeps) {
         clearInterval(expiryTimer);
       }
       await retention.stop();
+      // In-flight attempts are aborted and handed back; their outcomes are written first.
+      await webhooks.lane?.stop();
+      await webhooks.sender?.close();
       await supervisor.stop();
       await runningExecutor.stop();
       hub.closeAll();
     },
+    /** The webhook outbox, for the state changes that emit events; null without a directory. */
+    outbox: webhooks.outbox,
+    /** Sends what the outbox wrote; null without a directory. */
+    deliveryLane: webhooks.lane,
+    /** Deliveries and their attempts, for the admin route and the CLI. */
+    webhookDeliveries: createDeliveryLog(createWebhookDeliveryStore(db)),
     responses,
     streams,
     notifier,
@@ -299,3 +323,34 @@ export function createServices(deps: ServicesDeps) {
 }
 
 export type Services = ReturnType<typeof createServices>;
+
+/** The outbox and the delivery lane over it, when the services were given a directory. */
+function createWebhookDelivery(
+  deps: ServicesDeps,
+  commitSoon: (write: () => void) => Promise<void>,
+): { outbox: Outbox | null; lane: DeliveryLane | null; sender: DeliverySender | null } {
+  const { config, db, clock, logger, directory } = deps;
+  if (directory === undefined) {
+    return { outbox: null, lane: null, sender: null };
+  }
+  const store = createWebhookDeliveryStore(db);
+  const sender = deps.sender ?? createDeliverySender();
+  const lane = createDeliveryLane({
+    store,
+    directory,
+    sender,
+    clock,
+    logger,
+    config: config.webhooks,
+    policy: { allowNetworks: config.outbound.allowNetworks },
+    commitSoon,
+  });
+  const outbox = createOutbox({
+    store,
+    directory,
+    clock,
+    retryForMs: config.webhooks.retryForMs,
+    onNotify: () => lane.wake(),
+  });
+  return { outbox, lane, sender };
+}

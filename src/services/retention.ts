@@ -16,6 +16,8 @@ import type { RetentionStore } from "../store/retention.js";
  *   ended, with its lines. Its output and error files follow their own expires_at (30 days by
  *   default, or the batch's output_expires_after); an input file ferry made for it (inline
  *   `requests`, a JSONL body) has no expires_at of its own and goes with the batch.
+ * - A finished webhook delivery (delivered, failed, cancelled) goes `responsesSeconds` after its
+ *   last attempt, with its attempts, and its event with its last delivery. Pending ones stay.
  * - Every file is deleted at its expires_at, row and bytes.
  * - A finished OctoAI future is deleted at its expires_at (24 h after it was created, as OctoAI
  *   keeps them), with its answer and its work item, whatever the policy says.
@@ -40,6 +42,7 @@ export interface SweepCounts {
   futures: number;
   orphanWorkItems: number;
   orphanBlobs: number;
+  webhookDeliveries: number;
 }
 
 export interface RetentionSweeperDeps {
@@ -129,6 +132,21 @@ export function createRetentionSweeper(deps: RetentionSweeperDeps) {
         return;
       }
       afterSeq = window.lastKey;
+      await yieldToServer();
+    }
+  }
+
+  async function sweepWebhookDeliveries(
+    counts: SweepCounts,
+    retentionSeconds: number,
+  ): Promise<void> {
+    const cutoffMs = clock.nowMs() - retentionSeconds * 1000;
+    for (;;) {
+      const deleted = store.deleteFinishedWebhookDeliveries(cutoffMs, STEP_ROWS);
+      counts.webhookDeliveries += deleted;
+      if (deleted < STEP_ROWS) {
+        return;
+      }
       await yieldToServer();
     }
   }
@@ -244,11 +262,13 @@ export function createRetentionSweeper(deps: RetentionSweeperDeps) {
       futures: 0,
       orphanWorkItems: 0,
       orphanBlobs: 0,
+      webhookDeliveries: 0,
     };
     try {
       if (policy.responsesSeconds) {
         await sweepResponses(counts, policy.responsesSeconds);
         await sweepStreamEvents(counts, policy.responsesSeconds);
+        await sweepWebhookDeliveries(counts, policy.responsesSeconds);
       }
       if (policy.batchesSeconds) {
         await sweepBatches(counts, policy.batchesSeconds);

@@ -82,6 +82,13 @@ export interface RetentionStore {
    */
   deleteOrphanWork(afterId: number, limit: number): WindowResult;
   /**
+   * Deletes up to `limit` finished webhook deliveries (delivered, failed, cancelled) whose last
+   * attempt was due at or before `cutoffMs`, with their attempts, and their events once no
+   * delivery of them is left, in one transaction. Pending ones are never touched. Returns how
+   * many deliveries went.
+   */
+  deleteFinishedWebhookDeliveries(cutoffMs: number, limit: number): number;
+  /**
    * Deletes up to `limit` finished futures whose expires_at is at or before `nowSeconds`, with
    * their work items, in one transaction; returns how many futures went.
    */
@@ -243,6 +250,33 @@ export function createRetentionStore(db: Db): RetentionStore {
     },
   );
 
+  // Through webhook_deliveries_due (status, next_attempt_at_ms): a finished delivery's
+  // next_attempt_at_ms is when its last attempt was due, close to when it ended.
+  const deleteDeliveryRows = sqlite.prepare(
+    `DELETE FROM webhook_deliveries WHERE id IN (
+       SELECT id FROM webhook_deliveries
+       WHERE status IN ('delivered', 'failed', 'cancelled') AND next_attempt_at_ms <= ?
+       LIMIT ?
+     )
+     RETURNING id, event_id AS eventId`,
+  );
+  const deleteAttemptsOf = sqlite.prepare(
+    `DELETE FROM webhook_delivery_attempts WHERE delivery_id IN (SELECT value FROM json_each(?))`,
+  );
+  const deleteLeftoverEvents = sqlite.prepare(
+    `DELETE FROM webhook_events
+     WHERE id IN (SELECT value FROM json_each(?))
+       AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = webhook_events.id)`,
+  );
+  const deleteDeliveriesTransaction = sqlite.transaction((cutoffMs: number, limit: number) => {
+    const rows = deleteDeliveryRows.all(cutoffMs, limit) as { id: string; eventId: string }[];
+    if (rows.length > 0) {
+      deleteAttemptsOf.run(JSON.stringify(rows.map((row) => row.id)));
+      deleteLeftoverEvents.run(JSON.stringify([...new Set(rows.map((row) => row.eventId))]));
+    }
+    return rows.length;
+  });
+
   // futures_expires_at narrows to the expired rows; pending and running ones are kept.
   const deleteFutureRows = sqlite.prepare(
     `DELETE FROM futures WHERE id IN (
@@ -299,6 +333,9 @@ export function createRetentionStore(db: Db): RetentionStore {
     },
     deleteOrphanWork(afterId, limit) {
       return orphanWindowTransaction(afterId, limit);
+    },
+    deleteFinishedWebhookDeliveries(cutoffMs, limit) {
+      return deleteDeliveriesTransaction(cutoffMs, limit);
     },
     deleteExpiredFutures(nowSeconds, limit) {
       return deleteFuturesTransaction(nowSeconds, limit);

@@ -43,6 +43,8 @@ const EXPECTED: Record<string, ApiKeyScope | "any-key" | "public"> = {
   "GET /v1/streams/:id": "streams:read",
   "PATCH /v1/streams/:id": "streams:write",
   "GET /v1/streams/:id/events": "streams:read",
+  "GET /v1/webhook_deliveries": "webhooks:read",
+  "GET /v1/webhook_deliveries/:id": "webhooks:read",
   "GET /v1/models": "any-key",
   "GET /v1/models/:id{.+}": "any-key",
   "GET /v1/auth/me": "any-key",
