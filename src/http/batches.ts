@@ -21,6 +21,7 @@ const JsonlQuerySchema = z.looseObject({
   endpoint: BatchEndpointSchema.optional(),
   completion_window: CompletionWindowSchema.optional(),
   window: CompletionWindowSchema.optional(),
+  callback_url: z.string().min(1).max(2048).optional(),
 });
 
 const JSONL_TYPES = [
@@ -81,6 +82,7 @@ export function batchesRoutes(deps: {
               model: query.model,
               endpoint: query.endpoint,
               completionWindow: query.completion_window ?? query.window,
+              callbackUrl: query.callback_url,
             }),
           ),
         );

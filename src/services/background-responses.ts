@@ -7,6 +7,8 @@ import type { ResponseEventStore } from "../store/response-events.js";
 import type { ResponseOutcome, ResponseStore } from "../store/responses.js";
 import type { ResponseRow } from "../store/schema.js";
 import type { ClaimedWork } from "../store/work-items.js";
+import { recordResponseEnded } from "../webhooks/emission.js";
+import type { Outbox } from "../webhooks/outbox.js";
 import type { ResponseEventHub } from "./response-event-hub.js";
 import {
   failedState,
@@ -59,8 +61,9 @@ export function createResponseWorkHandler(deps: {
   router: Router;
   clock: Clock;
   streamItems: StreamItems;
+  outbox: Outbox;
 }): WorkHandler {
-  const { responses, events, hub, router, clock, streamItems } = deps;
+  const { responses, events, hub, router, clock, streamItems, outbox } = deps;
 
   function loadRow(item: ClaimedWork): ResponseRow {
     const row = responses.find(item.projectId, item.subjectId);
@@ -70,11 +73,21 @@ export function createResponseWorkHandler(deps: {
     return row;
   }
 
-  /** Writes the outcome and, for a stream's item, its completion event: one transaction. */
+  /** Writes the outcome, a stream item's completion event and the webhook event: one transaction. */
   function record(row: ResponseRow, state: ResponseState): void {
     if (responses.finish(row.id, outcomeOf(state))) {
       streamItems.record(row, state.status, state.usage);
+      recordResponseEnded(outbox, row, state.status, unixSeconds(clock), () => {
+        const ended = responses.findById(row.id);
+        return ended === undefined ? null : toResponseObject(stateFromRow(ended));
+      });
     }
+  }
+
+  /** After the commit: a stream's long-polls, and the delivery lane. */
+  function notify(row: ResponseRow): void {
+    streamItems.notify(row.streamId);
+    outbox.notify();
   }
 
   function outcomeOf(state: ResponseState): ResponseOutcome {
@@ -113,7 +126,7 @@ export function createResponseWorkHandler(deps: {
         });
         return {
           commit: () => record(row, final),
-          afterCommit: () => streamItems.notify(row.streamId),
+          afterCommit: () => notify(row),
         };
       }
 
@@ -149,7 +162,8 @@ export function createResponseWorkHandler(deps: {
         logprobs,
         finish: (current, generated, output) =>
           finishedState(current, generated, unixSeconds(clock), { logprobs, output }),
-        fail: failedState,
+        fail: (current, err) =>
+          failedState(current, err, { backend: item.backend, attempts: item.attempts }),
         onEnd: (ended) => {
           final = ended;
         },
@@ -173,7 +187,7 @@ export function createResponseWorkHandler(deps: {
             hub.publish(item.subjectId, last);
           }
           hub.close(item.subjectId);
-          streamItems.notify(row.streamId);
+          notify(row);
         },
       };
     },
@@ -186,11 +200,14 @@ export function createResponseWorkHandler(deps: {
       } catch {
         return { commit: () => {} }; // deleted meanwhile: nothing to record
       }
-      const state = failedState({ ...stateFromRow(row), status: "in_progress" }, err);
+      const state = failedState({ ...stateFromRow(row), status: "in_progress" }, err, {
+        backend: item.backend,
+        attempts: item.attempts,
+      });
       if (!payload.streamed) {
         return {
           commit: () => record(row, state),
-          afterCommit: () => streamItems.notify(row.streamId),
+          afterCommit: () => notify(row),
         };
       }
       const event: ResponseStreamEvent = {
@@ -206,7 +223,7 @@ export function createResponseWorkHandler(deps: {
         afterCommit: () => {
           hub.publish(item.subjectId, event);
           hub.close(item.subjectId);
-          streamItems.notify(row.streamId);
+          notify(row);
         },
       };
     },

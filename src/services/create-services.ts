@@ -13,12 +13,17 @@ import { createFileBlobStore, type FileBlobStore } from "../store/file-blobs.js"
 import { createFileStore } from "../store/files.js";
 import { createGroupCommit } from "../store/group-commit.js";
 import { createProjectWorkCounts } from "../store/project-work-counts.js";
+import { createRequestCallbackStore } from "../store/request-callbacks.js";
 import { createResponseEventStore } from "../store/response-events.js";
 import { createResponseListStore } from "../store/response-list.js";
 import { createResponseStore } from "../store/responses.js";
 import { createRetentionStore } from "../store/retention.js";
 import { createStreamStore } from "../store/streams.js";
 import { createWorkStore } from "../store/work-items.js";
+import { createCallbacks } from "../webhooks/callbacks.js";
+import { NO_OUTBOX } from "../webhooks/emission.js";
+import type { Outbox } from "../webhooks/outbox.js";
+import { createSecretBox, loadSecretsKey, type SecretBox } from "../webhooks/secret-box.js";
 import { createApiKeysService, isOpenModeAllowed } from "./api-keys.js";
 import { createResponseWorkHandler, RESPONSE_WORK_KIND } from "./background-responses.js";
 import {
@@ -75,6 +80,12 @@ export interface ServicesDeps {
   readonly logger: Logger;
   /** The file bytes; by default on disk under `<dataDir>/files` (tests inject faults here). */
   readonly blobs?: FileBlobStore;
+  /**
+   * Where background responses, batches and stream items record their ends (webhooks). The
+   * server passes the delivery lane's; without one (the CLI, which runs no delivery) nothing is
+   * recorded (NO_OUTBOX).
+   */
+  readonly outbox?: Outbox;
 }
 
 /**
@@ -93,7 +104,20 @@ export function createServices(deps: ServicesDeps) {
   const commitSoon = createGroupCommit<() => void>(db.$client, (write) => write());
   const streamStore = createStreamStore(db);
   const notifier = createStreamNotifier();
-  const streamItems = createStreamItems({ streams: streamStore, notifier, clock });
+  const outbox = deps.outbox ?? NO_OUTBOX;
+  const streamItems = createStreamItems({ streams: streamStore, notifier, clock, outbox });
+  // The secrets key is read (or made) on first use: only when a callback carries credentials.
+  let secretBox: SecretBox | null = null;
+  const callbacks = createCallbacks({
+    store: createRequestCallbackStore(db),
+    box: () => {
+      secretBox ??= createSecretBox(
+        loadSecretsKey({ envKey: config.secretsKey ?? undefined, dataDir: config.dataDir }),
+      );
+      return secretBox;
+    },
+    policy: { allowNetworks: config.outbound.allowNetworks },
+  });
 
   // The executor runs handlers built from the services, and the services wake the executor:
   // services see it through this late-bound view.
@@ -136,6 +160,8 @@ export function createServices(deps: ServicesDeps) {
     commitSoon: (write) => commitSoon.add(write),
     queueCap,
     files,
+    outbox,
+    callbacks,
   });
   const streams = createStreamsService({
     streams: streamStore,
@@ -164,6 +190,7 @@ export function createServices(deps: ServicesDeps) {
     prefixScheduling: config.batches.prefixScheduling,
     retryBaseMs: config.batchFinalize.retryBaseMs,
     retryMaxMs: config.batchFinalize.retryMaxMs,
+    outbox,
     beforeFinalizeCommit: config.batchFinalize.testHoldBeforeCommit
       ? (batchId) => {
           logger.warn(
@@ -189,6 +216,7 @@ export function createServices(deps: ServicesDeps) {
         router,
         clock,
         streamItems,
+        outbox,
       }),
       [BATCH_LINE_WORK_KIND]: createBatchLineHandler({
         batches: batchStore,
@@ -250,6 +278,8 @@ export function createServices(deps: ServicesDeps) {
     responses,
     streams,
     notifier,
+    /** Per-request callbacks: hasCallback / callbackOf for the delivery directory. */
+    callbacks,
     chat,
     completions,
     embeddings,
@@ -263,6 +293,8 @@ export function createServices(deps: ServicesDeps) {
       clock,
       windowSecondsOverride: config.batches.windowSecondsOverride,
       inputLimits: config.batches,
+      transaction,
+      callbacks,
     }),
     models: createModelsService(router),
     apiKeys: createApiKeysService({

@@ -79,6 +79,8 @@ function countingApp(): { app: Hono<AppEnv>; rowsRead: () => number } {
     clock: systemClock,
     windowSecondsOverride: null,
     inputLimits: t.config.batches,
+    transaction: (fn) => t.db.$client.transaction(fn)(),
+    callbacks: t.services.callbacks,
     // No cap: these tests are about reading results back.
     queueCap: createQueueCap({
       counts: createProjectWorkCounts(t.db),
