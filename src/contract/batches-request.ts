@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { CALLBACK_FIELDS } from "./callback-request.js";
 import { CreateChatCompletionRequestSchema } from "./chat-request.js";
 import { CreateCompletionRequestSchema } from "./completions-request.js";
 import { CreateEmbeddingRequestSchema } from "./embeddings-request.js";
@@ -51,6 +52,8 @@ export const CreateBatchRequestSchema = z
         seconds: z.number().int().min(3600).max(2_592_000),
       })
       .optional(),
+    // ferry's extension: where to POST the finished Batch.
+    ...CALLBACK_FIELDS,
   })
   .superRefine((request, ctx) => {
     if ((request.input_file_id === undefined) === (request.requests === undefined)) {

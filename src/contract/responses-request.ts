@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { internJsonObject } from "../lib/json-text.js";
+import { CALLBACK_FIELDS } from "./callback-request.js";
 import { MetadataSchema } from "./metadata.js";
 import { ModelNameSchema } from "./model-name.js";
 import { MAX_TOOLS } from "./tool-limits.js";
@@ -278,6 +279,8 @@ export const CreateResponseRequestSchema = z.strictObject({
   prompt: z.looseObject({ id: z.string() }).nullable().optional(),
   context_management: z.array(z.record(z.string(), z.unknown())).nullable().optional(),
   moderation: z.unknown().optional(),
+  // ferry's extension (background responses only): where to POST the finished Response.
+  ...CALLBACK_FIELDS,
 });
 
 export type CreateResponseRequest = z.infer<typeof CreateResponseRequestSchema>;

@@ -23,6 +23,7 @@ const JsonlQuerySchema = z.looseObject({
   endpoint: BatchEndpointSchema.optional(),
   completion_window: CompletionWindowSchema.optional(),
   window: CompletionWindowSchema.optional(),
+  callback_url: z.string().min(1).max(2048).optional(),
 });
 
 const RetrieveQuerySchema = z.looseObject({ wait_ms: WaitMsSchema });
@@ -89,6 +90,7 @@ export function batchesRoutes(deps: {
               model: query.model,
               endpoint: query.endpoint,
               completionWindow: query.completion_window ?? query.window,
+              callbackUrl: query.callback_url,
             }),
           ),
         );

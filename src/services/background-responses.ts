@@ -7,6 +7,8 @@ import type { ResponseEventStore } from "../store/response-events.js";
 import type { ResponseOutcome, ResponseStore } from "../store/responses.js";
 import type { ResponseRow } from "../store/schema.js";
 import type { ClaimedWork } from "../store/work-items.js";
+import { recordResponseEnded } from "../webhooks/emission.js";
+import type { Outbox } from "../webhooks/outbox.js";
 import type { KeyedNotifier } from "./keyed-notifier.js";
 import type { ResponseEventHub } from "./response-event-hub.js";
 import {
@@ -62,12 +64,9 @@ export function createResponseWorkHandler(deps: {
   streamItems: StreamItems;
   /** Woken by response id after the commit that ends a response (GET ?wait_ms=). */
   responseWaits: KeyedNotifier;
+  outbox: Outbox;
 }): WorkHandler {
-  const { responses, events, hub, router, clock, streamItems, responseWaits } = deps;
-  const afterEnded = (row: ResponseRow) => {
-    streamItems.notify(row.streamId);
-    responseWaits.notify(row.id);
-  };
+  const { responses, events, hub, router, clock, streamItems, responseWaits, outbox } = deps;
 
   function loadRow(item: ClaimedWork): ResponseRow {
     const row = responses.find(item.projectId, item.subjectId);
@@ -77,11 +76,23 @@ export function createResponseWorkHandler(deps: {
     return row;
   }
 
-  /** Writes the outcome and, for a stream's item, its completion event: one transaction. */
+  /** Writes the outcome, a stream item's completion event and the webhook event: one transaction. */
   function record(row: ResponseRow, state: ResponseState): void {
     if (responses.finish(row.id, outcomeOf(state))) {
       streamItems.record(row, state.status, state.usage);
+      recordResponseEnded(outbox, row, state.status, unixSeconds(clock), () => {
+        const ended = responses.findById(row.id);
+        return ended === undefined ? null : toResponseObject(stateFromRow(ended));
+      });
     }
+  }
+
+  /** After the commit: a stream's long-polls, and the delivery lane. */
+  /** After the commit that ended a response: its stream's long-polls, its waits, its events. */
+  function afterEnded(row: ResponseRow): void {
+    streamItems.notify(row.streamId);
+    responseWaits.notify(row.id);
+    outbox.notify();
   }
 
   function outcomeOf(state: ResponseState): ResponseOutcome {
@@ -156,7 +167,8 @@ export function createResponseWorkHandler(deps: {
         logprobs,
         finish: (current, generated, output) =>
           finishedState(current, generated, unixSeconds(clock), { logprobs, output }),
-        fail: failedState,
+        fail: (current, err) =>
+          failedState(current, err, { backend: item.backend, attempts: item.attempts }),
         onEnd: (ended) => {
           final = ended;
         },
@@ -193,7 +205,10 @@ export function createResponseWorkHandler(deps: {
       } catch {
         return { commit: () => {} }; // deleted meanwhile: nothing to record
       }
-      const state = failedState({ ...stateFromRow(row), status: "in_progress" }, err);
+      const state = failedState({ ...stateFromRow(row), status: "in_progress" }, err, {
+        backend: item.backend,
+        attempts: item.attempts,
+      });
       if (!payload.streamed) {
         return {
           commit: () => record(row, state),

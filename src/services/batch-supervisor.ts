@@ -7,6 +7,9 @@ import type { Logger } from "../lib/logger.js";
 import type { BatchLineStore } from "../store/batch-lines.js";
 import type { BatchStore } from "../store/batches.js";
 import type { BatchRow, FileRow } from "../store/schema.js";
+import { recordBatchEnded } from "../webhooks/emission.js";
+import type { Outbox } from "../webhooks/outbox.js";
+import { toBatchObject } from "./batch-object.js";
 import { type BatchInputLimits, validateBatchInput } from "./batch-validation.js";
 import type { FilesService } from "./files.js";
 import type { KeyedNotifier } from "./keyed-notifier.js";
@@ -32,6 +35,8 @@ export interface BatchSupervisorDeps {
   /** A failed step waits this long before it is tried again, doubling per attempt to retryMaxMs. */
   readonly retryBaseMs: number;
   readonly retryMaxMs: number;
+  /** Where a batch's end is recorded, inside the transaction that ends it. */
+  readonly outbox: Outbox;
   /** Test-only fault injection: awaited after the files are written, before the final commit. */
   readonly beforeFinalizeCommit?: (batchId: string) => Promise<void>;
   /** Woken by batch id after the commit that ends a batch (GET ?wait_ms=). */
@@ -155,7 +160,9 @@ export function createBatchSupervisor(deps: BatchSupervisorDeps): BatchSuperviso
     deps.transaction(() => {
       if (!result.ok) {
         lines.deleteAll(batch.id);
-        batches.failValidation(batch.id, result.errors, now);
+        if (batches.failValidation(batch.id, result.errors, now)) {
+          recordEnded(batch, "failed", now);
+        }
       } else if (batches.startRunning(batch.id, result.total, result.model, now)) {
         lines.releaseHeld(batch.id);
       } else {
@@ -168,10 +175,23 @@ export function createBatchSupervisor(deps: BatchSupervisorDeps): BatchSuperviso
       deps.batchWaits.notify(batch.id);
     }
     deps.executor.wake();
+    deps.outbox.notify();
     const after = batches.findById(batch.id);
     if (after !== undefined && after.status !== "validating") {
       nudge(batch.id); // cancelled meanwhile, or already runnable
     }
+  }
+
+  /** Inside the transaction that ended the batch: its webhook event (and callback). */
+  function recordEnded(
+    batch: BatchRow,
+    status: Parameters<typeof recordBatchEnded>[2],
+    now: number,
+  ) {
+    recordBatchEnded(deps.outbox, batch, status, now, () => {
+      const ended = batches.findById(batch.id);
+      return ended === undefined ? null : toBatchObject(ended);
+    });
   }
 
   /**
@@ -269,10 +289,12 @@ export function createBatchSupervisor(deps: BatchSupervisorDeps): BatchSuperviso
             files.recordStaged(row);
           }
           batches.countUnrun(batchId, unrun);
+          recordEnded(batch, status, unixSeconds(clock));
         }
       });
       if (isFinished) {
         deps.batchWaits.notify(batchId);
+        deps.outbox.notify();
       }
     } finally {
       if (!isFinished) {

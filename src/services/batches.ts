@@ -13,6 +13,7 @@ import { splitLines } from "../lib/split-lines.js";
 import type { BatchLineStore } from "../store/batch-lines.js";
 import type { BatchStore } from "../store/batches.js";
 import type { BatchRow } from "../store/schema.js";
+import type { Callbacks, PendingCallback } from "../webhooks/callbacks.js";
 import { type BatchObject, toBatchObject } from "./batch-object.js";
 import { resultsJsonChunks, resultsJsonlChunks } from "./batch-results.js";
 import type { BatchSupervisor } from "./batch-supervisor.js";
@@ -38,6 +39,8 @@ export interface BatchesServiceDeps {
   readonly inputLimits: BatchInputLimits;
   /** Woken by batch id after the commit that ends a batch (GET ?wait_ms=). */
   readonly batchWaits: KeyedNotifier;
+  readonly transaction: (fn: () => void) => void;
+  readonly callbacks: Pick<Callbacks, "check" | "save">;
 }
 
 /** The 413 for a JSONL body past the batch input limit, declared or counted. */
@@ -53,6 +56,8 @@ export interface JsonlBatchOptions {
   readonly endpoint?: BatchEndpoint | undefined;
   readonly completionWindow?: "24h" | "1h" | undefined;
   readonly metadata?: Record<string, string> | undefined;
+  /** `?callback_url=`: a JSONL body's callback takes no credentials (they do not belong in a URL). */
+  readonly callbackUrl?: string | undefined;
 }
 
 export function createBatchesService(deps: BatchesServiceDeps) {
@@ -85,23 +90,30 @@ export function createBatchesService(deps: BatchesServiceDeps) {
       completionWindow: string;
       metadata: Record<string, string> | null;
       outputExpiresAfterSeconds: number | null;
+      callback: PendingCallback | null;
     },
   ): BatchObject {
     const createdAt = unixSeconds(clock);
     const windowSeconds =
       deps.windowSecondsOverride ?? WINDOW_SECONDS[fields.completionWindow] ?? 86_400;
     const id = newId("batch");
-    batches.insert({
-      id,
-      projectId,
-      status: "validating",
-      endpoint: fields.endpoint,
-      inputFileId: fields.inputFileId,
-      completionWindow: fields.completionWindow,
-      metadata: fields.metadata,
-      outputExpiresAfterSeconds: fields.outputExpiresAfterSeconds,
-      createdAt,
-      expiresAt: createdAt + windowSeconds,
+    const { callback } = fields;
+    deps.transaction(() => {
+      batches.insert({
+        id,
+        projectId,
+        status: "validating",
+        endpoint: fields.endpoint,
+        inputFileId: fields.inputFileId,
+        completionWindow: fields.completionWindow,
+        metadata: fields.metadata,
+        outputExpiresAfterSeconds: fields.outputExpiresAfterSeconds,
+        createdAt,
+        expiresAt: createdAt + windowSeconds,
+      });
+      if (callback !== null) {
+        deps.callbacks.save({ projectId, subjectId: id, createdAt }, callback);
+      }
     });
     deps.supervisor.nudge(id);
     return toBatchObject(findOrThrow(projectId, id));
@@ -165,6 +177,8 @@ export function createBatchesService(deps: BatchesServiceDeps) {
     /** `POST /v1/batches` with JSON: a file id (OpenAI) or inline requests (native). */
     async create(projectId: string, request: CreateBatchRequest): Promise<BatchObject> {
       const completionWindow = request.completion_window ?? request.window ?? "24h";
+      // Before anything is written (the inline requests' file): a refused URL leaves nothing.
+      const callback = await deps.callbacks.check(request);
       let endpoint = request.endpoint;
       let inputFileId: string;
       if (request.input_file_id === undefined) {
@@ -198,6 +212,7 @@ export function createBatchesService(deps: BatchesServiceDeps) {
         completionWindow,
         metadata: request.metadata ?? null,
         outputExpiresAfterSeconds: request.output_expires_after?.seconds ?? null,
+        callback,
       });
     },
 
@@ -219,6 +234,7 @@ export function createBatchesService(deps: BatchesServiceDeps) {
       }
       const { maxInputBytes, maxLineBytes } = deps.inputLimits;
       deps.queueCap.assertRoom(projectId, 1, { isReserving: false });
+      const callback = await deps.callbacks.check({ callback_url: options.callbackUrl });
       let endpoint = options.endpoint;
       let lineNumber = 0;
       let sawContentLine = false;
@@ -359,6 +375,7 @@ export function createBatchesService(deps: BatchesServiceDeps) {
         completionWindow: options.completionWindow ?? "24h",
         metadata: options.metadata ?? null,
         outputExpiresAfterSeconds: null,
+        callback,
       });
     },
 

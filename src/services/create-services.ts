@@ -14,6 +14,7 @@ import { createFileStore } from "../store/files.js";
 import { createFutureStore } from "../store/futures.js";
 import { createGroupCommit } from "../store/group-commit.js";
 import { createProjectWorkCounts } from "../store/project-work-counts.js";
+import { createRequestCallbackStore } from "../store/request-callbacks.js";
 import { createResponseEventStore } from "../store/response-events.js";
 import { createResponseListStore } from "../store/response-list.js";
 import { createResponseStore } from "../store/responses.js";
@@ -21,10 +22,12 @@ import { createRetentionStore } from "../store/retention.js";
 import { createStreamStore } from "../store/streams.js";
 import { createWebhookDeliveryStore } from "../store/webhook-deliveries.js";
 import { createWorkStore } from "../store/work-items.js";
+import { createCallbacks } from "../webhooks/callbacks.js";
 import { createOutbox } from "../webhooks/create-outbox.js";
 import { createDeliveryLane, type DeliveryLane } from "../webhooks/delivery-lane.js";
 import { createDeliveryLog } from "../webhooks/delivery-log.js";
 import type { DeliveryDirectory, Outbox } from "../webhooks/outbox.js";
+import { createSecretBox, loadSecretsKey, type SecretBox } from "../webhooks/secret-box.js";
 import { createDeliverySender, type DeliverySender } from "../webhooks/send-delivery.js";
 import { createApiKeysService, isOpenModeAllowed } from "./api-keys.js";
 import { createResponseWorkHandler, RESPONSE_WORK_KIND } from "./background-responses.js";
@@ -86,12 +89,17 @@ export interface ServicesDeps {
   /** The file bytes; by default on disk under `<dataDir>/files` (tests inject faults here). */
   readonly blobs?: FileBlobStore;
   /**
-   * Where webhook events go (endpoints and per-request callbacks). Without one there is no
-   * outbox and no delivery lane (services.outbox and services.deliveryLane are null).
+   * Where webhook events go (endpoints and per-request callbacks); by default the project's
+   * webhook endpoints and the subjects' callbacks, from the database.
    */
   readonly directory?: DeliveryDirectory;
   /** Sends delivery attempts; by default over undici (webhooks/send-delivery.ts). */
   readonly sender?: DeliverySender;
+  /**
+   * Records the ends of background responses, batches and stream items instead of the delivery
+   * lane's outbox (tests watch what is recorded with one).
+   */
+  readonly outbox?: Outbox;
 }
 
 /**
@@ -113,7 +121,27 @@ export function createServices(deps: ServicesDeps) {
   // Wake GET ?wait_ms= on a response or batch after the commit that ends it.
   const responseWaits = createKeyedNotifier();
   const batchWaits = createKeyedNotifier();
-  const streamItems = createStreamItems({ streams: streamStore, notifier, clock });
+  // The secrets key is read (or made) on first use: only when a callback carries credentials.
+  let secretBox: SecretBox | null = null;
+  const openSecretBox = () => {
+    secretBox ??= createSecretBox(
+      loadSecretsKey({ envKey: config.secretsKey ?? undefined, dataDir: config.dataDir }),
+    );
+    return secretBox;
+  };
+  const callbacks = createCallbacks({
+    store: createRequestCallbackStore(db),
+    box: openSecretBox,
+    policy: { allowNetworks: config.outbound.allowNetworks },
+  });
+  const directory: DeliveryDirectory = deps.directory ?? {
+    ...NO_ENDPOINTS,
+    hasCallback: (subjectId) => callbacks.hasCallback(subjectId),
+    callbackOf: (subjectId) => callbacks.callbackOf(subjectId),
+  };
+  const webhooks = createWebhookDelivery(deps, directory, (write) => commitSoon.add(write));
+  const outbox = deps.outbox ?? webhooks.outbox;
+  const streamItems = createStreamItems({ streams: streamStore, notifier, clock, outbox });
 
   // The executor runs handlers built from the services, and the services wake the executor:
   // services see it through this late-bound view.
@@ -157,6 +185,8 @@ export function createServices(deps: ServicesDeps) {
     queueCap,
     files,
     responseWaits,
+    outbox,
+    callbacks,
   });
   const streams = createStreamsService({
     streams: streamStore,
@@ -197,6 +227,7 @@ export function createServices(deps: ServicesDeps) {
     prefixScheduling: config.batches.prefixScheduling,
     retryBaseMs: config.batchFinalize.retryBaseMs,
     retryMaxMs: config.batchFinalize.retryMaxMs,
+    outbox,
     beforeFinalizeCommit: config.batchFinalize.testHoldBeforeCommit
       ? (batchId) => {
           logger.warn(
@@ -223,6 +254,7 @@ export function createServices(deps: ServicesDeps) {
         clock,
         streamItems,
         responseWaits,
+        outbox,
       }),
       [BATCH_LINE_WORK_KIND]: createBatchLineHandler({
         batches: batchStore,
@@ -238,7 +270,6 @@ export function createServices(deps: ServicesDeps) {
     options: { ...config.executor, retry },
   });
   const runningExecutor = executor;
-  const webhooks = createWebhookDelivery(deps, (write) => commitSoon.add(write));
   let expiryTimer: NodeJS.Timeout | null = null;
   const retention = createRetentionSweeper({
     store: createRetentionStore(db),
@@ -269,7 +300,7 @@ export function createServices(deps: ServicesDeps) {
       }, config.executor.pollMs);
       expiryTimer.unref();
       retention.start();
-      webhooks.lane?.start();
+      webhooks.lane.start();
     },
     /** Stops background work and ends live event streams, for shutdown. */
     async stop() {
@@ -278,21 +309,23 @@ export function createServices(deps: ServicesDeps) {
       }
       await retention.stop();
       // In-flight attempts are aborted and handed back; their outcomes are written first.
-      await webhooks.lane?.stop();
-      await webhooks.sender?.close();
+      await webhooks.lane.stop();
+      await webhooks.sender.close();
       await supervisor.stop();
       await runningExecutor.stop();
       hub.closeAll();
     },
-    /** The webhook outbox, for the state changes that emit events; null without a directory. */
-    outbox: webhooks.outbox,
-    /** Sends what the outbox wrote; null without a directory. */
+    /** The webhook outbox, for the state changes that emit events. */
+    outbox,
+    /** Sends what the outbox wrote. */
     deliveryLane: webhooks.lane,
     /** Deliveries and their attempts, for the admin route and the CLI. */
     webhookDeliveries: createDeliveryLog(createWebhookDeliveryStore(db)),
     responses,
     streams,
     notifier,
+    /** Per-request callbacks: hasCallback / callbackOf for the delivery directory. */
+    callbacks,
     chat,
     completions,
     embeddings,
@@ -308,6 +341,8 @@ export function createServices(deps: ServicesDeps) {
       windowSecondsOverride: config.batches.windowSecondsOverride,
       inputLimits: config.batches,
       batchWaits,
+      transaction,
+      callbacks,
     }),
     models: createModelsService(router),
     apiKeys: createApiKeysService({
@@ -324,15 +359,23 @@ export function createServices(deps: ServicesDeps) {
 
 export type Services = ReturnType<typeof createServices>;
 
-/** The outbox and the delivery lane over it, when the services were given a directory. */
+/** Until the endpoints are composed in: no project has any. */
+const NO_ENDPOINTS: Pick<
+  DeliveryDirectory,
+  "endpointsFor" | "endpointSecrets" | "recordEndpointOutcome"
+> = {
+  endpointsFor: () => [],
+  endpointSecrets: () => null,
+  recordEndpointOutcome: () => {},
+};
+
+/** The outbox, and the delivery lane that sends what it wrote. */
 function createWebhookDelivery(
   deps: ServicesDeps,
+  directory: DeliveryDirectory,
   commitSoon: (write: () => void) => Promise<void>,
-): { outbox: Outbox | null; lane: DeliveryLane | null; sender: DeliverySender | null } {
-  const { config, db, clock, logger, directory } = deps;
-  if (directory === undefined) {
-    return { outbox: null, lane: null, sender: null };
-  }
+): { outbox: Outbox; lane: DeliveryLane; sender: DeliverySender } {
+  const { config, db, clock, logger } = deps;
   const store = createWebhookDeliveryStore(db);
   const sender = deps.sender ?? createDeliverySender();
   const lane = createDeliveryLane({

@@ -245,22 +245,46 @@ export function finishedState(
   };
 }
 
-export function failedState(state: ResponseState, err: Error): ResponseState {
-  return { ...state, status: "failed", error: responseErrorFor(err) };
+/** How a background response's work went before it failed for good: for the diagnostic. */
+export interface FailureContext {
+  readonly backend: string;
+  readonly attempts: number;
 }
 
-/** The `error` of a failed Response: one of the spec's ResponseErrorCode values and a message. */
-export function responseErrorFor(err: Error): ResponseErrorObject {
+export function failedState(
+  state: ResponseState,
+  err: Error,
+  context?: FailureContext,
+): ResponseState {
+  return { ...state, status: "failed", error: responseErrorFor(err, context) };
+}
+
+/**
+ * The `error` of a failed Response: one of the spec's ResponseErrorCode values and a message.
+ * With the work's context (a background response), the message says which backend answered
+ * what, and after how many attempts, so a client can tell a refusal from an outage.
+ */
+export function responseErrorFor(err: Error, context?: FailureContext): ResponseErrorObject {
+  const message = context === undefined ? err.message : failureDiagnostic(err, context);
   if (err instanceof BackendError) {
     if (err.status === 429) {
-      return { code: "rate_limit_exceeded", message: err.message };
+      return { code: "rate_limit_exceeded", message };
     }
     // The backend refused the request itself (a final 4xx): the prompt, not a server, is at fault.
     const isRefused =
       err.status !== null && err.status >= 400 && err.status < 500 && !err.retryable;
-    return { code: isRefused ? "invalid_prompt" : "server_error", message: err.message };
+    return { code: isRefused ? "invalid_prompt" : "server_error", message };
   }
-  return { code: "server_error", message: err.message };
+  return { code: "server_error", message };
+}
+
+/** "The backend 'mock' answered 500 (Internal error.) after 4 attempts." */
+export function failureDiagnostic(err: Error, context: FailureContext): string {
+  const status = err instanceof BackendError ? err.status : null;
+  const what = status === null ? "failed" : `answered ${status}`;
+  const attempts = `${context.attempts} attempt${context.attempts === 1 ? "" : "s"}`;
+  const detail = err.message.trim().replace(/\.$/, "");
+  return `The backend '${context.backend}' ${what} (${detail}) after ${attempts}.`;
 }
 
 export function stateFromRow(row: ResponseRow): ResponseState {

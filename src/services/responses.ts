@@ -14,6 +14,9 @@ import type { NewResponseRow, ResponseRow, StreamRow } from "../store/schema.js"
 import type { WorkStore } from "../store/work-items.js";
 import { itemsToMessages } from "../translate/responses-items-to-messages.js";
 import { responsesModelOptions } from "../translate/responses-request-to-model.js";
+import { type Callbacks, hasCallbackFields, type PendingCallback } from "../webhooks/callbacks.js";
+import { recordResponseEnded } from "../webhooks/emission.js";
+import type { Outbox } from "../webhooks/outbox.js";
 import {
   nextEventNumber,
   RESPONSE_WORK_KIND,
@@ -84,6 +87,9 @@ export interface ResponsesServiceDeps {
   readonly files: FileContentReader;
   /** Woken by response id after the commit that ends a response (GET ?wait_ms=). */
   readonly responseWaits: KeyedNotifier;
+  /** Where a background response's end is recorded, inside the transaction that ends it. */
+  readonly outbox: Outbox;
+  readonly callbacks: Pick<Callbacks, "check" | "save">;
 }
 
 /** A validated request, resolved to a backend and ready to run. */
@@ -105,6 +111,8 @@ export interface PreparedResponse {
   readonly generateRequest: GenerateRequest;
   /** The model name as the client sent it, echoed on the Response. */
   readonly model: string;
+  /** Where to POST the finished Response (background only), checked; never echoed. */
+  readonly callback: PendingCallback | null;
 }
 
 export type ResponsesService = ReturnType<typeof createResponsesService>;
@@ -271,8 +279,15 @@ export function createResponsesService(deps: ResponsesServiceDeps) {
       if (changed) {
         deps.streamItems.record(row, outcome, null);
         terminal = row.streamed ? stoppedEvent(row.id) : null;
+        recordResponseEnded(deps.outbox, row, outcome, unixSeconds(clock), () => {
+          const stopped = store.findById(row.id);
+          return stopped === undefined ? null : toResponseObject(stateFromRow(stopped));
+        });
       }
     });
+    if (changed) {
+      deps.outbox.notify();
+    }
     if (workItemId !== null) {
       deps.executor.abort(workItemId);
     }
@@ -424,6 +439,14 @@ export function createResponsesService(deps: ResponsesServiceDeps) {
         );
       }
       const deferral = readDeferral(projectId, request);
+      const isBackground = (request.background ?? false) || deferral !== null;
+      if (!isBackground && hasCallbackFields(request)) {
+        const field = request.callback_url !== undefined ? "callback_url" : "callback_auth";
+        throw ApiError.invalid(
+          field,
+          `'${field}' needs background=true: a response that is answered in the request has nothing to call back.`,
+        );
+      }
       const resolved = resolveModel(router, request.model);
       const isNative = resolved.backend.native === "responses";
       assertToolsUsable(request, { native: isNative, model: request.model });
@@ -451,7 +474,7 @@ export function createResponsesService(deps: ResponsesServiceDeps) {
         id: newId("response"),
         createdAt,
         store: request.store ?? true,
-        background: (request.background ?? false) || deferral !== null,
+        background: isBackground,
         streamId: deferral?.streamId ?? null,
         expiresAt: deferral === null ? null : createdAt + deferral.windowSeconds,
         stream: request.stream ?? false,
@@ -476,6 +499,8 @@ export function createResponsesService(deps: ResponsesServiceDeps) {
           // Only a native backend reads the body; others would just carry it in work payloads.
           ...(isNative ? { responsesBody: nativeBody(request, conversation, messages) } : {}),
         },
+        // Checked last, once the request is otherwise valid: it may resolve a name.
+        callback: await deps.callbacks.check(request),
       };
     },
 
@@ -556,6 +581,12 @@ export function createResponsesService(deps: ResponsesServiceDeps) {
       const payload: ResponseWorkPayload = { generateRequest: prepared.generateRequest, streamed };
       const write = () => {
         insertRow(prepared, state);
+        if (prepared.callback !== null) {
+          deps.callbacks.save(
+            { projectId: prepared.projectId, subjectId: state.id, createdAt: state.createdAt },
+            prepared.callback,
+          );
+        }
         events.insertMany(state.id, opening);
         if (prepared.streamId !== null) {
           deps.countStreamItem(prepared.streamId);
@@ -744,7 +775,14 @@ function nativeBody(
   conversation: readonly StoredItem[],
   resolved: readonly ModelMessage[],
 ): Record<string, unknown> {
-  const { previous_response_id: _previous, ...body } = request;
+  // ferry's callback fields (credentials among them) are ferry's, not the upstream's.
+  const {
+    previous_response_id: _previous,
+    callback_url: _url,
+    callback_auth: _auth,
+    callback_secret: _secret,
+    ...body
+  } = request;
   return { ...body, input: withFilesInline(conversation, resolved) };
 }
 

@@ -78,7 +78,7 @@ export interface RetentionStore {
   /**
    * Looks at the `limit` work items after `afterId` and deletes the orphans among them: finished
    * response work whose response is gone (deleted through the API) and batch lines whose batch
-   * is gone (a crash cut a batch's deletion short).
+   * is gone (a crash cut a batch's deletion short), with the callbacks of those responses.
    */
   deleteOrphanWork(afterId: number, limit: number): WindowResult;
   /**
@@ -141,12 +141,17 @@ export function createRetentionStore(db: Db): RetentionStore {
      WHERE subject_id IN (SELECT value FROM json_each(?)) AND kind = '${RESPONSE_WORK}'
        AND status IN ('succeeded', 'failed', 'cancelled')`,
   );
+  // A callback goes with its subject (response or batch): its credentials are kept no longer.
+  const deleteCallbacks = sqlite.prepare(
+    "DELETE FROM request_callbacks WHERE subject_id IN (SELECT value FROM json_each(?))",
+  );
   const deleteResponsesTransaction = sqlite.transaction((ids: readonly string[]) => {
     const deleted = (deleteResponseRows.all(JSON.stringify(ids)) as { id: string }[]).map(
       (row) => row.id,
     );
     if (deleted.length > 0) {
       deleteResponseWork.run(JSON.stringify(deleted));
+      deleteCallbacks.run(JSON.stringify(deleted));
     }
     return deleted.length;
   });
@@ -195,6 +200,7 @@ export function createRetentionStore(db: Db): RetentionStore {
       if (rows.length === 0) {
         return { batchIds: [], storagePaths: [] };
       }
+      deleteCallbacks.run(JSON.stringify(rows.map((row) => row.id)));
       const inputFileIds = [...new Set(rows.map((row) => row.inputFileId))];
       const files = deleteMadeInputFiles.all(JSON.stringify(inputFileIds)) as {
         storagePath: string;
@@ -234,7 +240,8 @@ export function createRetentionStore(db: Db): RetentionStore {
          AND NOT EXISTS (SELECT 1 FROM responses WHERE responses.id = work_items.subject_id))
        OR (kind = '${BATCH_LINE_WORK}'
          AND NOT EXISTS (SELECT 1 FROM batches WHERE batches.id = work_items.subject_id))
-     )`,
+     )
+     RETURNING kind, subject_id AS subjectId`,
   );
   const orphanWindowTransaction = sqlite.transaction(
     (afterId: number, limit: number): WindowResult => {
@@ -245,8 +252,16 @@ export function createRetentionStore(db: Db): RetentionStore {
       if (window.examined === 0 || window.lastKey === null) {
         return { examined: 0, deleted: 0, lastKey: afterId };
       }
-      const deleted = deleteOrphanWindow.run({ after: afterId, upto: window.lastKey }).changes;
-      return { examined: window.examined, deleted, lastKey: window.lastKey };
+      const orphans = deleteOrphanWindow.all({ after: afterId, upto: window.lastKey }) as {
+        kind: string;
+        subjectId: string;
+      }[];
+      // A response deleted through the API leaves its callback too: it goes with the work.
+      const responseIds = orphans.filter((o) => o.kind === RESPONSE_WORK).map((o) => o.subjectId);
+      if (responseIds.length > 0) {
+        deleteCallbacks.run(JSON.stringify(responseIds));
+      }
+      return { examined: window.examined, deleted: orphans.length, lastKey: window.lastKey };
     },
   );
 

@@ -81,6 +81,8 @@ function countingApp(): { app: Hono<AppEnv>; rowsRead: () => number } {
     windowSecondsOverride: null,
     inputLimits: t.config.batches,
     batchWaits: createKeyedNotifier(),
+    transaction: (fn) => t.db.$client.transaction(fn)(),
+    callbacks: t.services.callbacks,
     // No cap: these tests are about reading results back.
     queueCap: createQueueCap({
       counts: createProjectWorkCounts(t.db),

@@ -13,6 +13,7 @@ import { createServices, type Services } from "../../src/services/create-service
 import { type Db, openDatabase } from "../../src/store/db.js";
 import type { FileBlobStore } from "../../src/store/file-blobs.js";
 import { migrateDatabase } from "../../src/store/migrate.js";
+import type { Outbox } from "../../src/webhooks/outbox.js";
 
 export interface TestContext {
   readonly app: Hono<AppEnv>;
@@ -39,6 +40,8 @@ export function createTestContext(
     blobs?: (filesDir: string) => FileBlobStore;
     /** Replaces the configured backends' router (to add a test backend); gets the real one. */
     router?: (configured: Router) => Router;
+    /** Where the services record webhook events (none by default). */
+    outbox?: Outbox;
   } = {},
 ): TestContext {
   // Stored files need a real directory; the database stays in memory unless a test names a file.
@@ -65,6 +68,7 @@ export function createTestContext(
     clock: options.clock ?? systemClock,
     logger,
     blobs: options.blobs?.(path.join(dataDir, "files")),
+    outbox: options.outbox,
   });
   const app = createApp({ config, services, logger });
   return {
