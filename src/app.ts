@@ -18,6 +18,7 @@ import { requestId } from "./http/request-id.js";
 import { responsesRoutes } from "./http/responses.js";
 import { streamsRoutes } from "./http/streams.js";
 import { webhookDeliveriesRoutes } from "./http/webhook-deliveries.js";
+import { webhookEndpointsRoutes, webhookEventTypesRoutes } from "./http/webhook-endpoints.js";
 import { ApiError } from "./lib/api-error.js";
 import type { Logger } from "./lib/logger.js";
 import type { Services } from "./services/create-services.js";
@@ -90,6 +91,11 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       streams: services.streams,
       longPolls,
     }),
+  );
+  v1.route("/webhook_endpoints", webhookEndpointsRoutes({ endpoints: services.webhookEndpoints }));
+  v1.route(
+    "/webhook_event_types",
+    webhookEventTypesRoutes({ endpoints: services.webhookEndpoints }),
   );
   v1.route(
     "/webhook_deliveries",

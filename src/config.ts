@@ -11,6 +11,7 @@ import {
   parseScopeList,
 } from "./contract/api-keys.js";
 import type { LogLevel } from "./lib/logger.js";
+import { isWebhookEventType, WEBHOOK_EVENT_TYPES } from "./webhooks/event-types.js";
 
 /**
  * Attempts a queued item gets against an overloaded upstream: with backoff doubling to
@@ -147,15 +148,31 @@ const RetentionSecondsSchema = z
   .nullable();
 
 /** An endpoint the config file creates (or updates) at start, so a deployment needs no API call. */
-const ConfiguredWebhookEndpointSchema = z.strictObject({
-  project: z.string().regex(PROJECT_ID_PATTERN, "a project name: letters, digits, '_', '.', '-'"),
-  name: z.string().trim().min(1).max(256),
-  url: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }),
-  event_types: z.array(z.string().min(1)).min(1),
-  /** The signing secret (`whsec_…`); better, `secret_env`, the variable that holds it. */
-  secret: z.string().min(1).optional(),
-  secret_env: z.string().min(1).optional(),
-});
+const ConfiguredWebhookEndpointSchema = z
+  .strictObject({
+    project: z.string().regex(PROJECT_ID_PATTERN, "a project name: letters, digits, '_', '.', '-'"),
+    name: z.string().trim().min(1).max(256),
+    url: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }),
+    event_types: z
+      .array(
+        z.string().refine((type) => isWebhookEventType(type), {
+          error: (issue) =>
+            `ferry does not send '${String(issue.input)}' events; it sends: ${WEBHOOK_EVENT_TYPES.join(", ")}`,
+        }),
+      )
+      .min(1)
+      .transform((types) => [...new Set(types)]),
+    /**
+     * The signing secret (`whsec_…`, 16+ characters); better, `secret_env`, the variable that
+     * holds it. One of the two is required: the receiver must know the secret, and the file (or
+     * its environment) is where the operator keeps it.
+     */
+    secret: z.string().min(16).optional(),
+    secret_env: z.string().min(1).optional(),
+  })
+  .refine((endpoint) => (endpoint.secret === undefined) !== (endpoint.secret_env === undefined), {
+    error: "give the signing secret as exactly one of 'secret' or 'secret_env'",
+  });
 
 /** Webhook and callback delivery (webhooks/delivery-lane.ts). */
 const WebhooksSchema = z.strictObject({
@@ -492,8 +509,7 @@ export interface ConfiguredWebhookEndpoint {
   readonly name: string;
   readonly url: string;
   readonly eventTypes: readonly string[];
-  /** null: ferry makes one (kept in the database, sealed) the first time. */
-  readonly secret: string | null;
+  readonly secret: string;
 }
 
 /** One FERRY_API_KEYS entry. The key itself is not kept, only its hash. */
@@ -667,14 +683,14 @@ function readWebhookEndpoints(
   env: Record<string, string | undefined>,
 ): ConfiguredWebhookEndpoint[] {
   return file.webhooks.endpoints.map((endpoint, index) => {
-    let secret = endpoint.secret ?? null;
+    let secret = endpoint.secret ?? "";
     if (endpoint.secret_env !== undefined) {
-      secret = env[endpoint.secret_env] ?? null;
-      if (secret === null || secret === "") {
+      secret = env[endpoint.secret_env] ?? "";
+      if (secret.length < 16) {
         throw new ConfigError([
           {
             variable: `FERRY_CONFIG:webhooks.endpoints.${index}.secret_env`,
-            message: `the environment variable ${endpoint.secret_env} is not set`,
+            message: `the environment variable ${endpoint.secret_env} is not set, or shorter than 16 characters`,
           },
         ]);
       }

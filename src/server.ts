@@ -41,6 +41,15 @@ export async function startServer(
     logger,
   });
   const app = createApp({ config, services, logger });
+  try {
+    // Before anything is served or delivered: the config file's endpoints, as written.
+    await services.webhookEndpoints.reconcileConfigured(config.webhooks.endpoints);
+  } catch (err) {
+    await router.close();
+    await checkpointer?.close();
+    db.$client.close();
+    throw err;
+  }
   const removedUploads = await services.removeStaleUploads();
   if (removedUploads > 0) {
     logger.info({ removedUploads }, "deleted uploads left unfinished by a previous run");

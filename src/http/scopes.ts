@@ -47,6 +47,14 @@ const ROUTE_ACCESS = new Map<string, AccessRule>([
   ["PATCH /v1/streams/:id", "streams:write"],
   ["GET /v1/streams/:id/events", "streams:read"],
 
+  ["POST /v1/webhook_endpoints", "webhooks:write"],
+  ["GET /v1/webhook_endpoints", "webhooks:read"],
+  ["GET /v1/webhook_endpoints/:id", "webhooks:read"],
+  ["POST /v1/webhook_endpoints/:id", "webhooks:write"],
+  ["DELETE /v1/webhook_endpoints/:id", "webhooks:write"],
+  ["POST /v1/webhook_endpoints/:id/rotate_secret", "webhooks:write"],
+  ["POST /v1/webhook_endpoints/:id/test", "webhooks:write"],
+  ["GET /v1/webhook_event_types", "webhooks:read"],
   // What ferry delivered to webhook endpoints and callbacks, and every attempt.
   ["GET /v1/webhook_deliveries", "webhooks:read"],
   ["GET /v1/webhook_deliveries/:id", "webhooks:read"],

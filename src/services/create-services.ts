@@ -21,11 +21,13 @@ import { createResponseStore } from "../store/responses.js";
 import { createRetentionStore } from "../store/retention.js";
 import { createStreamStore } from "../store/streams.js";
 import { createWebhookDeliveryStore } from "../store/webhook-deliveries.js";
+import { createWebhookEndpointStore } from "../store/webhook-endpoints.js";
 import { createWorkStore } from "../store/work-items.js";
 import { createCallbacks } from "../webhooks/callbacks.js";
 import { createOutbox } from "../webhooks/create-outbox.js";
 import { createDeliveryLane, type DeliveryLane } from "../webhooks/delivery-lane.js";
 import { createDeliveryLog } from "../webhooks/delivery-log.js";
+import { createWebhookEndpoints } from "../webhooks/endpoints.js";
 import type { DeliveryDirectory, Outbox } from "../webhooks/outbox.js";
 import { createSecretBox, loadSecretsKey, type SecretBox } from "../webhooks/secret-box.js";
 import { createDeliverySender, type DeliverySender } from "../webhooks/send-delivery.js";
@@ -121,7 +123,8 @@ export function createServices(deps: ServicesDeps) {
   // Wake GET ?wait_ms= on a response or batch after the commit that ends it.
   const responseWaits = createKeyedNotifier();
   const batchWaits = createKeyedNotifier();
-  // The secrets key is read (or made) on first use: only when a callback carries credentials.
+  // The secrets key is read (or made) on first use: only when an endpoint is made or a
+  // callback carries credentials.
   let secretBox: SecretBox | null = null;
   const openSecretBox = () => {
     secretBox ??= createSecretBox(
@@ -134,12 +137,24 @@ export function createServices(deps: ServicesDeps) {
     box: openSecretBox,
     policy: { allowNetworks: config.outbound.allowNetworks },
   });
+  const policy = { allowNetworks: config.outbound.allowNetworks };
+  // One sender (its connection pools) for deliveries and endpoint tests.
+  const sender = deps.sender ?? createDeliverySender();
+  const webhookEndpoints = createWebhookEndpoints({
+    store: createWebhookEndpointStore(db),
+    box: openSecretBox,
+    clock,
+    logger,
+    policy,
+    sender,
+    config: config.webhooks,
+  });
   const directory: DeliveryDirectory = deps.directory ?? {
-    ...NO_ENDPOINTS,
+    ...webhookEndpoints.directory,
     hasCallback: (subjectId) => callbacks.hasCallback(subjectId),
     callbackOf: (subjectId) => callbacks.callbackOf(subjectId),
   };
-  const webhooks = createWebhookDelivery(deps, directory, (write) => commitSoon.add(write));
+  const webhooks = createWebhookDelivery(deps, directory, sender, (write) => commitSoon.add(write));
   const outbox = deps.outbox ?? webhooks.outbox;
   const streamItems = createStreamItems({ streams: streamStore, notifier, clock, outbox });
 
@@ -310,7 +325,7 @@ export function createServices(deps: ServicesDeps) {
       await retention.stop();
       // In-flight attempts are aborted and handed back; their outcomes are written first.
       await webhooks.lane.stop();
-      await webhooks.sender.close();
+      await sender.close();
       await supervisor.stop();
       await runningExecutor.stop();
       hub.closeAll();
@@ -324,6 +339,8 @@ export function createServices(deps: ServicesDeps) {
     responses,
     streams,
     notifier,
+    /** `/v1/webhook_endpoints`, `ferry webhooks`, and the config file's endpoints. */
+    webhookEndpoints,
     /** Per-request callbacks: hasCallback / callbackOf for the delivery directory. */
     callbacks,
     chat,
@@ -359,25 +376,15 @@ export function createServices(deps: ServicesDeps) {
 
 export type Services = ReturnType<typeof createServices>;
 
-/** Until the endpoints are composed in: no project has any. */
-const NO_ENDPOINTS: Pick<
-  DeliveryDirectory,
-  "endpointsFor" | "endpointSecrets" | "recordEndpointOutcome"
-> = {
-  endpointsFor: () => [],
-  endpointSecrets: () => null,
-  recordEndpointOutcome: () => {},
-};
-
 /** The outbox, and the delivery lane that sends what it wrote. */
 function createWebhookDelivery(
   deps: ServicesDeps,
   directory: DeliveryDirectory,
+  sender: DeliverySender,
   commitSoon: (write: () => void) => Promise<void>,
-): { outbox: Outbox; lane: DeliveryLane; sender: DeliverySender } {
+): { outbox: Outbox; lane: DeliveryLane } {
   const { config, db, clock, logger } = deps;
   const store = createWebhookDeliveryStore(db);
-  const sender = deps.sender ?? createDeliverySender();
   const lane = createDeliveryLane({
     store,
     directory,
@@ -395,5 +402,5 @@ function createWebhookDelivery(
     retryForMs: config.webhooks.retryForMs,
     onNotify: () => lane.wake(),
   });
-  return { outbox, lane, sender };
+  return { outbox, lane };
 }

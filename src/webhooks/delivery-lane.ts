@@ -321,6 +321,7 @@ export function createDeliveryLane(deps: DeliveryLaneDeps): DeliveryLane {
             endpointId,
             outcome.kind === "delivered",
             Math.floor(clock.nowMs() / 1000),
+            Math.floor(delivery.createdAtMs / 1000),
           );
         } catch (thrown) {
           logger.error(

@@ -67,6 +67,14 @@ export interface DeliveryDirectory {
   hasCallback(subjectId: string): boolean;
   /** A subject's callback with its credentials, or null. */
   callbackOf(subjectId: string): CallbackTarget | null;
-  /** Tells the endpoint's failure bookkeeping how a delivery ended (see endpoints.ts). */
-  recordEndpointOutcome(endpointId: string, delivered: boolean, nowSeconds: number): void;
+  /**
+   * Tells the endpoint's failure bookkeeping how a delivery ended (see endpoints.ts). A failed
+   * delivery has been failing since it was made (`failingSinceSeconds`).
+   */
+  recordEndpointOutcome(
+    endpointId: string,
+    delivered: boolean,
+    nowSeconds: number,
+    failingSinceSeconds: number,
+  ): void;
 }
