@@ -1,4 +1,5 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
+import { rm } from "node:fs/promises";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
@@ -9,6 +10,8 @@ import { buildFerry, type FerryServer, startFerry } from "./lib/ferry-server.js"
 import { finishBenchmark } from "./lib/finish.js";
 import { createHttpClient } from "./lib/http-client.js";
 import { createLatencyRecorder, type Percentiles, percentilesOf } from "./lib/latency-recorder.js";
+import { PROFILES_DIR } from "./lib/paths.js";
+import { readCpuSeconds } from "./lib/process-stats.js";
 import { type Check, describeMachine, fixed, formatMachine, formatTable } from "./lib/report.js";
 import { sleep } from "./lib/sleep.js";
 
@@ -36,6 +39,9 @@ const MIN_THROUGHPUT_RATIO = 0.8;
 const SETTLE_TIMEOUT_MS = 180_000;
 const DELIVERY_TIMEOUT_MS = 300_000;
 const WARMUP = 300;
+/** BENCH_CPU_PROF=1: profile ferry in every round (judge the target on a run without it). */
+const IS_PROFILING = process.env.BENCH_CPU_PROF === "1";
+const PROFILE_DIR = path.join(PROFILES_DIR, NAME);
 
 /** The lane's concurrency for the run: a 100 ms receiver needs ~150 in flight to keep up. */
 const WEBHOOKS_CONFIG = { max_concurrency: 256, max_concurrency_per_host: 256 };
@@ -119,6 +125,14 @@ interface RoundResult {
   readonly completedPerSecond: number;
   readonly endToEndSeconds: number;
   readonly submitErrors: number;
+  /**
+   * CPU per response, from the first submit to the last delivery (or to idle without
+   * webhooks): ferry's process, and this one's (the clients, and the receiver with webhooks).
+   * Both share this machine's two cores, so the receiver's work slows ferry here as a remote
+   * receiver would not.
+   */
+  readonly ferryCpuMsPerResponse: number;
+  readonly benchCpuMsPerResponse: number;
   readonly delivered?: {
     readonly distinctIds: number;
     readonly duplicates: number;
@@ -139,6 +153,9 @@ async function runRound(withWebhooks: boolean): Promise<RoundResult> {
       outbound: { allow_networks: ["127.0.0.1/32"] },
       webhooks: WEBHOOKS_CONFIG,
     },
+    nodeArgs: IS_PROFILING
+      ? ["--cpu-prof", `--cpu-prof-dir=${path.join(PROFILE_DIR, withWebhooks ? "with" : "without")}`]
+      : [],
   });
   const client = createHttpClient(ferry.url, { maxSockets: CLIENTS + 8 });
   try {
@@ -166,6 +183,15 @@ async function runRound(withWebhooks: boolean): Promise<RoundResult> {
       receiver.seen.clear();
     }
 
+    const ferryCpuBefore = readCpuSeconds(ferry.pid);
+    const benchCpuBefore = process.cpuUsage();
+    const cpuPerResponse = () => {
+      const bench = process.cpuUsage(benchCpuBefore);
+      return {
+        ferryCpuMsPerResponse: ((readCpuSeconds(ferry.pid) - ferryCpuBefore) * 1000) / TOTAL,
+        benchCpuMsPerResponse: (bench.user + bench.system) / 1000 / TOTAL,
+      };
+    };
     const run = await submitBackground(client, { count: TOTAL, offset: 0, clients: CLIENTS });
     const idle = await waitUntilIdle(client, SETTLE_TIMEOUT_MS);
     const endToEndMs = idle.at - run.startedAt;
@@ -176,11 +202,12 @@ async function runRound(withWebhooks: boolean): Promise<RoundResult> {
       submitErrors: run.errors.length,
     };
     if (receiver === null) {
-      return base;
+      return { ...base, ...cpuPerResponse() };
     }
     await waitFor(() => receiver.seen.size >= run.ids.length, DELIVERY_TIMEOUT_MS, "deliveries");
+    const cpu = cpuPerResponse();
     await sleep(1_000); // any duplicate still on its way
-    return { ...base, delivered: summarise(receiver, run.ids, ferry.dataDir) };
+    return { ...base, ...cpu, delivered: summarise(receiver, run.ids, ferry.dataDir) };
   } finally {
     client.close();
     await ferry.stop();
@@ -256,6 +283,9 @@ export const webhooks: Benchmark = {
     const machine = describeMachine();
     console.log(formatMachine(machine));
     await buildFerry();
+    if (IS_PROFILING) {
+      await rm(PROFILE_DIR, { recursive: true, force: true });
+    }
     const rounds: RoundResult[] = [];
     for (let round = 0; round < ROUNDS; round += 1) {
       for (const withWebhooks of [false, true]) {
@@ -283,6 +313,8 @@ export const webhooks: Benchmark = {
         ? "-"
         : `${fixed(round.delivered.latencyMs.p50, 0)} / ${fixed(round.delivered.latencyMs.p90, 0)} / ${fixed(round.delivered.latencyMs.p99, 0)}`,
       round.delivered === undefined ? "-" : fixed(round.delivered.deliveriesPerSecond, 0),
+      fixed(round.ferryCpuMsPerResponse, 3),
+      fixed(round.benchCpuMsPerResponse, 3),
     ]);
     console.log("");
     console.log(
@@ -295,6 +327,8 @@ export const webhooks: Benchmark = {
           "duplicates",
           "latency p50/p90/p99 ms",
           "deliveries/s",
+          "ferry CPU ms/resp",
+          "bench CPU ms/resp",
         ],
         rows,
       ),
@@ -327,7 +361,7 @@ export const webhooks: Benchmark = {
     ];
     await finishBenchmark(NAME, {
       checks,
-      profileDir: null,
+      profileDir: IS_PROFILING ? path.join(PROFILE_DIR, "with") : null,
       result: {
         machine,
         load: {

@@ -32,7 +32,7 @@ export interface WebhookEndpointStore {
   /**
    * Counts a delivery that ended: a delivered one resets the run of failures; a failed one
    * extends it (begun at `failingSinceSeconds` if none was running) and disables the endpoint
-   * once the run is `disableAfterSeconds` old. Returns the row afterwards.
+   * once the run is `disableAfterSeconds` old. Returns the row after a failure.
    */
   recordOutcome(input: {
     id: string;
@@ -54,6 +54,25 @@ export function createWebhookEndpointStore(db: Db): WebhookEndpointStore {
     .from(webhookEndpoints)
     .where(isNull(webhookEndpoints.disabledAt))
     .prepare();
+  const sqlite = db.$client;
+  const markDelivered = sqlite.prepare(
+    `UPDATE webhook_endpoints
+     SET consecutive_failures = 0, failing_since = NULL, last_delivered_at = @now
+     WHERE id = @id AND (consecutive_failures <> 0 OR failing_since IS NOT NULL
+                         OR last_delivered_at IS NULL OR last_delivered_at < @now)`,
+  );
+  // One statement, so two lanes counting at once cannot lose a failure. SET reads the old row.
+  const markFailed = sqlite.prepare(
+    `UPDATE webhook_endpoints
+     SET consecutive_failures = consecutive_failures + 1,
+         failing_since = coalesce(failing_since, @since),
+         disabled_at = CASE WHEN disabled_at IS NULL AND @now - coalesce(failing_since, @since) >= @disableAfter
+                            THEN @now ELSE disabled_at END,
+         disabled_reason = CASE WHEN disabled_at IS NULL AND @now - coalesce(failing_since, @since) >= @disableAfter
+                                THEN @reason ELSE disabled_reason END
+     WHERE id = @id
+     RETURNING *`,
+  );
   return {
     insert(row) {
       db.insert(webhookEndpoints).values(row).run();
@@ -118,29 +137,43 @@ export function createWebhookEndpointStore(db: Db): WebhookEndpointStore {
     },
 
     recordOutcome(input) {
-      const { id, nowSeconds } = input;
+      const params = {
+        id: input.id,
+        now: input.nowSeconds,
+        since: input.failingSinceSeconds,
+        disableAfter: input.disableAfterSeconds,
+        reason: `every delivery failed for ${input.disableAfterSeconds} s`,
+      };
       if (input.delivered) {
-        return db
-          .update(webhookEndpoints)
-          .set({ consecutiveFailures: 0, failingSince: null, lastDeliveredAt: nowSeconds })
-          .where(eq(webhookEndpoints.id, id))
-          .returning()
-          .all()[0];
+        // At most one write a second for an endpoint that keeps delivering: this runs for
+        // every delivery, and the row only changes when a run of failures ends.
+        markDelivered.run(params);
+        return undefined;
       }
-      // One statement, so two lanes counting at once cannot lose a failure.
-      const since = sql`coalesce(${webhookEndpoints.failingSince}, ${input.failingSinceSeconds})`;
-      const due = sql`${webhookEndpoints.disabledAt} IS NULL AND ${nowSeconds} - ${since} >= ${input.disableAfterSeconds}`;
-      return db
-        .update(webhookEndpoints)
-        .set({
-          consecutiveFailures: sql`${webhookEndpoints.consecutiveFailures} + 1`,
-          failingSince: since,
-          disabledAt: sql`CASE WHEN ${due} THEN ${nowSeconds} ELSE ${webhookEndpoints.disabledAt} END`,
-          disabledReason: sql`CASE WHEN ${due} THEN ${`every delivery failed for ${input.disableAfterSeconds} s`} ELSE ${webhookEndpoints.disabledReason} END`,
-        })
-        .where(eq(webhookEndpoints.id, id))
-        .returning()
-        .all()[0];
+      return (markFailed.all(params) as Record<string, unknown>[]).map(fromSqlRow)[0];
     },
+  };
+}
+
+/** A row as SQLite returns it (snake_case, JSON as text), in the schema's shape. */
+function fromSqlRow(row: Record<string, unknown>): WebhookEndpointRow {
+  return {
+    id: row.id as string,
+    projectId: row.project_id as string,
+    name: row.name as string,
+    url: row.url as string,
+    eventTypes: JSON.parse(row.event_types as string) as string[],
+    secretSealed: row.secret_sealed as string,
+    secretHint: row.secret_hint as string,
+    previousSecretSealed: row.previous_secret_sealed as string | null,
+    previousSecretExpiresAt: row.previous_secret_expires_at as number | null,
+    source: row.source as string,
+    createdAt: row.created_at as number,
+    updatedAt: row.updated_at as number,
+    consecutiveFailures: row.consecutive_failures as number,
+    failingSince: row.failing_since as number | null,
+    lastDeliveredAt: row.last_delivered_at as number | null,
+    disabledAt: row.disabled_at as number | null,
+    disabledReason: row.disabled_reason as string | null,
   };
 }

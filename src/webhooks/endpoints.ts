@@ -116,20 +116,27 @@ export function createWebhookEndpoints(deps: WebhookEndpointsDeps): WebhookEndpo
   const cacheMs = deps.cacheMs ?? DEFAULT_CACHE_MS;
   const nowSeconds = () => Math.floor(clock.nowMs() / 1000);
 
-  // Enabled endpoints by project and event type. Writes made here drop it at once; writes by
-  // another process (the CLI, a second server) are seen within cacheMs.
-  let targets: Map<string, Map<string, EndpointTarget[]>> | null = null;
-  let targetsLoadedAtMs = 0;
+  // Enabled endpoints by project and event type, and by id (for the lane, on every attempt).
+  // Writes made here drop it at once; writes by another process (the CLI, a second server)
+  // are seen within cacheMs.
+  interface Cached {
+    readonly byProject: Map<string, Map<string, EndpointTarget[]>>;
+    readonly byId: Map<string, WebhookEndpointRow>;
+  }
+  let cached: Cached | null = null;
+  let cachedAtMs = 0;
   const invalidate = () => {
-    targets = null;
+    cached = null;
   };
-  function targetsNow(): Map<string, Map<string, EndpointTarget[]>> {
+  function enabledNow(): Cached {
     const nowMs = clock.nowMs();
-    if (targets !== null && nowMs - targetsLoadedAtMs < cacheMs) {
-      return targets;
+    if (cached !== null && nowMs - cachedAtMs < cacheMs) {
+      return cached;
     }
     const byProject = new Map<string, Map<string, EndpointTarget[]>>();
+    const byId = new Map<string, WebhookEndpointRow>();
     for (const row of store.listEnabled()) {
+      byId.set(row.id, row);
       let byType = byProject.get(row.projectId);
       if (byType === undefined) {
         byType = new Map();
@@ -141,9 +148,9 @@ export function createWebhookEndpoints(deps: WebhookEndpointsDeps): WebhookEndpo
         byType.set(type, list);
       }
     }
-    targets = byProject;
-    targetsLoadedAtMs = nowMs;
-    return byProject;
+    cached = { byProject, byId };
+    cachedAtMs = nowMs;
+    return cached;
   }
 
   // Opening a sealed secret is cheap, but the lane asks on every attempt.
@@ -380,11 +387,12 @@ export function createWebhookEndpoints(deps: WebhookEndpointsDeps): WebhookEndpo
 
     directory: {
       endpointsFor(projectId, type) {
-        return targetsNow().get(projectId)?.get(type) ?? [];
+        return enabledNow().byProject.get(projectId)?.get(type) ?? [];
       },
 
       endpointSecrets(endpointId, now) {
-        const row = store.findById(endpointId);
+        // Not among the cached enabled ones: read it, to be exact about a new endpoint.
+        const row = enabledNow().byId.get(endpointId) ?? store.findById(endpointId);
         if (row === undefined || row.disabledAt !== null) {
           return null;
         }

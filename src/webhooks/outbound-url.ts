@@ -53,8 +53,24 @@ for (const [address, prefix] of FORBIDDEN_V6) {
   forbidden.addSubnet(address, prefix, "ipv6");
 }
 
+/** Allow-lists already made, by their networks: every delivery attempt asks for one. */
+const allowLists = new Map<string, BlockList>();
+
 /** The allow-list a policy's networks make; throws naming a network that is not a CIDR. */
 export function allowListOf(networks: readonly string[]): BlockList {
+  const key = networks.join(",");
+  let list = allowLists.get(key);
+  if (list === undefined) {
+    list = buildAllowList(networks);
+    if (allowLists.size >= 64) {
+      allowLists.clear();
+    }
+    allowLists.set(key, list);
+  }
+  return list;
+}
+
+function buildAllowList(networks: readonly string[]): BlockList {
   const list = new BlockList();
   for (const network of networks) {
     const [address, prefixText] = network.split("/");

@@ -67,13 +67,16 @@ export function createDeliverySender(): DeliverySender {
   }
 
   function agentFor(request: DeliveryRequest): Agent {
-    const lookup = guardedLookup(request.policy);
     const policyKey = policyKeyOf(request.policy);
     const auth = request.auth;
     if (auth?.kind !== "mtls") {
       let agent = plainAgents.get(policyKey);
       if (agent === undefined) {
-        agent = new Agent({ connect: { lookup }, headersTimeout: 0, bodyTimeout: 0 });
+        agent = new Agent({
+          connect: { lookup: guardedLookup(request.policy) },
+          headersTimeout: 0,
+          bodyTimeout: 0,
+        });
         plainAgents.set(policyKey, agent);
       }
       return agent;
@@ -95,7 +98,12 @@ export function createDeliverySender(): DeliverySender {
         void oldest.close().catch(() => {});
       }
       agent = new Agent({
-        connect: { lookup, cert: auth.cert, key: auth.key, ...(auth.ca ? { ca: auth.ca } : {}) },
+        connect: {
+          lookup: guardedLookup(request.policy),
+          cert: auth.cert,
+          key: auth.key,
+          ...(auth.ca ? { ca: auth.ca } : {}),
+        },
         headersTimeout: 0,
         bodyTimeout: 0,
       });
