@@ -100,6 +100,10 @@ export function createDeliveryLane(deps: DeliveryLaneDeps): DeliveryLane {
   let isStarted = false;
   let isStopping = false;
   let pumpScheduled = false;
+  // Whether the last look may have left due deliveries behind (it had no room for them all):
+  // only then does an attempt's end look again. New events wake the lane (wake()), and retries
+  // re-arm the due timer when their outcome is written.
+  let mayHaveMoreDue = true;
   let dueTimer: NodeJS.Timeout | null = null;
   let renewTimer: NodeJS.Timeout | null = null;
 
@@ -121,7 +125,9 @@ export function createDeliveryLane(deps: DeliveryLaneDeps): DeliveryLane {
     }
     const free = config.maxConcurrency - held.size;
     let claimedAll = false;
-    if (free >= claimThreshold || (free > 0 && held.size === 0)) {
+    if (free < claimThreshold && !(free > 0 && held.size === 0)) {
+      mayHaveMoreDue = true;
+    } else {
       let claimed: ClaimedDelivery[] = [];
       const nowMs = clock.nowMs();
       try {
@@ -130,6 +136,7 @@ export function createDeliveryLane(deps: DeliveryLaneDeps): DeliveryLane {
         logger.error({ err: coerceError(thrown) }, "claiming webhook deliveries failed");
       }
       claimedAll = claimed.length === free;
+      mayHaveMoreDue = claimedAll;
       for (const delivery of claimed) {
         held.set(delivery.id, delivery);
         const host = hostOf(delivery.url);
@@ -191,7 +198,9 @@ export function createDeliveryLane(deps: DeliveryLaneDeps): DeliveryLane {
         }
         if (!isStopping) {
           startWaiting(host);
-          schedulePump();
+          if (mayHaveMoreDue) {
+            schedulePump();
+          }
         }
       });
       running.set(delivery.id, { controller, done });
@@ -344,7 +353,13 @@ export function createDeliveryLane(deps: DeliveryLaneDeps): DeliveryLane {
       );
     });
     recording.add(written);
-    void written.finally(() => recording.delete(written));
+    void written.finally(() => {
+      recording.delete(written);
+      // A retry is due again later: the due timer must know (a pump re-arms it).
+      if (outcome.kind === "retry") {
+        schedulePump();
+      }
+    });
     return written;
   }
 
