@@ -3,6 +3,7 @@ import { Command } from "commander";
 import { keysCommand } from "./cli/keys.js";
 import { runMigrate } from "./cli/migrate.js";
 import { runServe } from "./cli/serve.js";
+import { webhooksCommand } from "./cli/webhooks.js";
 
 const program = new Command()
   .name("ferry")
@@ -23,5 +24,6 @@ program
   .action(runMigrate);
 
 program.addCommand(keysCommand());
+program.addCommand(webhooksCommand());
 
 await program.parseAsync();

@@ -5,6 +5,7 @@ import { type ApiKeyInfo, createApiKeysService } from "../services/api-keys.js";
 import { createApiKeyStore } from "../store/api-keys.js";
 import { openDatabase } from "../store/db.js";
 import { migrateDatabase } from "../store/migrate.js";
+import { formatTime, printTable } from "./print-table.js";
 import { loadConfigOrExit } from "./serve.js";
 
 /**
@@ -141,22 +142,4 @@ function toJson(info: ApiKeyInfo) {
     last_used_at: info.lastUsedAt,
     revoked_at: info.revokedAt,
   };
-}
-
-function formatTime(unixSeconds: number | null): string {
-  return unixSeconds === null ? "-" : new Date(unixSeconds * 1000).toISOString();
-}
-
-function printTable(header: string[], rows: string[][]): void {
-  const widths = header.map((title, column) =>
-    Math.max(title.length, ...rows.map((row) => (row[column] ?? "").length)),
-  );
-  for (const row of [header, ...rows]) {
-    console.log(
-      row
-        .map((cell, column) => cell.padEnd(widths[column] ?? 0))
-        .join("  ")
-        .trimEnd(),
-    );
-  }
 }

@@ -16,7 +16,7 @@ const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 function runCli(dataDir: string, args: string[]) {
   const result = spawnSync(
     process.execPath,
-    ["--import", "tsx", "test/webhooks/cli-process.ts", ...args],
+    ["--import", "tsx", "src/main.ts", "webhooks", ...args],
     { cwd: ROOT, env: { PATH: process.env.PATH ?? "", FERRY_DATA_DIR: dataDir }, encoding: "utf8" },
   );
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
