@@ -154,7 +154,10 @@ async function runRound(withWebhooks: boolean): Promise<RoundResult> {
       webhooks: WEBHOOKS_CONFIG,
     },
     nodeArgs: IS_PROFILING
-      ? ["--cpu-prof", `--cpu-prof-dir=${path.join(PROFILE_DIR, withWebhooks ? "with" : "without")}`]
+      ? [
+          "--cpu-prof",
+          `--cpu-prof-dir=${path.join(PROFILE_DIR, withWebhooks ? "with" : "without")}`,
+        ]
       : [],
   });
   const client = createHttpClient(ferry.url, { maxSockets: CLIENTS + 8 });
