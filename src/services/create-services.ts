@@ -3,7 +3,7 @@ import type { SlotPriority } from "../backends/limiter.js";
 import type { Router } from "../backends/router.js";
 import type { Config } from "../config.js";
 import { createExecutor, type Executor } from "../executor/executor.js";
-import type { Clock } from "../lib/clock.js";
+import { type Clock, systemClock } from "../lib/clock.js";
 import type { Logger } from "../lib/logger.js";
 import { createApiKeyStore } from "../store/api-keys.js";
 import { createBatchLineStore } from "../store/batch-lines.js";
@@ -28,6 +28,7 @@ import { createOutbox } from "../webhooks/create-outbox.js";
 import { createDeliveryLane, type DeliveryLane } from "../webhooks/delivery-lane.js";
 import { createDeliveryLog } from "../webhooks/delivery-log.js";
 import { createWebhookEndpoints } from "../webhooks/endpoints.js";
+import { createThreadedDeliveryLane } from "../webhooks/lane-thread.js";
 import type { DeliveryDirectory, Outbox } from "../webhooks/outbox.js";
 import { createSecretBox, loadSecretsKey, type SecretBox } from "../webhooks/secret-box.js";
 import { createDeliverySender, type DeliverySender } from "../webhooks/send-delivery.js";
@@ -111,7 +112,10 @@ export interface ServicesDeps {
  */
 export function createServices(deps: ServicesDeps) {
   const { config, db, router, clock, logger } = deps;
-  const transaction = (fn: () => void) => db.$client.transaction(fn)();
+  // IMMEDIATE: the write lock is taken at BEGIN, so a transaction that reads before it writes
+  // waits for another connection's writer (the delivery lane's thread, another process)
+  // instead of failing with SQLITE_BUSY_SNAPSHOT when that writer commits in between.
+  const transaction = (fn: () => void) => db.$client.transaction(fn).immediate();
   const responseStore = createResponseStore(db);
   const events = createResponseEventStore(db);
   const work = createWorkStore(db);
@@ -385,16 +389,35 @@ function createWebhookDelivery(
 ): { outbox: Outbox; lane: DeliveryLane } {
   const { config, db, clock, logger } = deps;
   const store = createWebhookDeliveryStore(db);
-  const lane = createDeliveryLane({
-    store,
-    directory,
-    sender,
-    clock,
-    logger,
-    config: config.webhooks,
-    policy: { allowNetworks: config.outbound.allowNetworks },
-    commitSoon,
-  });
+  // On its own thread unless a test gave its own parts (which cannot cross to a thread) or the
+  // database is in memory (which another connection cannot open).
+  const isThreaded =
+    deps.directory === undefined &&
+    deps.sender === undefined &&
+    clock === systemClock &&
+    config.databasePath !== ":memory:";
+  const lane = isThreaded
+    ? createThreadedDeliveryLane({
+        data: {
+          databasePath: config.databasePath,
+          dataDir: config.dataDir,
+          logLevel: config.logLevel,
+          secretsKey: config.secretsKey,
+          allowNetworks: [...config.outbound.allowNetworks],
+          webhooks: config.webhooks,
+        },
+        logger,
+      })
+    : createDeliveryLane({
+        store,
+        directory,
+        sender,
+        clock,
+        logger,
+        config: config.webhooks,
+        policy: { allowNetworks: config.outbound.allowNetworks },
+        commitSoon,
+      });
   const outbox = createOutbox({
     store,
     directory,

@@ -171,13 +171,13 @@ export function createBatchLineStore(db: Db): BatchLineStore {
   });
 
   return {
-    insertHeld: (batch, lines) => insertMany(batch, lines),
+    insertHeld: (batch, lines) => insertMany.immediate(batch, lines),
     releaseHeld: (batchId) => release.run(batchId).changes,
     deleteAll(batchId) {
       deleteLines.run(batchId);
     },
     countActive: (batchId) => (countActiveStatement.get(batchId) as { n: number }).n,
-    cancelActive: (batchId, nowMs) => cancelTransaction(batchId, nowMs),
+    cancelActive: (batchId, nowMs) => cancelTransaction.immediate(batchId, nowMs),
     *iterate(batchId) {
       // Page by id rather than hold one cursor open: better-sqlite3 refuses other statements on
       // the connection while a cursor is open, and the executor keeps committing meanwhile.

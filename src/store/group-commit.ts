@@ -46,7 +46,8 @@ export function createGroupCommit<T>(
       return;
     }
     try {
-      writeAll(group);
+      // IMMEDIATE: see services' transaction; a group's writes may read first.
+      writeAll.immediate(group);
     } catch (thrown) {
       const err = coerceError(thrown);
       for (const queued of group) {

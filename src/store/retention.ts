@@ -330,13 +330,13 @@ export function createRetentionStore(db: Db): RetentionStore {
       return deleteEventsOfResponse.run(responseId, limit).changes;
     },
     deleteResponses(ids) {
-      return ids.length === 0 ? 0 : deleteResponsesTransaction(ids);
+      return ids.length === 0 ? 0 : deleteResponsesTransaction.immediate(ids);
     },
     deleteExpiredStreamEvents(afterSeq, cutoffSeconds, limit) {
-      return streamWindowTransaction(afterSeq, cutoffSeconds, limit);
+      return streamWindowTransaction.immediate(afterSeq, cutoffSeconds, limit);
     },
     deleteExpiredBatches(cutoffSeconds, limit) {
-      return deleteBatchesTransaction(cutoffSeconds, limit);
+      return deleteBatchesTransaction.immediate(cutoffSeconds, limit);
     },
     deleteBatchLines(batchId, limit) {
       return deleteLinesOfBatch.run(batchId, limit).changes;
@@ -347,13 +347,13 @@ export function createRetentionStore(db: Db): RetentionStore {
       );
     },
     deleteOrphanWork(afterId, limit) {
-      return orphanWindowTransaction(afterId, limit);
+      return orphanWindowTransaction.immediate(afterId, limit);
     },
     deleteFinishedWebhookDeliveries(cutoffMs, limit) {
-      return deleteDeliveriesTransaction(cutoffMs, limit);
+      return deleteDeliveriesTransaction.immediate(cutoffMs, limit);
     },
     deleteExpiredFutures(nowSeconds, limit) {
-      return deleteFuturesTransaction(nowSeconds, limit);
+      return deleteFuturesTransaction.immediate(nowSeconds, limit);
     },
     findFileIds(ids) {
       if (ids.length === 0) {

@@ -43,6 +43,8 @@ function cleanupsOf(onTestFinished: (fn: () => Promise<void>) => void): Cleanups
 
 interface DeliveryJson {
   id: string;
+  event_id: string;
+  endpoint_id: string | null;
   callback_subject_id: string | null;
   status: string;
   attempts: number;
@@ -59,7 +61,7 @@ interface Ferry {
 async function startFerry(
   cleanups: Cleanups,
   dataDir: string,
-  webhooks: Record<string, number>,
+  webhooks: Record<string, unknown>,
 ): Promise<Ferry> {
   const configFile = path.join(dataDir, "ferry.json");
   writeFileSync(
@@ -205,6 +207,72 @@ describe.concurrent("a callback when ferry is killed with kill -9", () => {
     expect(
       detail.attempts.slice(0, -1).every((attempt) => /ECONNREFUSED/.test(attempt.error ?? "")),
     ).toBe(true);
+  });
+
+  it("an endpoint's event, killed after the response completed and before any 2xx: delivered once after the restart", {
+    timeout: 75_000,
+  }, async ({ expect, onTestFinished }) => {
+    const cleanups = cleanupsOf(onTestFinished);
+    const dataDir = newDataDir(cleanups);
+    const secret = `whsec_${randomBytes(32).toString("base64")}`;
+    const port = await freePort();
+    // The endpoint comes from the config file, so both processes have it with its secret.
+    const endpoints = [
+      {
+        project: "default",
+        name: "crash",
+        url: `http://127.0.0.1:${port}/events`,
+        event_types: ["response.completed"],
+        secret,
+      },
+    ];
+    const first = await startFerry(cleanups, dataDir, {
+      retry_base_delay_ms: 1_000,
+      retry_max_delay_ms: 1_000,
+      timeout_ms: 2_000,
+      endpoints,
+    });
+    const res = await fetch(`${first.url}/v1/responses`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model: "gpt-4o-mini", input: "hello", background: true }),
+    });
+    const id = ((await res.json()) as { id: string }).id;
+    await completed(first, id);
+    const before = await waitFor("a refused attempt", async () => {
+      const page = await getJson<{ data: DeliveryJson[] }>(`${first.url}/v1/webhook_deliveries`);
+      const delivery = page.data.find((entry) => entry.endpoint_id !== null);
+      return delivery !== undefined && delivery.attempts >= 1 ? delivery : undefined;
+    });
+    expect(before.status).toBe("pending");
+    await killHard(first);
+
+    const receiver: CallbackReceiver = await startReceiver({ port, answer: () => 200 });
+    cleanups.push(() => receiver.close());
+    const second = await startFerry(cleanups, dataDir, { ...QUICK, endpoints });
+    const delivered = await waitFor(
+      "the event to be delivered",
+      async () => {
+        const page = await getJson<{ data: DeliveryJson[] }>(`${second.url}/v1/webhook_deliveries`);
+        const delivery = page.data.find((entry) => entry.id === before.id);
+        return delivery?.status === "delivered" ? delivery : undefined;
+      },
+      50_000,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(receiver.received).toHaveLength(1);
+    const [got] = receiver.byWebhookId(delivered.id) as [ReceivedCallback];
+    const event = await sdk.webhooks.unwrap(
+      got.body,
+      got.headers as Record<string, string>,
+      secret,
+    );
+    expect(event).toMatchObject({
+      id: before.event_id,
+      object: "event",
+      type: "response.completed",
+      data: { id },
+    });
   });
 
   it("killed while the receiver holds the attempt unanswered: the same webhook-id arrives again and ends delivered", {
