@@ -83,15 +83,19 @@ function commitGathered(): void {
 function commitSoon(write: () => void): Promise<void> {
   return new Promise((resolve, reject) => {
     gathered.push({ write, resolve, reject });
-    gatherTimer ??= setTimeout(commitGathered, WRITE_WINDOW_MS);
+    if (gatherTimer === null) {
+      gatherTimer = setTimeout(commitGathered, WRITE_WINDOW_MS);
+    }
   });
 }
 let wakeTimer: NodeJS.Timeout | null = null;
 function wakeSoon(): void {
-  wakeTimer ??= setTimeout(() => {
-    wakeTimer = null;
-    lane.wake();
-  }, WRITE_WINDOW_MS);
+  if (wakeTimer === null) {
+    wakeTimer = setTimeout(() => {
+      wakeTimer = null;
+      lane.wake();
+    }, WRITE_WINDOW_MS);
+  }
 }
 const lane = createDeliveryLane({
   store: createWebhookDeliveryStore(db),
