@@ -14,7 +14,13 @@ export async function runServe(): Promise<void> {
   boundHeapGrowth(config.heapGrowingPercent);
   const logger = createLogger(config.logLevel);
   const authMode = decideAuthModeOrExit(config);
-  const server = await startServer(config, logger);
+  const server = await startServer(config, logger).catch((err: unknown) => {
+    // Found only once the server looks (a configured webhook URL that is not allowed).
+    if (err instanceof ConfigError) {
+      exitWithConfigError(err);
+    }
+    throw err;
+  });
   logAuthMode(logger, authMode, config);
   logger.info(
     { url: server.url, dataDir: config.dataDir, backends: describeBackends(config.backends) },
@@ -86,12 +92,16 @@ export function loadConfigOrExit(): Config {
     return loadConfig();
   } catch (err) {
     if (err instanceof ConfigError) {
-      for (const issue of err.issues) {
-        console.error(`${issue.variable}: ${issue.message}`);
-      }
-      console.error("ferry: invalid configuration; nothing was started.");
-      process.exit(2);
+      exitWithConfigError(err);
     }
     throw err;
   }
+}
+
+function exitWithConfigError(err: ConfigError): never {
+  for (const issue of err.issues) {
+    console.error(`${issue.variable}: ${issue.message}`);
+  }
+  console.error("ferry: invalid configuration; nothing was started.");
+  process.exit(2);
 }

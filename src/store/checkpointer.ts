@@ -195,6 +195,9 @@ export function startCheckpointer(
         cancelRestart?.();
         cancelRestart = null;
         useInlineCheckpoints();
+        // Held until it has exited: a caller awaiting close() with nothing else alive (a start
+        // that failed early) must not see the process end with the await unsettled.
+        worker?.ref();
         worker?.postMessage("stop");
       }
       await exited;

@@ -1,10 +1,11 @@
-import type { ConfiguredWebhookEndpoint } from "../config.js";
+import { ConfigError, type ConfiguredWebhookEndpoint } from "../config.js";
 import type {
   CreateWebhookEndpoint,
   UpdateWebhookEndpoint,
 } from "../contract/webhook-endpoints.js";
 import { ApiError } from "../lib/api-error.js";
 import type { Clock } from "../lib/clock.js";
+import { coerceError } from "../lib/coerce-error.js";
 import { newId } from "../lib/ids.js";
 import type { Logger } from "../lib/logger.js";
 import { type Page, toPage } from "../services/paginate.js";
@@ -330,9 +331,16 @@ export function createWebhookEndpoints(deps: WebhookEndpointsDeps): WebhookEndpo
       const existing = store.listFromConfig();
       const kept = new Set<string>();
       for (const [index, endpoint] of configured.entries()) {
-        const url = (
-          await checkOutboundUrl(endpoint.url, policy, `webhooks.endpoints.${index}.url`)
-        ).href;
+        const field = `webhooks.endpoints.${index}.url`;
+        let url: string;
+        try {
+          url = (await checkOutboundUrl(endpoint.url, policy, field)).href;
+        } catch (thrown) {
+          // A config mistake, reported as the config's others are (ferry serve exits 2).
+          throw new ConfigError([
+            { variable: `FERRY_CONFIG:${field}`, message: coerceError(thrown).message },
+          ]);
+        }
         const now = nowSeconds();
         const match = existing.find(
           (row) => row.projectId === endpoint.projectId && row.name === endpoint.name,
