@@ -9,8 +9,8 @@ import type { AddressInfo, Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
 
 /**
- * A real callback receiver on 127.0.0.1 (node:http, or node:https with the test PKI), for the
- * end-to-end callback tests: it records every request ferry makes and answers what the test's
+ * A real receiver on 127.0.0.1 (node:http, or node:https with the test PKI), for the end-to-end
+ * callback and webhook endpoint tests: it records every request ferry makes and answers what the test's
  * `answer` says, or holds the request unanswered (to land a kill -9 mid-attempt).
  */
 export interface ReceivedCallback {

@@ -1,106 +1,14 @@
-import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import OpenAI from "openai7";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestServer, type TestServer } from "../helpers/server.js";
+import { freePort, type ReceivedCallback, startReceiver, waitFor } from "./callback-receiver.js";
 
 /**
  * Webhook endpoints managed end to end with the official openai 7.x SDK (`client.webhooks.*`),
  * and a real receiver on loopback that verifies every delivery with the SDK's `unwrap`.
  */
 
-interface Received {
-  readonly headers: IncomingHttpHeaders;
-  readonly body: string;
-  readonly answeredWith: number;
-}
-
-/** A node:http receiver; `answer` decides each request's status (200 by default). */
-async function startReceiver(port = 0): Promise<{
-  url: string;
-  port: number;
-  received: Received[];
-  answer: (request: number) => number;
-  setAnswer(answer: (request: number) => number): void;
-  close(): Promise<void>;
-}> {
-  const received: Received[] = [];
-  let answer = (_request: number) => 200;
-  const server: Server = createServer((request, response) => {
-    const chunks: Buffer[] = [];
-    request.on("data", (chunk: Buffer) => chunks.push(chunk));
-    request.on("end", () => {
-      const status = answer(received.length);
-      received.push({
-        headers: request.headers,
-        body: Buffer.concat(chunks).toString("utf8"),
-        answeredWith: status,
-      });
-      response.writeHead(status).end(status < 300 ? "ok" : "not now");
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
-  const bound = (server.address() as AddressInfo).port;
-  return {
-    url: `http://127.0.0.1:${bound}/hooks`,
-    port: bound,
-    received,
-    get answer() {
-      return answer;
-    },
-    setAnswer(next) {
-      answer = next;
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-}
-
-/** A loopback port nothing listens on (yet). */
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return port;
-}
-
-async function until<T>(what: string, probe: () => T | undefined, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined) {
-      return value;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`timed out waiting for ${what}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
-async function untilAsync<T>(
-  what: string,
-  probe: () => Promise<T | undefined>,
-  timeoutMs = 20_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) {
-      return value;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`timed out waiting for ${what}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
-const headersOf = (received: Received) =>
+const headersOf = (received: ReceivedCallback) =>
   Object.fromEntries(
     Object.entries(received.headers).map(([name, value]) => [name, String(value)]),
   );
@@ -124,17 +32,18 @@ describe("webhook endpoints through the openai 7.x SDK", () => {
   });
 
   it("creates, lists with auto-pagination, retrieves, updates, tests, rotates and deletes", async () => {
-    const receiver = await startReceiver();
+    const status = { now: 200 };
+    const receiver = await startReceiver({ answer: () => status.now });
     try {
       const created = await client.webhooks.create({
         name: "orders",
-        url: receiver.url,
+        url: receiver.urlOf("/hooks"),
         event_types: ["response.completed", "batch.completed"],
       });
       expect(created).toMatchObject({
         object: "webhook_endpoint",
         name: "orders",
-        url: receiver.url,
+        url: receiver.urlOf("/hooks"),
         event_types: ["response.completed", "batch.completed"],
       });
       expect(created.id).toMatch(/^whe_/);
@@ -150,7 +59,11 @@ describe("webhook endpoints through the openai 7.x SDK", () => {
       const others = [];
       for (const name of ["second", "third"]) {
         others.push(
-          await client.webhooks.create({ name, url: receiver.url, event_types: ["batch.failed"] }),
+          await client.webhooks.create({
+            name,
+            url: receiver.urlOf("/hooks"),
+            event_types: ["batch.failed"],
+          }),
         );
       }
       const listed: string[] = [];
@@ -181,17 +94,17 @@ describe("webhook endpoints through the openai 7.x SDK", () => {
         status_code: 200,
         success: true,
       });
-      const sample = receiver.received.at(-1) as Received;
+      const sample = receiver.received.at(-1) as ReceivedCallback;
       const event = await client.webhooks.unwrap(
         sample.body,
         headersOf(sample),
         created.signing_secret,
       );
       expect(event).toMatchObject({ object: "event", type: "response.completed" });
-      receiver.setAnswer(() => 503);
+      status.now = 503;
       const failing = await client.webhooks.test(created.id, { event_type: "batch.completed" });
       expect(failing.status_code).toBe(503);
-      receiver.setAnswer(() => 200);
+      status.now = 200;
 
       // Rotation keeping the old secret: a delivery is signed with both for 24 hours.
       const rotated = await client.webhooks.rotateSecret(created.id, {
@@ -200,14 +113,14 @@ describe("webhook endpoints through the openai 7.x SDK", () => {
       expect(rotated.signing_secret).toMatch(/^whsec_/);
       expect(rotated.signing_secret).not.toBe(created.signing_secret);
       await client.webhooks.test(created.id, { event_type: "response.completed" });
-      const bothSigned = receiver.received.at(-1) as Received;
+      const bothSigned = receiver.received.at(-1) as ReceivedCallback;
       for (const secret of [created.signing_secret, rotated.signing_secret]) {
         await client.webhooks.unwrap(bothSigned.body, headersOf(bothSigned), secret);
       }
       // Without keeping it, the old secret stops verifying at once.
       const again = await client.webhooks.rotateSecret(created.id);
       await client.webhooks.test(created.id, { event_type: "response.completed" });
-      const newOnly = receiver.received.at(-1) as Received;
+      const newOnly = receiver.received.at(-1) as ReceivedCallback;
       await client.webhooks.unwrap(newOnly.body, headersOf(newOnly), again.signing_secret);
       await expect(
         client.webhooks.unwrap(newOnly.body, headersOf(newOnly), rotated.signing_secret),
@@ -234,11 +147,11 @@ describe("webhook endpoints through the openai 7.x SDK", () => {
   });
 
   it("delivers every event of a background response and a batch, verified by unwrap; a tampered body or an old timestamp is not", async () => {
-    const receiver = await startReceiver();
+    const receiver = await startReceiver({ answer: () => 200 });
     try {
       const endpoint = await client.webhooks.create({
         name: "all",
-        url: receiver.url,
+        url: receiver.urlOf("/hooks"),
         event_types: ["response.completed", "batch.completed"],
       });
       const response = await client.responses.create({
@@ -246,7 +159,7 @@ describe("webhook endpoints through the openai 7.x SDK", () => {
         input: "hello",
         background: true,
       });
-      const first = await until("the response.completed delivery", () =>
+      const first = await waitFor("the response.completed delivery", () =>
         receiver.received.find((got) => got.body.includes(response.id)),
       );
       const event = await client.webhooks.unwrap(
@@ -290,7 +203,7 @@ describe("webhook endpoints through the openai 7.x SDK", () => {
         endpoint: "/v1/responses",
         completion_window: "24h",
       });
-      const batchDelivery = await until(
+      const batchDelivery = await waitFor(
         "the batch.completed delivery",
         () => receiver.received.find((got) => got.body.includes(batch.id)),
         30_000,
@@ -326,7 +239,7 @@ describe("webhook endpoints through the openai 7.x SDK", () => {
       ids.push(response.id);
     }
     // Down: every delivery's first attempt is refused, and recorded.
-    await untilAsync("every delivery refused once while the receiver is down", async () => {
+    await waitFor("every delivery refused once while the receiver is down", async () => {
       const page = (await (
         await fetch(`${ferry.url}/v1/webhook_deliveries?endpoint_id=${endpoint.id}&limit=100`)
       ).json()) as { data: { attempts: number; last_error: string | null }[] };
@@ -336,20 +249,22 @@ describe("webhook endpoints through the openai 7.x SDK", () => {
         : undefined;
     });
     // Up, but failing: the first eight requests get a 500.
-    const receiver = await startReceiver(port);
-    receiver.setAnswer((request) => (request < 8 ? 500 : 200));
+    const receiver = await startReceiver({
+      port,
+      answer: (_callback, index) => (index < 8 ? 500 : 200),
+    });
     try {
-      const delivered = await until(
+      const delivered = await waitFor(
         "every event delivered",
         () => {
-          const ok = receiver.received.filter((got) => got.answeredWith === 200);
+          const ok = receiver.received.filter((got) => got.answered === 200);
           return ok.length >= ids.length ? ok : undefined;
         },
         40_000,
       );
       // Let any stray retry land before counting.
       await new Promise((resolve) => setTimeout(resolve, 500));
-      const deliveredOk = receiver.received.filter((got) => got.answeredWith === 200);
+      const deliveredOk = receiver.received.filter((got) => got.answered === 200);
       expect(deliveredOk).toHaveLength(ids.length);
       const events = await Promise.all(
         delivered.map((got) =>
@@ -451,12 +366,12 @@ describe("webhook endpoints from the config file", () => {
   it("are made at start, sign with the configured secret, cannot be changed over the API, and follow the file on restart", {
     timeout: 60_000,
   }, async () => {
-    const receiver = await startReceiver();
+    const receiver = await startReceiver({ answer: () => 200 });
     const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
     const endpoint = {
       projectId: "default",
       name: "ops",
-      url: receiver.url,
+      url: receiver.urlOf("/hooks"),
       eventTypes: ["response.completed"],
       secret,
     };
@@ -469,7 +384,7 @@ describe("webhook endpoints from the config file", () => {
     try {
       let client = new OpenAI({ baseURL: `${ferry.url}/v1`, apiKey: "sk-test", maxRetries: 0 });
       const [listed] = (await client.webhooks.list()).data;
-      expect(listed).toMatchObject({ name: "ops", url: receiver.url });
+      expect(listed).toMatchObject({ name: "ops", url: receiver.urlOf("/hooks") });
       expect(listed?.signing_secret_hint).toBe("whsec_MfKQ…LaSw");
       const id = listed?.id as string;
 
@@ -478,7 +393,7 @@ describe("webhook endpoints from the config file", () => {
         input: "configured",
         background: true,
       });
-      const got = await until("the delivery to the configured endpoint", () =>
+      const got = await waitFor("the delivery to the configured endpoint", () =>
         receiver.received.find((entry) => entry.body.includes(response.id)),
       );
       await client.webhooks.unwrap(got.body, headersOf(got), secret);
@@ -540,7 +455,7 @@ describe("an endpoint whose deliveries keep failing", () => {
         url: `http://127.0.0.1:${port}/hooks`,
         event_types: ["response.completed"],
       });
-      const disabled = await untilAsync(
+      const disabled = await waitFor(
         "the endpoint to be disabled",
         async () => {
           await client.responses.create({ model: "mock-1", input: "x", background: true });
@@ -569,7 +484,7 @@ describe("an endpoint whose deliveries keep failing", () => {
         input: "after",
         background: true,
       });
-      await untilAsync("the response to complete", async () =>
+      await waitFor("the response to complete", async () =>
         (await client.responses.retrieve(skipped.id)).status === "completed" ? true : undefined,
       );
       expect(await deliveriesNow()).toBe(before);
