@@ -3,7 +3,7 @@ import type { SlotPriority } from "../backends/limiter.js";
 import type { Router } from "../backends/router.js";
 import type { Config } from "../config.js";
 import { createExecutor, type Executor } from "../executor/executor.js";
-import { type Clock, systemClock } from "../lib/clock.js";
+import type { Clock } from "../lib/clock.js";
 import type { Logger } from "../lib/logger.js";
 import { createApiKeyStore } from "../store/api-keys.js";
 import { createBatchLineStore } from "../store/batch-lines.js";
@@ -28,10 +28,10 @@ import { createOutbox } from "../webhooks/create-outbox.js";
 import { createDeliveryLane, type DeliveryLane } from "../webhooks/delivery-lane.js";
 import { createDeliveryLog } from "../webhooks/delivery-log.js";
 import { createWebhookEndpoints } from "../webhooks/endpoints.js";
-import { createThreadedDeliveryLane } from "../webhooks/lane-thread.js";
 import type { DeliveryDirectory, Outbox } from "../webhooks/outbox.js";
 import { createSecretBox, loadSecretsKey, type SecretBox } from "../webhooks/secret-box.js";
-import { createDeliverySender, type DeliverySender } from "../webhooks/send-delivery.js";
+import type { DeliverySender } from "../webhooks/send-delivery.js";
+import { createThreadedSender } from "../webhooks/sender-thread.js";
 import { createApiKeysService, isOpenModeAllowed } from "./api-keys.js";
 import { createResponseWorkHandler, RESPONSE_WORK_KIND } from "./background-responses.js";
 import {
@@ -142,8 +142,9 @@ export function createServices(deps: ServicesDeps) {
     policy: { allowNetworks: config.outbound.allowNetworks },
   });
   const policy = { allowNetworks: config.outbound.allowNetworks };
-  // One sender (its connection pools) for deliveries and endpoint tests.
-  const sender = deps.sender ?? createDeliverySender();
+  // One sender for deliveries and endpoint tests, its attempts on a thread of its own
+  // (webhooks/sender-thread.ts).
+  const sender = deps.sender ?? createThreadedSender({ logger });
   const webhookEndpoints = createWebhookEndpoints({
     store: createWebhookEndpointStore(db),
     box: openSecretBox,
@@ -389,35 +390,16 @@ function createWebhookDelivery(
 ): { outbox: Outbox; lane: DeliveryLane } {
   const { config, db, clock, logger } = deps;
   const store = createWebhookDeliveryStore(db);
-  // On its own thread unless a test gave its own parts (which cannot cross to a thread) or the
-  // database is in memory (which another connection cannot open).
-  const isThreaded =
-    deps.directory === undefined &&
-    deps.sender === undefined &&
-    clock === systemClock &&
-    config.databasePath !== ":memory:";
-  const lane = isThreaded
-    ? createThreadedDeliveryLane({
-        data: {
-          databasePath: config.databasePath,
-          dataDir: config.dataDir,
-          logLevel: config.logLevel,
-          secretsKey: config.secretsKey,
-          allowNetworks: [...config.outbound.allowNetworks],
-          webhooks: config.webhooks,
-        },
-        logger,
-      })
-    : createDeliveryLane({
-        store,
-        directory,
-        sender,
-        clock,
-        logger,
-        config: config.webhooks,
-        policy: { allowNetworks: config.outbound.allowNetworks },
-        commitSoon,
-      });
+  const lane = createDeliveryLane({
+    store,
+    directory,
+    sender,
+    clock,
+    logger,
+    config: config.webhooks,
+    policy: { allowNetworks: config.outbound.allowNetworks },
+    commitSoon,
+  });
   const outbox = createOutbox({
     store,
     directory,
