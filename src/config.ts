@@ -10,8 +10,8 @@ import {
   PROJECT_ID_PATTERN,
   parseScopeList,
 } from "./contract/api-keys.js";
+import { WebhookEventTypeSchema } from "./contract/webhook-endpoints.js";
 import type { LogLevel } from "./lib/logger.js";
-import { isWebhookEventType, WEBHOOK_EVENT_TYPES } from "./webhooks/event-types.js";
 
 /**
  * Attempts a queued item gets against an overloaded upstream: with backoff doubling to
@@ -154,12 +154,7 @@ const ConfiguredWebhookEndpointSchema = z
     name: z.string().trim().min(1).max(256),
     url: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }),
     event_types: z
-      .array(
-        z.string().refine((type) => isWebhookEventType(type), {
-          error: (issue) =>
-            `ferry does not send '${String(issue.input)}' events; it sends: ${WEBHOOK_EVENT_TYPES.join(", ")}`,
-        }),
-      )
+      .array(WebhookEventTypeSchema)
       .min(1)
       .transform((types) => [...new Set(types)]),
     /**
@@ -176,7 +171,24 @@ const ConfiguredWebhookEndpointSchema = z
 
 /** Webhook and callback delivery (webhooks/delivery-lane.ts). */
 const WebhooksSchema = z.strictObject({
-  endpoints: z.array(ConfiguredWebhookEndpointSchema).default([]),
+  endpoints: z
+    .array(ConfiguredWebhookEndpointSchema)
+    .default([])
+    // An entry is known across restarts by its project and name: two alike would fight over one.
+    .superRefine((endpoints, ctx) => {
+      const seen = new Set<string>();
+      for (const [index, endpoint] of endpoints.entries()) {
+        const key = `${endpoint.project}\u0000${endpoint.name}`;
+        if (seen.has(key)) {
+          ctx.addIssue({
+            code: "custom",
+            path: [index, "name"],
+            message: `another entry of project '${endpoint.project}' is already named '${endpoint.name}'`,
+          });
+        }
+        seen.add(key);
+      }
+    }),
   /** Deliveries in flight at once, over all endpoints: the delivery lane's own concurrency. */
   max_concurrency: z.number().int().min(1).max(10_000).default(64),
   /** Deliveries in flight at once to any one destination URL's host. */

@@ -84,6 +84,23 @@ describe("loadConfig", () => {
     expect(err.issues[0]?.variable).toBe(variable);
   });
 
+  it("rejects two webhook endpoints of one project with the same name, naming the second", () => {
+    const endpoint = {
+      project: "p",
+      name: "ops",
+      url: "https://hooks.example.com/in",
+      event_types: ["batch.completed"],
+      secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+    };
+    const content = JSON.stringify({ webhooks: { endpoints: [endpoint, endpoint] } });
+    const err = configErrorOf(() => loadConfig({ FERRY_CONFIG: writeConfigFile(content) }));
+    expect(err.issues[0]?.variable).toBe("FERRY_CONFIG:webhooks.endpoints.1.name");
+    expect(err.issues[0]?.message).toMatch(/already named 'ops'/);
+    const other = { ...endpoint, project: "q" };
+    const fine = JSON.stringify({ webhooks: { endpoints: [endpoint, other] } });
+    expect(loadConfig({ FERRY_CONFIG: writeConfigFile(fine) }).webhooks.endpoints).toHaveLength(2);
+  });
+
   it("rejects a config file that does not exist", () => {
     const err = configErrorOf(() => loadConfig({ FERRY_CONFIG: "/nonexistent/ferry.json" }));
     expect(err.issues[0]?.variable).toBe("FERRY_CONFIG");

@@ -1,22 +1,19 @@
 import { z } from "zod";
-import { WEBHOOK_EVENT_TYPES } from "../webhooks/event-types.js";
+import { isWebhookEventType, WEBHOOK_EVENT_TYPES } from "../webhooks/event-types.js";
 
 /**
  * The bodies of `/v1/webhook_endpoints` as the openai 7.x SDK sends them (`client.webhooks.*`).
  * Event types are only those ferry sends: subscribing to one it never emits (fine-tuning, evals)
  * would look set up and stay silent, so it is a 400 that lists what ferry has.
  */
-const EventTypeSchema = z.string().refine((type) => isKnown(type), {
+/** One event type ferry sends (also the config file's `webhooks.endpoints[].event_types`). */
+export const WebhookEventTypeSchema = z.string().refine((type) => isWebhookEventType(type), {
   error: (issue) =>
     `ferry does not send '${String(issue.input)}' events; it sends: ${WEBHOOK_EVENT_TYPES.join(", ")}`,
 });
 
-function isKnown(type: string): boolean {
-  return (WEBHOOK_EVENT_TYPES as readonly string[]).includes(type);
-}
-
 const EventTypesSchema = z
-  .array(EventTypeSchema)
+  .array(WebhookEventTypeSchema)
   .min(1, "give at least one event type")
   .max(WEBHOOK_EVENT_TYPES.length * 4)
   .transform((types) => [...new Set(types)]);
@@ -41,7 +38,7 @@ export const RotateWebhookSecretSchema = z.strictObject({
 });
 
 export const TestWebhookEndpointSchema = z.strictObject({
-  event_type: EventTypeSchema,
+  event_type: WebhookEventTypeSchema,
 });
 
 export type CreateWebhookEndpoint = z.infer<typeof CreateWebhookEndpointSchema>;

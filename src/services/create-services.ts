@@ -113,7 +113,7 @@ export interface ServicesDeps {
 export function createServices(deps: ServicesDeps) {
   const { config, db, router, clock, logger } = deps;
   // IMMEDIATE: the write lock is taken at BEGIN, so a transaction that reads before it writes
-  // waits for another connection's writer (the delivery lane's thread, another process)
+  // waits for another connection's writer (a second ferry process on the same database)
   // instead of failing with SQLITE_BUSY_SNAPSHOT when that writer commits in between.
   const transaction = (fn: () => void) => db.$client.transaction(fn).immediate();
   const responseStore = createResponseStore(db);
@@ -136,12 +136,12 @@ export function createServices(deps: ServicesDeps) {
     );
     return secretBox;
   };
+  const policy = { allowNetworks: config.outbound.allowNetworks };
   const callbacks = createCallbacks({
     store: createRequestCallbackStore(db),
     box: openSecretBox,
-    policy: { allowNetworks: config.outbound.allowNetworks },
+    policy,
   });
-  const policy = { allowNetworks: config.outbound.allowNetworks };
   // One sender for deliveries and endpoint tests, its attempts on a thread of its own
   // (webhooks/sender-thread.ts).
   const sender = deps.sender ?? createThreadedSender({ logger });

@@ -140,7 +140,11 @@ export async function checkOutboundUrl(
     throw refuse("only http and https URLs can receive deliveries.");
   }
   if (url.username !== "" || url.password !== "") {
-    throw refuse("credentials in the URL are not accepted; use callback_auth.");
+    throw refuse(
+      param === "callback_url"
+        ? "credentials in the URL are not accepted; use callback_auth."
+        : "credentials in the URL are not accepted.",
+    );
   }
   const allow = allowListOf(policy.allowNetworks);
   const host = hostOf(url);
